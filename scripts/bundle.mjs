@@ -1,0 +1,25 @@
+// Bundles the command line into dist/bundle/ so `coffer` starts fast: one small entry file,
+// with rarely used parts (post-quantum, plugins, SSH key decryption) split into chunks
+// that load only when a command needs them.
+import { build } from "esbuild"
+import { existsSync } from "node:fs"
+
+const entryPoints = ["src/cli/main.ts", "src/age/chunk-worker.ts"].filter((p) => existsSync(p))
+
+await build({
+  entryPoints,
+  outdir: "dist/bundle",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: false,
+  minify: false,
+  legalComments: "inline",
+  logLevel: "warning",
+  banner: {
+    // Some dependencies are CommonJS and call require(); give the ESM bundle one.
+    js: "import { createRequire as __cofferCreateRequire } from 'node:module'; const require = __cofferCreateRequire(import.meta.url);",
+  },
+})

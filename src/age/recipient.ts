@@ -1,0 +1,46 @@
+/**
+ * The age recipient/identity contract (age-spec.md §3, STYLE.md "The age contract").
+ *
+ * A recipient wraps a file key into one or more stanzas; an identity unwraps a file key
+ * from the stanzas of a header. Every concrete key type (X25519, scrypt, SSH, hybrid,
+ * plugin) is a small class implementing one or both.
+ */
+
+/** One recipient stanza of an age header: `-> type args...` and a body. */
+export interface Stanza {
+  readonly type: string
+  readonly args: readonly string[]
+  readonly body: Uint8Array
+}
+
+/** Something a file key can be encrypted to. */
+export interface Recipient {
+  /**
+   * @param fileKey the 16-byte file key
+   * @returns the stanzas to put in the header (usually one)
+   */
+  wrapFileKey(fileKey: Uint8Array): Promise<readonly Stanza[]>
+}
+
+/**
+ * A recipient that declares labels (age 1.3): every recipient of one file must declare the
+ * same set, which is how hybrid (`postquantum`) and classic recipients are kept apart and
+ * how scrypt (a unique random label) stays alone. Recipients without labels have the empty set.
+ */
+export interface LabeledRecipient extends Recipient {
+  readonly labels: readonly string[]
+}
+
+/** @returns whether `r` declares labels */
+export function isLabeledRecipient(r: Recipient): r is LabeledRecipient {
+  return "labels" in r && Array.isArray((r as { labels?: unknown }).labels)
+}
+
+/** Something that can recover a file key from a header's stanzas. */
+export interface Identity {
+  /**
+   * @returns the file key, or null if no stanza is for this identity
+   * @throws HeaderError only on a malformed stanza meant for this identity
+   */
+  unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null>
+}
