@@ -22,10 +22,11 @@ import {
   diffieHellman,
   type KeyObject,
 } from "node:crypto"
-import { base64nopad, bech32 } from "@scure/base"
 import type { MLKEM } from "@noble/post-quantum/ml-kem.js"
 import type { Identity, LabeledRecipient, Stanza } from "./recipient.js"
 import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.js"
+import { decodeBase64Strict, encodeBase64 } from "./base64.js"
+import { decodeBech32, encodeBech32 } from "./bech32.js"
 import { concatBytes, encodeUtf8, wipeBytes } from "../internal/bytes.js"
 import { systemEntropy, type Entropy } from "../internal/entropy.js"
 
@@ -94,7 +95,7 @@ export class HybridRecipient implements LabeledRecipient {
 
   /** @returns the Bech32 recipient string `age1pq1…` (about 1959 characters) */
   toString(): string {
-    return bech32.encode(RECIPIENT_HRP, bech32.toWords(this.#publicKey), false)
+    return encodeBech32(RECIPIENT_HRP, this.#publicKey)
   }
 
   /**
@@ -137,7 +138,7 @@ export class HybridRecipient implements LabeledRecipient {
     wipeBytes(key)
 
     const encapsulation = concatBytes(mlKemResult.cipherText, ephemeralPublic)
-    return [{ type: HYBRID_STANZA_TYPE, args: [base64nopad.encode(encapsulation)], body }]
+    return [{ type: HYBRID_STANZA_TYPE, args: [encodeBase64(encapsulation)], body }]
   }
 }
 
@@ -161,7 +162,7 @@ export class HybridIdentity implements Identity {
 
   /** @returns the Bech32 identity string `AGE-SECRET-KEY-PQ-1…` (upper case) */
   toString(): string {
-    return bech32.encode(IDENTITY_HRP, bech32.toWords(this.#seed), false).toUpperCase()
+    return encodeBech32(IDENTITY_HRP, this.#seed)
   }
 
   /**
@@ -238,7 +239,7 @@ export function parseHybridRecipient(
   text: string,
   entropy: Entropy = systemEntropy,
 ): HybridRecipient {
-  const data = decodeKeyString(text, RECIPIENT_HRP, "recipient")
+  const data = decodeKeyString(text, RECIPIENT_HRP)
   if (data === null) {
     throw new RecipientParseError(`invalid hybrid recipient "${abbreviate(text)}"`, {
       hints: ["a post-quantum recipient is the age1pq1… line printed by age-keygen -pq"],
@@ -254,7 +255,7 @@ export function parseHybridRecipient(
  * @throws IdentityParseError if the string is not a valid hybrid identity
  */
 export function parseHybridIdentity(text: string): HybridIdentity {
-  const data = decodeKeyString(text, IDENTITY_HRP, "identity")
+  const data = decodeKeyString(text, IDENTITY_HRP)
   if (data === null || data.length !== SEED_LENGTH) {
     throw new IdentityParseError("invalid hybrid identity (AGE-SECRET-KEY-PQ-1…)", {
       hints: ["a post-quantum identity is the AGE-SECRET-KEY-PQ-1… line written by age-keygen -pq"],
@@ -429,14 +430,10 @@ function parseEncapsulation(stanza: Stanza): Uint8Array {
       `${HYBRID_STANZA_TYPE} stanza must have 1 argument, got ${String(stanza.args.length)}`,
     )
   }
-  let encapsulation: Uint8Array
-  try {
-    encapsulation = base64nopad.decode(stanza.args[0] ?? "")
-  } catch (cause) {
-    throw new HeaderError(`${HYBRID_STANZA_TYPE} stanza encapsulation is not canonical base64`, {
-      cause,
-    })
-  }
+  const encapsulation = decodeBase64Strict(
+    stanza.args[0] ?? "",
+    `${HYBRID_STANZA_TYPE} stanza encapsulation`,
+  )
   if (encapsulation.length !== ENCAPSULATION_LENGTH) {
     throw new HeaderError(
       `${HYBRID_STANZA_TYPE} stanza encapsulation must be ${String(ENCAPSULATION_LENGTH)} bytes, got ${String(encapsulation.length)}`,
@@ -469,21 +466,14 @@ function checkPublicKey(publicKey: Uint8Array): void {
 }
 
 /**
- * Decodes Bech32 with no length limit, requiring the exact HRP in its original case (so a
- * lower-case identity or an upper-case recipient is refused, as age does).
+ * Decodes a key string, requiring the exact HRP in its original case (so a lower-case
+ * identity or an upper-case recipient is refused, as age does).
  * @returns the data bytes, or null if the string is not valid
  */
-function decodeKeyString(
-  text: string,
-  hrp: string,
-  kind: "recipient" | "identity",
-): Uint8Array | null {
-  const expectedCase = kind === "recipient" ? text.toLowerCase() : text.toUpperCase()
-  if (text !== expectedCase || !text.startsWith(`${hrp}1`)) return null
+function decodeKeyString(text: string, hrp: string): Uint8Array | null {
   try {
-    const decoded = bech32.decode(text.toLowerCase() as `${string}1${string}`, false)
-    if (decoded.prefix !== hrp.toLowerCase()) return null
-    return bech32.fromWords(decoded.words)
+    const decoded = decodeBech32(text)
+    return decoded.hrp === hrp ? decoded.data : null
   } catch {
     return null
   }
