@@ -55,3 +55,14 @@ export class MasterKeyError extends ToolError {}
 
 /** Shamir secret sharing parameters or shares are invalid. */
 export class ShamirError extends ToolError {}
+
+// --- file stores and the metadata section (helper "sops-stores") ---
+
+/** A file could not be parsed by its store: names the file (when known) and the line. */
+export class StoreParseError extends ToolError {}
+
+/** A document cannot be written in a store's format (nested values in dotenv, non-section items in INI...). */
+export class StoreEmitError extends ToolError {}
+
+/** The `sops` metadata section is missing or malformed (bad timestamp, no keys, wrong types). */
+export class MetadataError extends ToolError {}
