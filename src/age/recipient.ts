@@ -36,6 +36,22 @@ export function isLabeledRecipient(r: Recipient): r is LabeledRecipient {
   return "labels" in r && Array.isArray((r as { labels?: unknown }).labels)
 }
 
+/**
+ * A recipient whose labels are only known once it has wrapped: a plugin reports them during
+ * the recipient-v1 exchange (age-spec.md §9 `labels`). Encryption uses these labels, not
+ * `labels`, for the mixing rule; a recipient that reports none has the empty set.
+ */
+export interface WrapLabelsRecipient extends Recipient {
+  wrapFileKeyWithLabels(
+    fileKey: Uint8Array,
+  ): Promise<{ readonly stanzas: readonly Stanza[]; readonly labels: readonly string[] }>
+}
+
+/** @returns whether `r` reports its labels when wrapping */
+export function isWrapLabelsRecipient(r: Recipient): r is WrapLabelsRecipient {
+  return typeof (r as { wrapFileKeyWithLabels?: unknown }).wrapFileKeyWithLabels === "function"
+}
+
 /** Something that can recover a file key from a header's stanzas. */
 export interface Identity {
   /**
