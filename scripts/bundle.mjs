@@ -4,7 +4,12 @@
 import { build } from "esbuild"
 import { existsSync } from "node:fs"
 
-const entryPoints = ["src/cli/main.ts", "src/age/chunk-worker.ts"].filter((p) => existsSync(p))
+// Named outputs keep every file flat in dist/bundle/ (bin/coffer imports dist/bundle/main.js;
+// parallel.ts finds chunk-worker.js beside its own chunk).
+const entryPoints = [
+  { in: "src/cli/main.ts", out: "main" },
+  { in: "src/age/chunk-worker.ts", out: "chunk-worker" },
+].filter((p) => existsSync(p.in))
 
 await build({
   entryPoints,
