@@ -1,0 +1,321 @@
+// Unit tests for the parallel STREAM payload (parallel.ts, chunk-worker.ts): same bytes as
+// the single-threaded PayloadEncryptor, and the same released plaintext and errors as
+// PayloadDecryptor on every kind of damage, on the calling thread and on worker threads.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { randomBytes } from "node:crypto"
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import fc from "fast-check"
+import {
+  CHUNK_SIZE,
+  ENCRYPTED_CHUNK_SIZE,
+  PayloadDecryptor,
+  PayloadEncryptor,
+  derivePayloadKey,
+} from "./payload.js"
+import {
+  type ByteSink,
+  type ByteSource,
+  type ParallelOptions,
+  fdSink,
+  fdSource,
+  openPayload,
+  prefixedSource,
+  sealPayload,
+} from "./parallel.js"
+import { PayloadError } from "./errors.js"
+import { concatBytes } from "../internal/bytes.js"
+import { tmpTree } from "../../test/support/tmp.js"
+
+const key = derivePayloadKey(new Uint8Array(16).fill(3), new Uint8Array(16).fill(4))
+
+/** A source handing out `bytes` in pieces of at most `piece` bytes. */
+function memorySource(
+  bytes: Uint8Array,
+  piece = Infinity,
+  delay?: () => Promise<void>,
+): ByteSource {
+  let offset = 0
+  return {
+    async read(into) {
+      if (delay !== undefined) await delay()
+      const n = Math.min(into.length, piece, bytes.length - offset)
+      into.set(bytes.subarray(offset, offset + n))
+      offset += n
+      return n
+    },
+  }
+}
+
+/** A sink that copies what it is given (the pipeline reuses its buffers). */
+function memorySink(): ByteSink & { bytes(): Uint8Array } {
+  const parts: Uint8Array[] = []
+  return {
+    write(bytes) {
+      parts.push(bytes.slice())
+      return Promise.resolve()
+    },
+    bytes: () => concatBytes(...parts),
+  }
+}
+
+function referenceSeal(plaintext: Uint8Array): Uint8Array {
+  const out: Uint8Array[] = []
+  const encryptor = new PayloadEncryptor(key)
+  encryptor.push(plaintext, (c) => out.push(c))
+  encryptor.finish((c) => out.push(c))
+  return concatBytes(...out)
+}
+
+function referenceOpen(ciphertext: Uint8Array): { out: Uint8Array; error: unknown } {
+  const out: Uint8Array[] = []
+  const decryptor = new PayloadDecryptor(key)
+  try {
+    decryptor.push(ciphertext, (c) => out.push(c))
+    decryptor.finish((c) => out.push(c))
+    return { out: concatBytes(...out), error: null }
+  } catch (error) {
+    return { out: concatBytes(...out), error }
+  }
+}
+
+async function parallelSeal(
+  plaintext: Uint8Array,
+  options: ParallelOptions,
+  piece?: number,
+): Promise<Uint8Array> {
+  const sink = memorySink()
+  await sealPayload(key, memorySource(plaintext, piece), sink, options)
+  return sink.bytes()
+}
+
+async function parallelOpen(
+  ciphertext: Uint8Array,
+  options: ParallelOptions,
+): Promise<{ out: Uint8Array; error: unknown }> {
+  const sink = memorySink()
+  try {
+    await openPayload(key, memorySource(ciphertext, 50_000), sink, options)
+    return { out: sink.bytes(), error: null }
+  } catch (error) {
+    return { out: sink.bytes(), error }
+  }
+}
+
+/** Calling thread only, small batches so that batch boundaries are crossed. */
+const inline: ParallelOptions = { workers: 0, chunksPerBatch: 2, batchesInFlight: 2 }
+/** Workers from the first byte (they take batches once they report ready). */
+const threaded: ParallelOptions = { workers: 2, chunksPerBatch: 2, parallelThreshold: 0 }
+
+const sizes = [
+  0,
+  1,
+  CHUNK_SIZE - 1,
+  CHUNK_SIZE,
+  CHUNK_SIZE + 1,
+  2 * CHUNK_SIZE,
+  2 * CHUNK_SIZE + 1,
+  5 * CHUNK_SIZE,
+  5 * CHUNK_SIZE + 17,
+]
+
+test("sealPayload writes the same bytes as PayloadEncryptor at chunk and batch boundaries", async () => {
+  for (const size of sizes) {
+    const plaintext = new Uint8Array(randomBytes(size))
+    const expected = referenceSeal(plaintext)
+    assert.deepEqual(await parallelSeal(plaintext, inline, 10_000), expected, `inline ${size}`)
+    assert.deepEqual(await parallelSeal(plaintext, threaded), expected, `threaded ${size}`)
+    assert.deepEqual(await parallelSeal(plaintext, {}), expected, `defaults ${size}`)
+  }
+})
+
+test("openPayload round-trips and matches PayloadDecryptor", async () => {
+  for (const size of sizes) {
+    const plaintext = new Uint8Array(randomBytes(size))
+    const ciphertext = referenceSeal(plaintext)
+    for (const options of [inline, threaded, {}]) {
+      const { out, error } = await parallelOpen(ciphertext, options)
+      assert.equal(error, null)
+      assert.deepEqual(out, plaintext, `size ${size}`)
+    }
+  }
+})
+
+/** Damaged payloads of a 5.x-chunk plaintext, and what each exercises. */
+function damaged(ciphertext: Uint8Array): [string, Uint8Array][] {
+  const flip = (at: number): Uint8Array => {
+    const copy = ciphertext.slice()
+    copy[at] = (copy[at] ?? 0) ^ 1
+    return copy
+  }
+  const fullFinal = referenceSeal(new Uint8Array(3 * CHUNK_SIZE))
+  return [
+    ["empty payload", new Uint8Array(0)],
+    ["first chunk flipped", flip(10)],
+    ["third chunk flipped", flip(2 * ENCRYPTED_CHUNK_SIZE + 5)],
+    ["last chunk flipped", flip(ciphertext.length - 1)],
+    ["cut after two chunks", ciphertext.subarray(0, 2 * ENCRYPTED_CHUNK_SIZE)],
+    ["cut inside a chunk", ciphertext.subarray(0, 2 * ENCRYPTED_CHUNK_SIZE + 100)],
+    ["cut to a short tail", ciphertext.subarray(0, 2 * ENCRYPTED_CHUNK_SIZE + 7)],
+    ["cut to an empty tail", ciphertext.subarray(0, 2 * ENCRYPTED_CHUNK_SIZE + 16)],
+    ["trailing byte", concatBytes(ciphertext, new Uint8Array(1))],
+    ["trailing chunk", concatBytes(ciphertext, ciphertext.subarray(0, ENCRYPTED_CHUNK_SIZE))],
+    ["full final chunk then data", concatBytes(fullFinal, new Uint8Array(20))],
+    ["full final chunk then a chunk", concatBytes(fullFinal, fullFinal)],
+  ]
+}
+
+test("damaged payloads release exactly what PayloadDecryptor releases, with its error", async () => {
+  const ciphertext = referenceSeal(new Uint8Array(randomBytes(5 * CHUNK_SIZE + 300)))
+  for (const [name, bytes] of damaged(ciphertext)) {
+    const expected = referenceOpen(bytes)
+    assert.ok(expected.error instanceof PayloadError, `reference refuses ${name}`)
+    for (const options of [inline, threaded, { workers: 0, chunksPerBatch: 16 }]) {
+      const { out, error } = await parallelOpen(bytes, options)
+      assert.ok(error instanceof PayloadError, `${name}: ${String(error)}`)
+      assert.equal(error.message, expected.error.message, name)
+      assert.equal(out.length, expected.out.length, `${name}: released length`)
+      assert.deepEqual(out, expected.out, `${name}: released bytes`)
+    }
+  }
+})
+
+test("any single damage releases the same prefix as PayloadDecryptor (property)", async () => {
+  const plaintext = new Uint8Array(randomBytes(4 * CHUNK_SIZE + 5))
+  const ciphertext = referenceSeal(plaintext)
+  await fc.assert(
+    fc.asyncProperty(
+      fc.nat({ max: ciphertext.length + ENCRYPTED_CHUNK_SIZE }),
+      fc.constantFrom("flip", "cut", "append"),
+      async (at, how) => {
+        let bytes: Uint8Array
+        if (how === "flip" && at < ciphertext.length) {
+          bytes = ciphertext.slice()
+          bytes[at] = (bytes[at] ?? 0) ^ 0x80
+        } else if (how === "cut") {
+          bytes = ciphertext.subarray(0, Math.min(at, ciphertext.length))
+        } else {
+          bytes = concatBytes(ciphertext, new Uint8Array(at % 70_000))
+        }
+        const expected = referenceOpen(bytes)
+        const actual = await parallelOpen(bytes, inline)
+        assert.deepEqual(actual.out, expected.out)
+        assert.equal(String(actual.error), String(expected.error))
+      },
+    ),
+    { numRuns: 60 },
+  )
+})
+
+test("batches go to worker threads once they are ready, and stay in order", async () => {
+  const plaintext = new Uint8Array(randomBytes(120 * CHUNK_SIZE + 9))
+  const where: string[] = []
+  const options: ParallelOptions = {
+    workers: 2,
+    chunksPerBatch: 1,
+    parallelThreshold: 0,
+    onBatch: (w) => where.push(w),
+  }
+  // slow the reads down until a worker has taken a batch (workers need a moment to start)
+  const delay = async (): Promise<void> => {
+    if (!where.includes("worker")) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const sink = memorySink()
+  await sealPayload(key, memorySource(plaintext, Infinity, delay), sink, options)
+  assert.ok(where.includes("worker"), `batches ran: ${[...new Set(where)].join(", ")}`)
+  const ciphertext = sink.bytes()
+  assert.deepEqual(ciphertext, referenceSeal(plaintext))
+
+  where.length = 0
+  const opened = memorySink()
+  await openPayload(key, memorySource(ciphertext, Infinity, delay), opened, options)
+  assert.ok(where.includes("worker"))
+  assert.deepEqual(opened.bytes(), plaintext)
+
+  // a damaged chunk handled by a worker: exactly the chunks before it are released
+  const bad = ciphertext.slice()
+  const badChunk = 100
+  bad[badChunk * ENCRYPTED_CHUNK_SIZE + 3] = (bad[badChunk * ENCRYPTED_CHUNK_SIZE + 3] ?? 0) ^ 1
+  where.length = 0
+  const partial = memorySink()
+  await assert.rejects(
+    openPayload(key, memorySource(bad, Infinity, delay), partial, options),
+    (error: unknown) =>
+      error instanceof PayloadError &&
+      error.message === `payload chunk ${badChunk} failed to authenticate`,
+  )
+  assert.deepEqual(partial.bytes(), plaintext.subarray(0, badChunk * CHUNK_SIZE))
+})
+
+test("small inputs never start a worker", async () => {
+  const where: string[] = []
+  await parallelSeal(new Uint8Array(3 * CHUNK_SIZE), {
+    chunksPerBatch: 1,
+    onBatch: (w) => where.push(w),
+  })
+  assert.deepEqual([...new Set(where)], ["inline"])
+})
+
+test("sink and source failures stop the pipeline and surface as they are", async () => {
+  const plaintext = new Uint8Array(40 * CHUNK_SIZE)
+  let writes = 0
+  const failingSink: ByteSink = {
+    write() {
+      writes++
+      return writes === 3 ? Promise.reject(new Error("disk full")) : Promise.resolve()
+    },
+  }
+  await assert.rejects(
+    sealPayload(key, memorySource(plaintext), failingSink, { ...threaded, chunksPerBatch: 1 }),
+    /disk full/,
+  )
+  assert.equal(writes, 3)
+  let reads = 0
+  const failingSource: ByteSource = {
+    read(into) {
+      reads++
+      if (reads === 4) return Promise.reject(new Error("device gone"))
+      into.fill(1)
+      return Promise.resolve(into.length)
+    },
+  }
+  await assert.rejects(sealPayload(key, failingSource, memorySink(), inline), /device gone/)
+})
+
+test("prefixedSource yields the prefix first", async () => {
+  const source = prefixedSource(new Uint8Array([1, 2, 3]), memorySource(new Uint8Array([4, 5])))
+  const into = new Uint8Array(2)
+  const got: number[] = []
+  for (let n = await source.read(into); n > 0; n = await source.read(into)) {
+    got.push(...into.subarray(0, n))
+  }
+  assert.deepEqual(got, [1, 2, 3, 4, 5])
+})
+
+test("fdSource and fdSink round-trip a file through the payload", async (t) => {
+  const dir = tmpTree(t)
+  const plaintext = new Uint8Array(randomBytes(3 * CHUNK_SIZE + 11))
+  writeFileSync(join(dir, "plain"), plaintext)
+  const run = async (from: string, to: string, step: typeof sealPayload): Promise<void> => {
+    const input = openSync(join(dir, from), "r")
+    const output = openSync(join(dir, to), "w")
+    try {
+      await step(key, fdSource(input, from), fdSink(output, to), inline)
+    } finally {
+      closeSync(input)
+      closeSync(output)
+    }
+  }
+  await run("plain", "sealed", sealPayload)
+  assert.deepEqual(new Uint8Array(readFileSync(join(dir, "sealed"))), referenceSeal(plaintext))
+  await run("sealed", "opened", openPayload)
+  assert.deepEqual(new Uint8Array(readFileSync(join(dir, "opened"))), plaintext)
+})
+
+test("the worker entry sits beside parallel.js (tsc output) and in the bundle", () => {
+  assert.ok(existsSync(fileURLToPath(new URL("./chunk-worker.js", import.meta.url))))
+  const bundled = fileURLToPath(new URL("../../../dist/bundle/chunk-worker.js", import.meta.url))
+  assert.ok(existsSync(bundled), "run scripts/bundle.mjs: dist/bundle/chunk-worker.js is missing")
+})

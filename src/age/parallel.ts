@@ -1,0 +1,652 @@
+/**
+ * The age STREAM payload (age-spec.md §4.2) for large inputs: chunks are independent given
+ * the payload key and their counter, so batches of chunks are sealed or opened on worker
+ * threads (`chunk-worker.ts`) while the main thread only reads and writes.
+ *
+ * Memory stays flat: a fixed pool of batch buffers circulates between reader, workers and
+ * writer (ArrayBuffers are transferred, never copied), so a bounded number of batches is in
+ * flight whatever the input size. Output keeps input order. On decryption a batch is written
+ * only up to its first chunk that fails to authenticate, so exactly the authenticated prefix
+ * is released, as `PayloadDecryptor` does (age-spec.md §4.2 "reference decryption loop").
+ *
+ * Small inputs never start a worker: batches are processed on the main thread until
+ * `parallelThreshold` bytes have been read, and until the workers report ready.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto"
+import { read, write } from "node:fs"
+import { availableParallelism } from "node:os"
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
+import { InternalError, IoError } from "../internal/errors.js"
+import { PayloadError } from "./errors.js"
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, TAG_SIZE } from "./payload.js"
+
+/** Where payload bytes come from: `read` fills the start of `into`, resolving to 0 at the end. */
+export interface ByteSource {
+  read(into: Uint8Array): Promise<number>
+}
+
+/** Where payload bytes go: `bytes` may be reused as soon as `write` resolves. */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<void>
+}
+
+/** Tuning for `sealPayload` and `openPayload`; the defaults suit a 2-core machine. */
+export interface ParallelOptions {
+  /** Worker threads to use (0 processes everything on the calling thread). */
+  readonly workers?: number
+  /** Chunks per batch handed to a worker (16 chunks = 1 MiB). */
+  readonly chunksPerBatch?: number
+  /** Batches being read, processed or written at once (bounds memory). */
+  readonly batchesInFlight?: number
+  /** Bytes to read before starting workers; smaller inputs stay on the calling thread. */
+  readonly parallelThreshold?: number
+  /** Told where each batch ran (for tests and the benchmark). */
+  readonly onBatch?: (where: "inline" | "worker") => void
+}
+
+/** Which way a batch goes. */
+export type BatchKind = "seal" | "open"
+
+/** A batch of consecutive chunks, as posted to a worker. */
+export interface BatchJob {
+  readonly id: number
+  readonly kind: BatchKind
+  /** Holds `length` bytes of plaintext (seal) or ciphertext (open). */
+  readonly input: ArrayBuffer
+  readonly length: number
+  /** Receives the ciphertext (seal) or the authenticated plaintext (open). */
+  readonly output: ArrayBuffer
+  /** Counter of the batch's first chunk. */
+  readonly counter: number
+  /** Whether the batch ends the stream (its last chunk is the final chunk). */
+  readonly final: boolean
+}
+
+/** Why a chunk of an opened batch was refused. */
+export type ChunkFailure = "authentication" | "shorter-than-tag" | "empty-final"
+
+/** What a worker sends back: the batch's buffers and what it wrote into `output`. */
+export interface BatchResult {
+  readonly id: number
+  readonly input: ArrayBuffer
+  readonly output: ArrayBuffer
+  /** Bytes written to `output` (for open: plaintext of the chunks that authenticated). */
+  readonly outputLength: number
+  /** Open: chunks that authenticated, in order, before any failure or after the final one. */
+  readonly chunks: number
+  /** Open: whether the last authenticated chunk carried the final flag. */
+  readonly sawFinal: boolean
+  /** Open: the first chunk that failed, or null. */
+  readonly failure: { readonly kind: ChunkFailure; readonly counter: number } | null
+}
+
+const DEFAULT_CHUNKS_PER_BATCH = 16
+const DEFAULT_BATCHES_IN_FLIGHT = 4
+const DEFAULT_PARALLEL_THRESHOLD = 16 * 1024 * 1024
+
+// Buffers returned by cipher.update are garbage after being copied into the batch. Left to
+// the garbage collector they pile up to V8's 64 MiB external-memory soft limit per thread;
+// transferring them to a closed port detaches them, which frees their memory at once.
+let discardPort: MessagePort | null = null
+
+function discardBuffer(bytes: Uint8Array): void {
+  const buffer = bytes.buffer
+  if (!(buffer instanceof ArrayBuffer) || bytes.byteOffset !== 0) return
+  if (buffer.byteLength !== bytes.byteLength) return
+  if (discardPort === null) {
+    const channel = new MessageChannel()
+    channel.port2.close()
+    channel.port1.close()
+    discardPort = channel.port1
+  }
+  try {
+    discardPort.postMessage(null, [buffer])
+  } catch {
+    // an untransferable buffer is left to the garbage collector
+  }
+}
+
+function setChunkNonce(nonce: Buffer, counter: number, last: boolean): void {
+  // 11-byte big-endian counter then the final flag; a safe integer fits in the low 7 bytes
+  nonce.fill(0, 0, 5)
+  nonce.writeUIntBE(Math.floor(counter / 2 ** 48), 2, 3)
+  nonce.writeUIntBE(counter % 2 ** 48, 5, 6)
+  nonce[11] = last ? 1 : 0
+}
+
+/**
+ * Imports a payload key for `sealBatch`/`openBatch`.
+ * @returns the key as a KeyObject (faster per chunk than raw bytes)
+ */
+export function importPayloadKey(payloadKey: Uint8Array): KeyObject {
+  if (payloadKey.length !== 32) throw new InternalError("payload key must be 32 bytes")
+  return createSecretKey(payloadKey)
+}
+
+/**
+ * Seals `job.length` plaintext bytes of `job.input` into `job.output` as consecutive chunks.
+ * A batch that does not end the stream must hold whole chunks.
+ * @returns the batch's buffers and the ciphertext length
+ * @throws InternalError on a malformed batch
+ */
+export function sealBatch(key: KeyObject, job: BatchJob): BatchResult {
+  const input = new Uint8Array(job.input, 0, job.length)
+  const output = new Uint8Array(job.output)
+  if (!job.final && (job.length === 0 || job.length % CHUNK_SIZE !== 0)) {
+    throw new InternalError("a batch that does not end the payload must hold whole chunks")
+  }
+  // spec: an empty plaintext is one empty final chunk; never append an empty chunk
+  const chunks = Math.max(1, Math.ceil(job.length / CHUNK_SIZE))
+  if (output.length < job.length + chunks * TAG_SIZE) {
+    throw new InternalError("batch output buffer too small")
+  }
+  const nonce = Buffer.alloc(12)
+  let offset = 0
+  for (let i = 0; i < chunks; i++) {
+    const start = i * CHUNK_SIZE
+    setChunkNonce(nonce, job.counter + i, job.final && i === chunks - 1)
+    const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_SIZE })
+    const body = cipher.update(input.subarray(start, Math.min(start + CHUNK_SIZE, job.length)))
+    cipher.final()
+    output.set(body, offset)
+    offset += body.length
+    discardBuffer(body)
+    output.set(cipher.getAuthTag(), offset)
+    offset += TAG_SIZE
+  }
+  return {
+    id: job.id,
+    input: job.input,
+    output: job.output,
+    outputLength: offset,
+    chunks,
+    sawFinal: job.final,
+    failure: null,
+  }
+}
+
+function openChunkInto(
+  key: KeyObject,
+  nonce: Buffer,
+  ciphertext: Uint8Array,
+  output: Uint8Array,
+  offset: number,
+): boolean {
+  const split = ciphertext.length - TAG_SIZE
+  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_SIZE })
+  decipher.setAuthTag(ciphertext.subarray(split))
+  const body = decipher.update(ciphertext.subarray(0, split))
+  try {
+    decipher.final()
+  } catch {
+    // the tag did not verify: nothing from this chunk may be released
+    body.fill(0)
+    discardBuffer(body)
+    return false
+  }
+  output.set(body, offset)
+  discardBuffer(body)
+  return true
+}
+
+/**
+ * Opens the chunks of `job.input` into `job.output`, in order, stopping at the first chunk
+ * that fails or at the first final chunk, as the reference loop does: a full chunk is tried
+ * as non-final, then as final; a short chunk (only at the end of the stream) must be final.
+ * @returns the batch's buffers, the authenticated plaintext length and chunk count, and the
+ *   first failure
+ * @throws InternalError on a malformed batch
+ */
+export function openBatch(key: KeyObject, job: BatchJob): BatchResult {
+  const input = new Uint8Array(job.input, 0, job.length)
+  const output = new Uint8Array(job.output)
+  const chunks = Math.ceil(job.length / ENCRYPTED_CHUNK_SIZE)
+  if (!job.final && job.length % ENCRYPTED_CHUNK_SIZE !== 0) {
+    throw new InternalError("a batch that does not end the payload must hold whole chunks")
+  }
+  if (output.length < chunks * CHUNK_SIZE) throw new InternalError("batch output too small")
+  const nonce = Buffer.alloc(12)
+  let opened = 0
+  let offset = 0
+  let sawFinal = false
+  let failure: BatchResult["failure"] = null
+  for (let i = 0; i < chunks && !sawFinal; i++) {
+    const start = i * ENCRYPTED_CHUNK_SIZE
+    const chunk = input.subarray(start, Math.min(start + ENCRYPTED_CHUNK_SIZE, job.length))
+    const counter = job.counter + i
+    if (chunk.length === ENCRYPTED_CHUNK_SIZE) {
+      setChunkNonce(nonce, counter, false)
+      if (!openChunkInto(key, nonce, chunk, output, offset)) {
+        // spec: a full-size final chunk is allowed (plaintext a multiple of 64 KiB)
+        setChunkNonce(nonce, counter, true)
+        if (!openChunkInto(key, nonce, chunk, output, offset)) {
+          failure = { kind: "authentication", counter }
+          break
+        }
+        sawFinal = true
+      }
+    } else {
+      // a short read can only be the end of the stream, so it must be the final chunk
+      if (chunk.length < TAG_SIZE) {
+        failure = { kind: "shorter-than-tag", counter }
+        break
+      }
+      if (chunk.length === TAG_SIZE && counter > 0) {
+        // spec: a final chunk may be empty only if it is the first (the file is empty)
+        failure = { kind: "empty-final", counter }
+        break
+      }
+      setChunkNonce(nonce, counter, true)
+      if (!openChunkInto(key, nonce, chunk, output, offset)) {
+        failure = { kind: "authentication", counter }
+        break
+      }
+      sawFinal = true
+    }
+    opened++
+    offset += chunk.length - TAG_SIZE
+  }
+  return {
+    id: job.id,
+    input: job.input,
+    output: job.output,
+    outputLength: offset,
+    chunks: opened,
+    sawFinal,
+    failure,
+  }
+}
+
+/** The error a refused chunk becomes; the same wording as `PayloadDecryptor`. */
+function chunkError(failure: NonNullable<BatchResult["failure"]>, final: boolean): PayloadError {
+  switch (failure.kind) {
+    case "shorter-than-tag":
+      return new PayloadError("payload is truncated: final chunk shorter than its tag")
+    case "empty-final":
+      return new PayloadError("payload final chunk is empty")
+    case "authentication":
+      return new PayloadError(`payload chunk ${failure.counter} failed to authenticate`, {
+        hints: [
+          final
+            ? "the file is corrupted or truncated; plaintext released so far is authentic"
+            : "the file is corrupted; plaintext released so far is authentic",
+        ],
+      })
+    default: {
+      const never: never = failure.kind
+      throw new InternalError(`unknown chunk failure ${String(never)}`)
+    }
+  }
+}
+
+/** A tiny async FIFO: `shift` waits for an item, or resolves null once closed and drained. */
+interface AsyncQueue<T> {
+  push(item: T): void
+  shift(): Promise<T | null>
+  close(): void
+}
+
+function createQueue<T>(): AsyncQueue<T> {
+  const items: T[] = []
+  const waiters: ((item: T | null) => void)[] = []
+  let closed = false
+  return {
+    push(item) {
+      const waiter = waiters.shift()
+      if (waiter === undefined) items.push(item)
+      else waiter(item)
+    },
+    shift() {
+      if (items.length > 0) return Promise.resolve(items.shift() ?? null)
+      if (closed) return Promise.resolve(null)
+      return new Promise((resolve) => waiters.push(resolve))
+    },
+    close() {
+      closed = true
+      for (const waiter of waiters.splice(0)) waiter(null)
+    },
+  }
+}
+
+/** Runs batches: on the calling thread until workers are up, then on the least busy worker. */
+interface BatchRunner {
+  run(job: BatchJob): Promise<BatchResult>
+  startWorkers(): void
+  close(): Promise<void>
+}
+
+/** The compiled worker entry, beside this file in dist/src/age/ and in dist/bundle/. */
+const workerUrl = new URL("./chunk-worker.js", import.meta.url)
+
+function createBatchRunner(
+  payloadKey: Uint8Array,
+  workerCount: number,
+  onBatch: ParallelOptions["onBatch"],
+): BatchRunner {
+  const key = importPayloadKey(payloadKey)
+  interface Slot {
+    readonly worker: Worker
+    ready: boolean
+    readonly pending: Map<number, (result: BatchResult) => void>
+  }
+  const slots: Slot[] = []
+  let failure: Error | null = null
+  let failed: (error: Error) => void = () => undefined
+  const failedPromise = new Promise<never>((_, reject) => {
+    failed = reject
+  })
+  // a rejection nobody awaits must not crash the process; run() re-raises it
+  failedPromise.catch(() => undefined)
+
+  function fail(error: Error): void {
+    if (failure !== null) return
+    failure = error
+    failed(error)
+  }
+
+  function runInline(job: BatchJob): Promise<BatchResult> {
+    try {
+      return Promise.resolve(job.kind === "seal" ? sealBatch(key, job) : openBatch(key, job))
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new InternalError(String(error)))
+    }
+  }
+
+  return {
+    startWorkers() {
+      if (slots.length > 0) return
+      for (let i = 0; i < workerCount; i++) {
+        const worker = new Worker(workerUrl, { workerData: { payloadKey } })
+        const slot: Slot = { worker, ready: false, pending: new Map() }
+        worker.on("message", (message: BatchResult | "ready") => {
+          if (message === "ready") {
+            slot.ready = true
+            return
+          }
+          const resolve = slot.pending.get(message.id)
+          slot.pending.delete(message.id)
+          resolve?.(message)
+        })
+        worker.on("error", (error) => {
+          fail(new InternalError("payload worker thread failed", { cause: error }))
+        })
+        worker.on("exit", (code) => {
+          if (slot.pending.size > 0) {
+            fail(new InternalError(`payload worker thread exited with code ${code}`))
+          }
+        })
+        slots.push(slot)
+      }
+    },
+    run(job) {
+      if (failure !== null) return Promise.reject(failure)
+      let best: Slot | null = null
+      for (const slot of slots) {
+        if (slot.ready && (best === null || slot.pending.size < best.pending.size)) best = slot
+      }
+      onBatch?.(best === null ? "inline" : "worker")
+      if (best === null) return runInline(job)
+      const slot = best
+      const done = new Promise<BatchResult>((resolve) => slot.pending.set(job.id, resolve))
+      slot.worker.postMessage(job, [job.input, job.output])
+      return Promise.race([done, failedPromise])
+    },
+    async close() {
+      const all = slots.splice(0)
+      for (const slot of all) slot.pending.clear()
+      await Promise.all(all.map((slot) => slot.worker.terminate()))
+    },
+  }
+}
+
+/** Fills `into` from `source` until it is full or the source ends. @returns bytes read */
+async function readFull(source: ByteSource, into: Uint8Array): Promise<number> {
+  let filled = 0
+  while (filled < into.length) {
+    const n = await source.read(into.subarray(filled))
+    if (n === 0) break
+    filled += n
+  }
+  return filled
+}
+
+interface Buffers {
+  readonly input: ArrayBuffer
+  readonly output: ArrayBuffer
+}
+
+async function runPayload(
+  kind: BatchKind,
+  payloadKey: Uint8Array,
+  source: ByteSource,
+  sink: ByteSink,
+  options: ParallelOptions,
+): Promise<void> {
+  const chunksPerBatch = Math.max(1, options.chunksPerBatch ?? DEFAULT_CHUNKS_PER_BATCH)
+  const inFlight = Math.max(1, options.batchesInFlight ?? DEFAULT_BATCHES_IN_FLIGHT)
+  const workerCount = Math.max(0, options.workers ?? Math.min(2, availableParallelism()))
+  const threshold = options.parallelThreshold ?? DEFAULT_PARALLEL_THRESHOLD
+  const inputSize = chunksPerBatch * (kind === "seal" ? CHUNK_SIZE : ENCRYPTED_CHUNK_SIZE)
+  const outputSize = chunksPerBatch * (kind === "seal" ? ENCRYPTED_CHUNK_SIZE : CHUNK_SIZE)
+
+  const runner = createBatchRunner(payloadKey, workerCount, options.onBatch)
+  // one more set of buffers than batches in flight: the reader holds one back until it knows
+  // whether the batch ends the stream
+  const free = createQueue<Buffers>()
+  for (let i = 0; i <= inFlight; i++) {
+    free.push({ input: new ArrayBuffer(inputSize), output: new ArrayBuffer(outputSize) })
+  }
+  const dispatched = createQueue<{
+    readonly job: BatchJob
+    readonly result: Promise<BatchResult>
+  }>()
+  let stopped = false
+  // a function, so that checks after an await are not narrowed away
+  const isStopped = (): boolean => stopped
+
+  function stop(): void {
+    stopped = true
+    free.close()
+    dispatched.close()
+  }
+
+  async function readAll(): Promise<void> {
+    let id = 0
+    let counter = 0
+    let bytesRead = 0
+    let held: { buffers: Buffers; length: number } | null = null
+    const dispatch = (buffers: Buffers, length: number, final: boolean): void => {
+      const chunkSize = kind === "seal" ? CHUNK_SIZE : ENCRYPTED_CHUNK_SIZE
+      const job: BatchJob = { id: id++, kind, ...buffers, length, counter, final }
+      counter += Math.max(1, Math.ceil(length / chunkSize))
+      const result = runner.run(job)
+      // the writer awaits results in order; until then a failure must not count as unhandled
+      result.catch(() => undefined)
+      dispatched.push({ job, result })
+    }
+    for (;;) {
+      const buffers = await free.shift()
+      if (buffers === null || isStopped()) return
+      const length = await readFull(source, new Uint8Array(buffers.input))
+      if (isStopped()) return
+      bytesRead += length
+      const ended = length < inputSize
+      if (held !== null) dispatch(held.buffers, held.length, ended && length === 0)
+      if (length === 0) {
+        // an empty stream still has one (empty, final) chunk; an empty payload to open has
+        // none, which the writer reports as truncated
+        if (held === null) dispatch(buffers, 0, true)
+        else free.push(buffers)
+        dispatched.close()
+        return
+      }
+      if (ended) {
+        dispatch(buffers, length, true)
+        dispatched.close()
+        return
+      }
+      held = { buffers, length }
+      if (bytesRead >= threshold && workerCount > 0) runner.startWorkers()
+    }
+  }
+
+  async function writeAll(): Promise<void> {
+    for (;;) {
+      const item = await dispatched.shift()
+      if (item === null || isStopped()) return
+      const result = await item.result
+      if (isStopped()) return
+      if (result.outputLength > 0) {
+        await sink.write(new Uint8Array(result.output, 0, result.outputLength))
+      }
+      if (kind === "open") {
+        const { job } = item
+        if (result.failure !== null) throw chunkError(result.failure, job.final)
+        const batchChunks = Math.ceil(job.length / ENCRYPTED_CHUNK_SIZE)
+        if (result.sawFinal && (!job.final || result.chunks < batchChunks)) {
+          throw new PayloadError("trailing data after the final payload chunk", {
+            hints: ["the file was modified or concatenated with other data"],
+          })
+        }
+        if (job.final && !result.sawFinal) {
+          throw new PayloadError("payload is truncated: no final chunk", {
+            hints: ["the file was cut short; plaintext released so far is authentic"],
+          })
+        }
+      }
+      free.push({ input: result.input, output: result.output })
+    }
+  }
+
+  const guard = async (step: () => Promise<void>): Promise<void> => {
+    try {
+      await step()
+    } catch (error) {
+      stop()
+      throw error
+    }
+  }
+  try {
+    const outcomes = await Promise.allSettled([guard(readAll), guard(writeAll)])
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected") throw outcome.reason
+    }
+  } finally {
+    stop()
+    await runner.close()
+  }
+}
+
+/**
+ * Encrypts a whole payload (after the header and nonce) from `source` to `sink`: 64 KiB
+ * chunks, the last one final (age-spec.md §4.2).
+ * @param payloadKey from `derivePayloadKey`
+ * @throws InternalError if a worker thread fails; errors of `source` and `sink` as they are
+ */
+export function sealPayload(
+  payloadKey: Uint8Array,
+  source: ByteSource,
+  sink: ByteSink,
+  options: ParallelOptions = {},
+): Promise<void> {
+  return runPayload("seal", payloadKey, source, sink, options)
+}
+
+/**
+ * Decrypts a whole payload (after the nonce) from `source` to `sink`, writing each chunk only
+ * after it authenticates, in order, and nothing after the first failure.
+ * @param payloadKey from `derivePayloadKey`
+ * @throws PayloadError when a chunk fails to authenticate, the payload is truncated, or data
+ *   follows the final chunk (the authenticated plaintext before it has been written)
+ * @throws InternalError if a worker thread fails
+ */
+export function openPayload(
+  payloadKey: Uint8Array,
+  source: ByteSource,
+  sink: ByteSink,
+  options: ParallelOptions = {},
+): Promise<void> {
+  return runPayload("open", payloadKey, source, sink, options)
+}
+
+/**
+ * A source that yields `prefix` first (bytes already read past the header), then `rest`.
+ * @returns the combined source
+ */
+export function prefixedSource(prefix: Uint8Array, rest: ByteSource): ByteSource {
+  let pending = prefix
+  return {
+    read(into) {
+      if (pending.length === 0) return rest.read(into)
+      const n = Math.min(into.length, pending.length)
+      into.set(pending.subarray(0, n))
+      pending = pending.subarray(n)
+      return Promise.resolve(n)
+    },
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === "EAGAIN" || code === "EWOULDBLOCK"
+}
+
+const retryDelay = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1))
+
+/**
+ * A source reading an open file descriptor with large `fs.read` calls on libuv's thread pool
+ * (a non-blocking pipe that has no data yet is polled).
+ * @param name the path or "standard input", for error messages
+ * @returns the source; reads reject with IoError
+ */
+export function fdSource(fd: number, name: string): ByteSource {
+  return {
+    async read(into) {
+      for (;;) {
+        try {
+          return await new Promise<number>((resolve, reject) => {
+            read(fd, into, 0, into.length, null, (error, n) => {
+              if (error === null) resolve(n)
+              else reject(error)
+            })
+          })
+        } catch (error) {
+          if (isRetryable(error)) {
+            await retryDelay()
+            continue
+          }
+          throw new IoError(`cannot read ${name}: ${(error as Error).message}`, { cause: error })
+        }
+      }
+    },
+  }
+}
+
+/**
+ * A sink writing to an open file descriptor with `fs.write`, until every byte is written.
+ * @param name the path or "standard output", for error messages
+ * @returns the sink; writes reject with IoError
+ */
+export function fdSink(fd: number, name: string): ByteSink {
+  return {
+    async write(bytes) {
+      let offset = 0
+      while (offset < bytes.length) {
+        try {
+          offset += await new Promise<number>((resolve, reject) => {
+            write(fd, bytes, offset, bytes.length - offset, null, (error, n) => {
+              if (error === null) resolve(n)
+              else reject(error)
+            })
+          })
+        } catch (error) {
+          if (isRetryable(error)) {
+            await retryDelay()
+            continue
+          }
+          throw new IoError(`cannot write ${name}: ${(error as Error).message}`, { cause: error })
+        }
+      }
+    },
+  }
+}
