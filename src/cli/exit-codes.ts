@@ -1,0 +1,30 @@
+/**
+ * The exit statuses of every coffer command (STYLE.md "CLI output"). Only `main.ts`
+ * turns outcomes into one of these; `0` means the whole input was processed (age-spec.md §10).
+ */
+
+/** The exit statuses coffer uses. */
+export const exitCodes: {
+  readonly ok: 0
+  readonly failure: 1
+  readonly usage: 2
+  readonly unchanged: 3
+  readonly bug: 70
+  readonly interrupted: 130
+} = {
+  /** Everything was processed. */
+  ok: 0,
+  /** A failure the user can act on (bad key, wrong file, I/O error). */
+  failure: 1,
+  /** The command line itself is wrong (unknown flag, missing argument, conflicting flags). */
+  usage: 2,
+  /** `edit`: nothing changed, so nothing was written. */
+  unchanged: 3,
+  /** A bug in coffer (an `InternalError` or an unexpected exception). */
+  bug: 70,
+  /** Interrupted by the user (Ctrl-C at a prompt, SIGINT). */
+  interrupted: 130,
+}
+
+/** One of the exit statuses in `exitCodes`. */
+export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes]

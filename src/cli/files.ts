@@ -1,0 +1,296 @@
+/**
+ * Reading inputs and writing outputs for the commands (age-spec.md §10 `-o`): standard
+ * streams or files, key files with a size limit, and output files that are created lazily.
+ *
+ * Output files are opened on the first write, so a command that fails before producing
+ * anything (no identity matched, wrong passphrase) leaves no file behind, and with the
+ * default mode 0666 minus the caller's umask (agenix runs us under `umask u=r` and relies
+ * on the file being born 0400). If a command fails after writing, a file we created is
+ * removed; a file that existed before is left as age leaves it (holding only authenticated
+ * plaintext, since the decryptor releases nothing else).
+ */
+import {
+  closeSync,
+  createReadStream,
+  fstatSync,
+  lstatSync,
+  openSync,
+  statSync,
+  unlinkSync,
+} from "node:fs"
+import { open, readFile, type FileHandle } from "node:fs/promises"
+import { Readable } from "node:stream"
+import { IoError, UsageError } from "../internal/errors.js"
+
+/** Where a command's result goes. */
+export interface Output {
+  /** The name to show in messages (`"out.txt"` or `standard output`). */
+  readonly name: string
+  /** Whether this is standard output. */
+  readonly isStdout: boolean
+  write(bytes: Uint8Array): Promise<void>
+  /** Finishes the output successfully. */
+  close(): Promise<void>
+  /** Abandons the output after a failure: removes the file if we created it. */
+  discard(): Promise<void>
+}
+
+/** Describes a file-system error for a message: `no such file or directory` and so on. */
+export function describeSystemError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory"
+    case "EACCES":
+    case "EPERM":
+      return "permission denied"
+    case "EISDIR":
+      return "is a directory"
+    case "EEXIST":
+      return "already exists"
+    case "ENOTDIR":
+      return "a parent is not a directory"
+    case "ENOSPC":
+      return "no space left on device"
+    default:
+      return err instanceof Error ? err.message : String(err)
+  }
+}
+
+/** Standard input may be read only once; this remembers who used it. */
+export class StdinClaim {
+  private owner: string | undefined
+  /**
+   * Claims standard input for `purpose` (`the input`, `-i -`).
+   * @throws UsageError if something else already reads it
+   */
+  claim(purpose: string): void {
+    if (this.owner !== undefined) {
+      throw new UsageError(`standard input can't be used for both ${this.owner} and ${purpose}`, {
+        hints: ["give one of them as a file instead of -"],
+      })
+    }
+    this.owner = purpose
+  }
+}
+
+/**
+ * Reads a whole small file (a key file, a recipients file), or standard input for `-`.
+ * @param what for messages, e.g. `identity file`
+ * @param limit the largest accepted size in bytes
+ * @throws IoError when it can't be read or is too large
+ */
+export async function readSmallFile(
+  path: string,
+  what: string,
+  limit: number,
+  stdin: NodeJS.ReadableStream,
+): Promise<Uint8Array> {
+  let bytes: Uint8Array
+  if (path === "-") {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of stdin) {
+      const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk
+      size += b.length
+      if (size > limit) break
+      chunks.push(b)
+    }
+    if (size > limit) throw new IoError(`${what} on standard input is larger than ${limit} bytes`)
+    bytes = Buffer.concat(chunks)
+  } else {
+    try {
+      const size = statSync(path).size
+      if (size > limit) {
+        throw new IoError(`${what} ${JSON.stringify(path)} is larger than ${limit} bytes`, {
+          hints: [`is ${JSON.stringify(path)} really a ${what}?`],
+        })
+      }
+      bytes = await readFile(path)
+    } catch (cause) {
+      if (cause instanceof IoError) throw cause
+      throw new IoError(
+        `can't read ${what} ${JSON.stringify(path)}: ${describeSystemError(cause)}`,
+        {
+          cause,
+        },
+      )
+    }
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/**
+ * Opens the command's input as a Web stream: a file, or standard input when `path` is
+ * undefined or `-`.
+ * @throws IoError when the file can't be opened
+ */
+export function openInput(
+  path: string | undefined,
+  stdin: NodeJS.ReadStream,
+): ReadableStream<Uint8Array> {
+  if (path === undefined || path === "-") {
+    return Readable.toWeb(stdin) as ReadableStream<Uint8Array>
+  }
+  let fd: number
+  try {
+    fd = openSync(path, "r")
+  } catch (cause) {
+    throw new IoError(
+      `can't open input file ${JSON.stringify(path)}: ${describeSystemError(cause)}`,
+      {
+        cause,
+      },
+    )
+  }
+  if (fstatSync(fd).isDirectory()) {
+    closeSync(fd)
+    throw new IoError(`can't open input file ${JSON.stringify(path)}: is a directory`)
+  }
+  const stream = createReadStream("", { fd, highWaterMark: 256 * 1024, autoClose: true })
+  return Readable.toWeb(stream) as ReadableStream<Uint8Array>
+}
+
+/**
+ * Refuses an output file that is the input file (writing would destroy the input).
+ * @throws UsageError when both name the same file
+ */
+export function checkNotSameFile(input: string | undefined, output: string | undefined): void {
+  if (input === undefined || input === "-" || output === undefined || output === "-") return
+  try {
+    const a = statSync(input)
+    const b = statSync(output)
+    if (a.dev === b.dev && a.ino === b.ino) {
+      throw new UsageError(`input and output ${JSON.stringify(output)} are the same file`, {
+        hints: ["write to a new file, then rename it over the input"],
+      })
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err
+    // One of them does not exist yet: they can't be the same.
+  }
+}
+
+const pendingCleanups = new Set<() => void>()
+let signalHandlerInstalled = false
+
+function installSignalHandler(): void {
+  if (signalHandlerInstalled) return
+  signalHandlerInstalled = true
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      for (const cleanup of pendingCleanups) cleanup()
+      process.exit(signal === "SIGINT" ? 130 : 128 + (signal === "SIGTERM" ? 15 : 1))
+    })
+  }
+}
+
+/**
+ * The command's output: standard output when `path` is undefined or `-`, else a file
+ * created lazily on the first write (mode 0666 minus the umask, truncated if it exists).
+ */
+export function createOutput(path: string | undefined, stdout: NodeJS.WriteStream): Output {
+  if (path === undefined || path === "-") return stdoutOutput(stdout)
+  return new LazyFileOutput(path)
+}
+
+function stdoutOutput(stdout: NodeJS.WriteStream): Output {
+  return {
+    name: "standard output",
+    isStdout: true,
+    write: (bytes) =>
+      new Promise<void>((resolve, reject) => {
+        stdout.write(bytes, (err) => {
+          if (err) reject(err)
+          else resolve()
+        })
+      }),
+    close: () => Promise.resolve(),
+    discard: () => Promise.resolve(),
+  }
+}
+
+class LazyFileOutput implements Output {
+  readonly name: string
+  readonly isStdout = false
+  private readonly path: string
+  private handle: FileHandle | undefined
+  private created = false
+  private readonly cleanup = (): void => {
+    if (this.created) {
+      try {
+        unlinkSync(this.path)
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  constructor(path: string) {
+    this.path = path
+    this.name = JSON.stringify(path)
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    const handle = this.handle ?? (await this.openNow())
+    let offset = 0
+    while (offset < bytes.length) {
+      const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset)
+      offset += bytesWritten
+    }
+  }
+
+  private async openNow(): Promise<FileHandle> {
+    let existed = true
+    try {
+      lstatSync(this.path)
+    } catch {
+      existed = false
+    }
+    try {
+      // "w": O_CREAT|O_TRUNC with mode 0666, which the kernel reduces by the umask.
+      this.handle = await open(this.path, "w")
+    } catch (cause) {
+      throw new IoError(
+        `can't create output file ${JSON.stringify(this.path)}: ${describeSystemError(cause)}`,
+        { cause },
+      )
+    }
+    if (fstatSync(this.handle.fd).isDirectory()) {
+      await this.handle.close()
+      throw new IoError(`output ${JSON.stringify(this.path)} is a directory`)
+    }
+    this.created = !existed
+    if (this.created) {
+      pendingCleanups.add(this.cleanup)
+      installSignalHandler()
+    }
+    return this.handle
+  }
+
+  async close(): Promise<void> {
+    pendingCleanups.delete(this.cleanup)
+    if (this.handle === undefined) {
+      // Nothing was written (an empty result): still create the file, as age does.
+      await this.openNow()
+      pendingCleanups.delete(this.cleanup)
+    }
+    try {
+      await this.handle?.close()
+    } catch (cause) {
+      throw new IoError(`can't finish writing ${this.name}: ${describeSystemError(cause)}`, {
+        cause,
+      })
+    }
+  }
+
+  async discard(): Promise<void> {
+    pendingCleanups.delete(this.cleanup)
+    try {
+      await this.handle?.close()
+    } catch {
+      // the file is being abandoned anyway
+    }
+    this.cleanup()
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The top-level help and version of `coffer` (MISSION.md C8: help with examples). Each
+ * command's own help lives in its module under `commands/`.
+ */
+
+/** coffer's version (kept equal to package.json's by test/cli/help.test.ts). */
+export const cofferVersion = "0.1.0"
+
+/** A command as listed by `coffer --help`. */
+export interface CommandSummary {
+  readonly name: string
+  readonly summary: string
+}
+
+/**
+ * The text of `coffer --help`.
+ * @param commands the dispatcher's table, in display order
+ */
+export function topLevelHelp(commands: readonly CommandSummary[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2
+  return `coffer ${cofferVersion}: secrets in git, delivered to machines (age and sops compatible)
+
+Usage:
+    coffer COMMAND [FLAGS] [ARGS]
+    coffer COMMAND --help        help and examples for one command
+    coffer --version
+
+Commands:
+${commands.map((c) => `    ${c.name.padEnd(width)}${c.summary}`).join("\n")}
+
+Examples:
+    $ coffer age-keygen -o key.txt
+    Public key: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+    $ coffer age -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p -o secret.age secret.txt
+    $ coffer age -d -i key.txt secret.age
+    $ coffer ssh-to-age < /etc/ssh/ssh_host_ed25519_key.pub
+
+coffer-age and coffer-age-keygen are the same as "coffer age" and "coffer age-keygen",
+for tools that expect an "age" binary (agenix's ageBin, for example).
+`
+}

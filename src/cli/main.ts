@@ -1,0 +1,159 @@
+/**
+ * The `coffer` dispatcher (architecture.md "cli"): maps a command name to a lazily imported
+ * module, runs it, prints failures (STYLE.md "CLI output") and picks the exit status.
+ *
+ * Only this file prints errors and chooses exit codes. Command modules are imported on
+ * demand so start-up stays fast (MISSION.md: `coffer age -d` of a small file within 1.5x
+ * of `node -e 0`): nothing heavy may be imported statically here.
+ */
+import type { CliContext, CommandModule } from "./command.js"
+import { exitCodes, type ExitCode } from "./exit-codes.js"
+import { cofferVersion, topLevelHelp } from "./help.js"
+import { isSystemError, reportError, reportWarning } from "./report.js"
+import { InternalError, ToolError, UsageError } from "../internal/errors.js"
+
+interface CommandEntry {
+  readonly summary: string
+  readonly load: () => Promise<CommandModule>
+}
+
+/**
+ * Every command, in the order `coffer --help` lists them. Adding a command is one line.
+ */
+const commands: Readonly<Record<string, CommandEntry>> = {
+  age: {
+    summary: "encrypt and decrypt files (the age command line)",
+    load: () => import("./commands/age.js"),
+  },
+  "age-keygen": {
+    summary: "generate an age identity, or print an identity file's recipients (-y)",
+    load: () => import("./commands/age-keygen.js"),
+  },
+  "ssh-to-age": {
+    summary: "convert SSH ed25519 keys to age keys (as Mic92/ssh-to-age)",
+    load: () => import("./commands/ssh-to-age.js"),
+  },
+}
+
+/** Program names that run one command directly (`coffer-age ARGS` = `coffer age ARGS`). */
+const directPrograms: Readonly<Record<string, string>> = {
+  "coffer-age": "age",
+  "coffer-age-keygen": "age-keygen",
+}
+
+/**
+ * Runs the command line and exits the process with its status.
+ * @param program the executable's name (`coffer`, `coffer-age`, `coffer-age-keygen`)
+ * @param argv the arguments after the program name
+ */
+export function run(program: string, argv: readonly string[]): void {
+  process.stdout.on("error", onStdoutError)
+  dispatch(program, argv).then(
+    (code) => {
+      finish(code)
+    },
+    (err: unknown) => {
+      reportError(process.stderr, err)
+      finish(exitCodes.bug)
+    },
+  )
+}
+
+function onStdoutError(err: unknown): void {
+  if (isSystemError(err) && err.code === "EPIPE") {
+    // The reader went away (`coffer age -d x | head`): stop quietly, as a SIGPIPE would.
+    process.exit(exitCodes.failure)
+  }
+  reportError(process.stderr, err)
+  process.exit(exitCodes.failure)
+}
+
+function finish(code: ExitCode): void {
+  // Flush stdout before exiting; exiting explicitly means no stray handle (an unread
+  // stdin, a terminal) can keep the process alive.
+  process.stdout.write("", () => {
+    process.exit(code)
+  })
+}
+
+async function dispatch(program: string, argv: readonly string[]): Promise<ExitCode> {
+  const direct = directPrograms[program]
+  if (direct !== undefined) return runCommand(direct, program, argv)
+  const [first, ...rest] = argv
+  if (
+    first === undefined ||
+    first === "-h" ||
+    first === "--help" ||
+    first === "-help" ||
+    first === "help"
+  ) {
+    if (first === "help" && rest[0] !== undefined)
+      return runCommand(rest[0], `coffer ${rest[0]}`, ["--help"])
+    process.stdout.write(topLevelHelp(listCommands()))
+    return first === undefined ? exitCodes.usage : exitCodes.ok
+  }
+  if (first === "--version" || first === "-version" || first === "-V" || first === "version") {
+    process.stdout.write(`coffer ${cofferVersion}\n`)
+    return exitCodes.ok
+  }
+  return runCommand(first, `coffer ${first}`, rest)
+}
+
+function listCommands(): { name: string; summary: string }[] {
+  return Object.entries(commands).map(([name, c]) => ({ name, summary: c.summary }))
+}
+
+async function runCommand(
+  name: string,
+  invokedAs: string,
+  args: readonly string[],
+): Promise<ExitCode> {
+  const entry = Object.hasOwn(commands, name) ? commands[name] : undefined
+  if (entry === undefined) {
+    reportError(process.stderr, unknownCommand(name))
+    return exitCodes.usage
+  }
+  const ctx: CliContext = {
+    invokedAs,
+    env: process.env,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    warn: (message) => {
+      reportWarning(process.stderr, message)
+    },
+    note: (message) => {
+      process.stderr.write(`${message}\n`)
+    },
+  }
+  try {
+    const module = await entry.load()
+    return (await module.run(args, ctx)) ?? exitCodes.ok
+  } catch (err) {
+    reportError(process.stderr, err)
+    return exitCodeFor(err)
+  }
+}
+
+function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof InternalError) return exitCodes.bug
+  if (err instanceof UsageError) return exitCodes.usage
+  if (err instanceof ToolError)
+    return err.name === "InterruptedError" ? exitCodes.interrupted : exitCodes.failure
+  if (isSystemError(err)) return exitCodes.failure
+  return exitCodes.bug
+}
+
+function unknownCommand(name: string): UsageError {
+  const near = Object.keys(commands).filter(
+    (c) => c.startsWith(name.slice(0, 2)) || name.startsWith(c) || c.includes(name),
+  )
+  return new UsageError(`unknown command ${JSON.stringify(name)}`, {
+    hints: [
+      ...(near.length > 0
+        ? [`did you mean ${near.map((n) => `"coffer ${n}"`).join(" or ")}?`]
+        : []),
+      `run "coffer --help" for the list of commands`,
+    ],
+  })
+}
