@@ -20,7 +20,7 @@ import {
   encryptedPayloadSize,
   sealChunk,
 } from "./payload.js"
-import { isLabeledRecipient } from "./recipient.js"
+import { isLabeledRecipient, isWrapLabelsRecipient } from "./recipient.js"
 import type { Recipient, Stanza } from "./recipient.js"
 
 /** Options for `encrypt` and `encryptStream`. */
@@ -50,12 +50,22 @@ export function checkRecipientLabels(recipients: readonly Recipient[]): void {
       hints: ["give at least one recipient or passphrase"],
     })
   }
-  const sets = recipients.map((r) =>
-    [...new Set(isLabeledRecipient(r) ? r.labels : [])].sort().join("\n"),
+  // Plugins report their labels while wrapping: they are checked after wrapping instead.
+  checkLabelLists(
+    recipients
+      .filter((r) => !isWrapLabelsRecipient(r))
+      .map((r) => (isLabeledRecipient(r) ? r.labels : [])),
   )
+}
+
+/**
+ * The label rule over label lists (one per recipient).
+ * @throws IncompatibleRecipientsError when label sets differ
+ */
+function checkLabelLists(labelLists: readonly (readonly string[])[]): void {
+  const sets = labelLists.map((l) => [...new Set(l)].sort().join("\n"))
   const first = sets[0]
   if (sets.every((s) => s === first)) return
-  const labelLists = recipients.map((r) => (isLabeledRecipient(r) ? r.labels : []))
   if (labelLists.some((l) => l.some((x) => x.startsWith("scrypt-")))) {
     throw new IncompatibleRecipientsError(
       "a passphrase (scrypt) recipient can't be combined with other recipients",
@@ -89,7 +99,19 @@ export async function prepareEncryption(
   const fileKey = entropy(16)
   try {
     const stanzas: Stanza[] = []
-    for (const recipient of recipients) stanzas.push(...(await recipient.wrapFileKey(fileKey)))
+    const labelLists: (readonly string[])[] = []
+    for (const recipient of recipients) {
+      if (isWrapLabelsRecipient(recipient)) {
+        const wrapped = await recipient.wrapFileKeyWithLabels(fileKey)
+        stanzas.push(...wrapped.stanzas)
+        labelLists.push(wrapped.labels)
+      } else {
+        stanzas.push(...(await recipient.wrapFileKey(fileKey)))
+        labelLists.push(isLabeledRecipient(recipient) ? recipient.labels : [])
+      }
+    }
+    // age-spec.md §9: labels a plugin declared while wrapping count for the mixing rule
+    if (recipients.some(isWrapLabelsRecipient)) checkLabelLists(labelLists)
     const header = encodeHeader(stanzas, fileKey)
     const nonce = entropy(PAYLOAD_NONCE_SIZE)
     return { prefix: concatBytes(header, nonce), payloadKey: derivePayloadKey(fileKey, nonce) }
