@@ -33,9 +33,14 @@ export interface EncryptedValueParts {
   readonly type: string
 }
 
-/** IVs of values decrypted in this run, so re-encrypting unchanged values reuses them. */
+/**
+ * IVs of values decrypted in this run, so re-encrypting unchanged values reuses them. Each
+ * recorded IV is used once, in walk order: two equal values at one path (list items) keep
+ * their own IVs, and a copied value gets a fresh one, so editing never makes two
+ * ciphertexts identical that were not before.
+ */
 export interface IvStash {
-  readonly ivs: Map<string, Uint8Array>
+  readonly ivs: Map<string, Uint8Array[]>
 }
 
 /** @returns an empty IV stash (one per edit of a file) */
@@ -250,7 +255,7 @@ export function encryptValue(
   const type = valueTypeOf(value)
   const plaintext = plaintextBytes(value)
   const key = options.ivStash === undefined ? undefined : stashKey(type, additionalData, plaintext)
-  let iv = key === undefined ? undefined : options.ivStash?.ivs.get(key)
+  let iv = key === undefined ? undefined : options.ivStash?.ivs.get(key)?.shift()
   if (iv === undefined) {
     iv = (options.entropy ?? systemEntropy)(IV_LENGTH)
     if (iv.length !== IV_LENGTH) throw new InternalError("entropy source returned too few bytes")
@@ -259,7 +264,6 @@ export function encryptValue(
   cipher.setAAD(encodeUtf8(additionalData))
   const data = asUint8Array(Buffer.concat([cipher.update(plaintext), cipher.final()]))
   const tag = asUint8Array(cipher.getAuthTag())
-  if (key !== undefined) options.ivStash?.ivs.set(key, iv)
   return encodeEncryptedValue({ data, iv, tag, type })
 }
 
@@ -384,7 +388,10 @@ export function decryptValue(
   // IV must never encrypt two different plaintexts under one key
   const canonical = plaintextBytes(value)
   if (options.ivStash !== undefined && equalBytes(canonical, plaintext)) {
-    options.ivStash.ivs.set(stashKey(valueTypeOf(value), additionalData, canonical), parts.iv)
+    const key = stashKey(valueTypeOf(value), additionalData, canonical)
+    const queue = options.ivStash.ivs.get(key)
+    if (queue === undefined) options.ivStash.ivs.set(key, [parts.iv])
+    else queue.push(parts.iv)
   }
   return value
 }
