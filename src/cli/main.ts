@@ -89,8 +89,12 @@ async function dispatch(program: string, argv: readonly string[]): Promise<ExitC
   ) {
     if (first === "help" && rest[0] !== undefined)
       return runCommand(rest[0], `coffer ${rest[0]}`, ["--help"])
+    if (first === undefined) {
+      process.stderr.write(topLevelHelp(listCommands()))
+      return exitCodes.usage
+    }
     process.stdout.write(topLevelHelp(listCommands()))
-    return first === undefined ? exitCodes.usage : exitCodes.ok
+    return exitCodes.ok
   }
   if (first === "--version" || first === "-version" || first === "-V" || first === "version") {
     process.stdout.write(`coffer ${cofferVersion}\n`)
