@@ -6,6 +6,10 @@ import assert from "node:assert/strict"
 import { inflateSync } from "node:zlib"
 import * as cctv from "cctv-age"
 import { base64nopad } from "@scure/base"
+import { parseHeader } from "./header.js"
+import { encrypt } from "./encrypt.js"
+import { decrypt } from "./decrypt.js"
+import { generateX25519Identity } from "./x25519.js"
 import {
   HYBRID_STANZA_TYPE,
   HybridIdentity,
@@ -14,7 +18,12 @@ import {
   parseHybridIdentity,
   parseHybridRecipient,
 } from "./hybrid.js"
-import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.js"
+import {
+  HeaderError,
+  IdentityParseError,
+  IncompatibleRecipientsError,
+  RecipientParseError,
+} from "./errors.js"
 import type { Stanza } from "./recipient.js"
 import type { Entropy } from "../internal/entropy.js"
 
@@ -55,31 +64,11 @@ function readVector(bytes: Uint8Array): Vector {
   }
 }
 
-/**
- * Reads the stanzas of a binary age header: just enough for these vectors (test-only; the
- * real strict parser is header.ts). Throws on anything it does not understand.
- */
+/** @returns the stanzas of the header at the start of `file` (strict parser) */
 function readStanzas(file: Uint8Array): Stanza[] {
-  const text = Buffer.from(file).toString("latin1")
-  const lines = text.split("\n")
-  assert.equal(lines[0], "age-encryption.org/v1")
-  const stanzas: Stanza[] = []
-  let i = 1
-  while (lines[i]?.startsWith("-> ") === true) {
-    const [type, ...args] = (lines[i] ?? "").slice(3).split(" ")
-    const chunks: Uint8Array[] = []
-    for (;;) {
-      i++
-      const line = lines[i] ?? ""
-      if (line.length > 64) throw new Error("long body line")
-      chunks.push(base64nopad.decode(line))
-      if (line.length < 64) break
-    }
-    i++
-    stanzas.push({ type: type ?? "", args, body: Buffer.concat(chunks) })
-  }
-  assert.ok(lines[i]?.startsWith("---"))
-  return stanzas
+  const header = parseHeader(file)
+  if (header === null) throw new HeaderError("truncated header")
+  return header.stanzas
 }
 
 const hybridVectors = Object.entries(cctv as Record<string, Uint8Array>).filter(([name]) =>
@@ -150,7 +139,7 @@ test("the recipient of an upstream age-keygen -pq identity is the one age printe
 
 test("the vector identity prints back to the same string, and its recipient round-trips", async () => {
   const identity = parseHybridIdentity(VECTOR_IDENTITY)
-  assert.equal(identity.toString(), VECTOR_IDENTITY)
+  assert.equal(identity.encode(), VECTOR_IDENTITY)
   const recipient = await identity.toRecipient()
   const text = recipient.toString()
   assert.ok(text.startsWith("age1pq1"))
@@ -183,9 +172,9 @@ test("wrap then unwrap returns the file key; another identity gets null", async 
 
 test("wrapping is deterministic under a fixed entropy and fresh otherwise", async () => {
   const identity = generateHybridIdentity(fixedEntropy(7))
-  assert.equal(identity.toString(), generateHybridIdentity(fixedEntropy(7)).toString())
-  const a = await (await identity.toRecipient(fixedEntropy(3))).wrapFileKey(FILE_KEY)
-  const b = await (await identity.toRecipient(fixedEntropy(3))).wrapFileKey(FILE_KEY)
+  assert.equal(identity.encode(), generateHybridIdentity(fixedEntropy(7)).encode())
+  const a = await (await identity.toRecipient({ entropy: fixedEntropy(3) })).wrapFileKey(FILE_KEY)
+  const b = await (await identity.toRecipient({ entropy: fixedEntropy(3) })).wrapFileKey(FILE_KEY)
   assert.deepEqual(a, b)
   const c = await (await identity.toRecipient()).wrapFileKey(FILE_KEY)
   const d = await (await identity.toRecipient()).wrapFileKey(FILE_KEY)
@@ -219,9 +208,9 @@ test("malformed hybrid stanzas are header errors, checked before decryption", as
 
 test("key strings: wrong case, wrong type, bad checksum and bad keys are refused", async () => {
   const identity = generateHybridIdentity()
-  const text = identity.toString()
+  const text = identity.encode()
   assert.match(text, /^AGE-SECRET-KEY-PQ-1[0-9A-Z]+$/)
-  assert.equal(parseHybridIdentity(text).toString(), text)
+  assert.equal(parseHybridIdentity(text).encode(), text)
   assert.throws(() => parseHybridIdentity(text.toLowerCase()), IdentityParseError)
   assert.throws(() => parseHybridIdentity(`${text.slice(0, -1)}Q`), IdentityParseError)
   assert.throws(
@@ -248,7 +237,7 @@ test("key strings: wrong case, wrong type, bad checksum and bad keys are refused
 })
 
 test("error messages never contain the identity", () => {
-  const text = generateHybridIdentity().toString()
+  const text = generateHybridIdentity().encode()
   const broken = `${text.slice(0, -2)}AA`
   try {
     parseHybridIdentity(broken)
@@ -257,4 +246,23 @@ test("error messages never contain the identity", () => {
     assert.ok(error instanceof IdentityParseError)
     assert.ok(!error.message.includes(broken.slice(19)))
   }
+})
+
+test("whole files: encrypt to hybrid recipients and decrypt; hybrid and X25519 don't mix", async () => {
+  const a = generateHybridIdentity()
+  const b = generateHybridIdentity()
+  const plaintext = new TextEncoder().encode("post-quantum secret\n")
+  const file = await encrypt(plaintext, [await a.toRecipient(), await b.toRecipient()])
+  assert.deepEqual(await decrypt(file, [b]), plaintext)
+  assert.deepEqual(await decrypt(file, [generateX25519Identity(), a]), plaintext)
+  await assert.rejects(decrypt(file, [generateHybridIdentity()]), { name: "NoIdentityMatchError" })
+  const classic = generateX25519Identity().toRecipient()
+  await assert.rejects(
+    encrypt(plaintext, [await a.toRecipient(), classic]),
+    IncompatibleRecipientsError,
+  )
+  await assert.rejects(
+    encrypt(plaintext, [classic, await a.toRecipient()]),
+    /can't mix post-quantum and classic recipients/,
+  )
 })

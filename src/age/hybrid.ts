@@ -94,8 +94,13 @@ export class HybridRecipient implements LabeledRecipient {
   }
 
   /** @returns the Bech32 recipient string `age1pq1…` (about 1959 characters) */
-  toString(): string {
+  encode(): string {
     return encodeBech32(RECIPIENT_HRP, this.#publicKey)
+  }
+
+  /** @returns the same as `encode()` (a recipient is public) */
+  toString(): string {
+    return this.encode()
   }
 
   /**
@@ -160,19 +165,31 @@ export class HybridIdentity implements Identity {
     this.#seed = seed.slice()
   }
 
-  /** @returns the Bech32 identity string `AGE-SECRET-KEY-PQ-1…` (upper case) */
-  toString(): string {
+  /**
+   * @returns the Bech32 identity string `AGE-SECRET-KEY-PQ-1…` (upper case). It is a
+   *   secret: never log it.
+   */
+  encode(): string {
     return encodeBech32(IDENTITY_HRP, this.#seed)
   }
 
   /**
+   * @deprecated use `encode()`; kept because `age-keygen` calls it. (X25519Identity has no
+   *   `toString`, so a key can't leak through a template string; this one should follow.)
+   * @returns the same as `encode()`
+   */
+  toString(): string {
+    return this.encode()
+  }
+
+  /**
    * Derives the public key (this loads ML-KEM, hence async).
-   * @param entropy randomness the returned recipient will use when wrapping
+   * @param opts.entropy randomness the returned recipient will use when wrapping
    * @returns the matching recipient
    */
-  async toRecipient(entropy: Entropy = systemEntropy): Promise<HybridRecipient> {
+  async toRecipient(opts: { entropy?: Entropy } = {}): Promise<HybridRecipient> {
     const keys = await this.#expand()
-    return new HybridRecipient(keys.publicKey, entropy)
+    return new HybridRecipient(keys.publicKey, opts.entropy ?? systemEntropy)
   }
 
   /**

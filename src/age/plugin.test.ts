@@ -116,13 +116,13 @@ test("plugin names: only [a-z0-9-_.+], no path separators", () => {
 
 test("key strings: the data-less identity of -j and parsed names", () => {
   // the data-less identity from the age plugin documentation (age-spec.md §9)
-  assert.equal(PluginIdentity.withoutData("demo").toString(), "AGE-PLUGIN-DEMO-1G7ZR6S")
+  assert.equal(PluginIdentity.withoutData("demo").encode(), "AGE-PLUGIN-DEMO-1G7ZR6S")
   const r = PluginRecipient.fromString(encodePluginRecipient("coffertest", key(1)))
   assert.equal(r.name, "coffertest")
   assert.ok(r.toString().startsWith("age1coffertest1"))
   const i = PluginIdentity.fromString(encodePluginIdentity("CofferTest", key(1)))
   assert.equal(i.name, "coffertest")
-  assert.ok(i.toString().startsWith("AGE-PLUGIN-COFFERTEST-1"))
+  assert.ok(i.encode().startsWith("AGE-PLUGIN-COFFERTEST-1"))
   assert.equal(i.toRecipient().isIdentity, true)
 })
 
@@ -298,4 +298,19 @@ test("a missing plugin is a clear PluginError, and PATH entries that are not abs
     identity(1, { ...options, env: relative }).unwrapFileKey([]),
     /not found in PATH/,
   )
+})
+
+test("the mixing rule uses the labels the plugin declares", async (t) => {
+  const { generateHybridIdentity } = await import("./hybrid.js")
+  const { encrypt } = await import("./encrypt.js")
+  const { decrypt } = await import("./decrypt.js")
+  const hybrid = await generateHybridIdentity().toRecipient()
+  const plaintext = new TextEncoder().encode("labels")
+  const pq = setup(t, "labels=postquantum")
+  const file = await encrypt(plaintext, [recipient(1, pq.options), hybrid])
+  assert.deepEqual(await decrypt(file, [identity(1, pq.options)]), plaintext)
+  const classic = setup(t)
+  await assert.rejects(encrypt(plaintext, [recipient(1, classic.options), hybrid]), {
+    name: "IncompatibleRecipientsError",
+  })
 })

@@ -178,6 +178,11 @@ export class PluginRecipient implements WrapLabelsRecipient {
   }
 
   /** @returns the string this recipient was made from */
+  encode(): string {
+    return this.encoding
+  }
+
+  /** @returns the same as `encode()` (a recipient is public) */
   toString(): string {
     return this.encoding
   }
@@ -296,8 +301,11 @@ export class PluginIdentity implements Identity {
     return new PluginIdentity(checked, encodePluginIdentity(checked, new Uint8Array(0)), options)
   }
 
-  /** @returns the identity string (secret: never print it in messages) */
-  toString(): string {
+  /**
+   * @returns the identity string. It may be a secret: never log it. (There is deliberately
+   *   no `toString`, as for X25519Identity.)
+   */
+  encode(): string {
     return this.#encoding
   }
 
@@ -344,7 +352,7 @@ export class PluginIdentityGroup implements Identity {
    * @throws PluginError if the plugin is missing, reports an error or breaks the protocol
    */
   unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null> {
-    const encodings = this.identities.map((i) => i.toString())
+    const encodings = this.identities.map((i) => i.encode())
     return unwrapWithPlugin(this.name, encodings, stanzas, this.identities[0]?.options ?? defaults)
   }
 }
