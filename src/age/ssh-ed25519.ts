@@ -7,20 +7,18 @@
  *
  * Stanza: `-> ssh-ed25519 <tag> <base64 ephemeral share>` and the 32-byte wrapped file key.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  hkdfSync,
-} from "node:crypto"
-import type { KeyObject } from "node:crypto"
-import { base64nopad } from "@scure/base"
+import { createHash, createPrivateKey, createPublicKey, hkdfSync } from "node:crypto"
+import { decodeBase64Strict, encodeBase64 } from "./base64.js"
 import type { Identity, Recipient, Stanza } from "./recipient.js"
 import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.js"
 import { encodeSshString } from "./ssh-wire.js"
+import {
+  openFileKey,
+  sealFileKey,
+  x25519PrivateKey,
+  x25519RawPublic,
+  x25519SharedSecret,
+} from "./x25519.js"
 import { asUint8Array, concatBytes, encodeUtf8, wipeBytes } from "../internal/bytes.js"
 import type { Entropy } from "../internal/entropy.js"
 import { systemEntropy } from "../internal/entropy.js"
@@ -105,13 +103,6 @@ export function ed25519SeedToX25519(seed: Uint8Array): Uint8Array {
 const pkcs8Ed25519Prefix = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ])
-const pkcs8X25519Prefix = Uint8Array.from([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
-])
-const spkiX25519Prefix = Uint8Array.from([
-  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00,
-])
-
 /** @returns the Ed25519 public key of a 32-byte seed */
 export function ed25519PublicKeyFromSeed(seed: Uint8Array): Uint8Array {
   const der = concatBytes(pkcs8Ed25519Prefix, seed)
@@ -121,54 +112,13 @@ export function ed25519PublicKeyFromSeed(seed: Uint8Array): Uint8Array {
   return new Uint8Array(spki.subarray(spki.length - 32))
 }
 
-function x25519PrivateKey(scalar: Uint8Array): KeyObject {
-  const der = concatBytes(pkcs8X25519Prefix, scalar)
-  const key = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" })
-  wipeBytes(der)
-  return key
-}
-
-// X25519(scalar, point); OpenSSL clamps the scalar and fails on an all-zero result.
-function x25519(scalar: Uint8Array, point: Uint8Array): Uint8Array {
-  const publicKey = createPublicKey({
-    key: Buffer.from(concatBytes(spkiX25519Prefix, point)),
-    format: "der",
-    type: "spki",
-  })
-  return asUint8Array(diffieHellman({ privateKey: x25519PrivateKey(scalar), publicKey }))
-}
-
-function x25519Base(scalar: Uint8Array): Uint8Array {
-  const spki = createPublicKey(x25519PrivateKey(scalar)).export({ format: "der", type: "spki" })
-  return new Uint8Array(spki.subarray(spki.length - 32))
+// X25519(scalar, point) on raw bytes; OpenSSL clamps the scalar.
+function x25519(scalar: Uint8Array, point: Uint8Array, what: string): Uint8Array {
+  return x25519SharedSecret(x25519PrivateKey(scalar), point, what)
 }
 
 function hkdf(ikm: Uint8Array, salt: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", ikm, salt, encodeUtf8(label), 32))
-}
-
-const zeroNonce = new Uint8Array(12)
-
-function sealFileKey(key: Uint8Array, fileKey: Uint8Array): Uint8Array {
-  const cipher = createCipheriv("chacha20-poly1305", key, zeroNonce, { authTagLength: 16 })
-  return concatBytes(
-    asUint8Array(cipher.update(fileKey)),
-    asUint8Array(cipher.final()),
-    asUint8Array(cipher.getAuthTag()),
-  )
-}
-
-function openFileKey(key: Uint8Array, body: Uint8Array): Uint8Array | null {
-  const decipher = createDecipheriv("chacha20-poly1305", key, zeroNonce, { authTagLength: 16 })
-  decipher.setAuthTag(body.subarray(body.length - 16))
-  const plaintext = asUint8Array(decipher.update(body.subarray(0, body.length - 16)))
-  try {
-    decipher.final()
-  } catch {
-    wipeBytes(plaintext)
-    return null
-  }
-  return plaintext
 }
 
 /** @returns the SSH wire form of an Ed25519 public key: string "ssh-ed25519", string key */
@@ -183,7 +133,7 @@ export function encodeSshEd25519PublicKey(publicKey: Uint8Array): Uint8Array {
  */
 export function sshKeyTag(wirePublicKey: Uint8Array): string {
   const digest = createHash("sha256").update(wirePublicKey).digest()
-  return base64nopad.encode(asUint8Array(digest).subarray(0, 4))
+  return encodeBase64(asUint8Array(digest).subarray(0, 4))
 }
 
 function tweakFor(wirePublicKey: Uint8Array): Uint8Array {
@@ -229,10 +179,15 @@ export class SshEd25519Recipient implements Recipient {
   wrapFileKey(fileKey: Uint8Array): Promise<readonly Stanza[]> {
     const ephemeral = this.#entropy(32)
     try {
-      const share = x25519Base(ephemeral)
+      const share = x25519RawPublic(x25519PrivateKey(ephemeral))
       let sharedSecret: Uint8Array
       try {
-        sharedSecret = x25519(tweakFor(this.wirePublicKey), x25519(ephemeral, this.#montgomeryKey))
+        const what = "ssh-ed25519 recipient"
+        sharedSecret = x25519(
+          tweakFor(this.wirePublicKey),
+          x25519(ephemeral, this.#montgomeryKey, what),
+          what,
+        )
       } catch (cause) {
         throw new RecipientParseError("ssh-ed25519 recipient is a low-order point", { cause })
       }
@@ -240,9 +195,7 @@ export class SshEd25519Recipient implements Recipient {
       wipeBytes(sharedSecret)
       const body = sealFileKey(wrapKey, fileKey)
       wipeBytes(wrapKey)
-      return Promise.resolve([
-        { type: stanzaType, args: [this.tag, base64nopad.encode(share)], body },
-      ])
+      return Promise.resolve([{ type: stanzaType, args: [this.tag, encodeBase64(share)], body }])
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)))
     } finally {
@@ -309,14 +262,7 @@ export class SshEd25519Identity implements Identity {
         `invalid ssh-ed25519 stanza: expected 2 arguments, got ${stanza.args.length}`,
       )
     }
-    let share: Uint8Array
-    try {
-      share = base64nopad.decode(shareText)
-    } catch (cause) {
-      throw new HeaderError("invalid ssh-ed25519 stanza: the share is not canonical base64", {
-        cause,
-      })
-    }
+    const share = decodeBase64Strict(shareText, "ssh-ed25519 stanza share")
     if (share.length !== 32) {
       throw new HeaderError(
         `invalid ssh-ed25519 stanza: the share is ${share.length} bytes, not 32`,
@@ -328,12 +274,13 @@ export class SshEd25519Identity implements Identity {
         `invalid ssh-ed25519 stanza: the body is ${stanza.body.length} bytes, not 32`,
       )
     }
-    let sharedSecret: Uint8Array
-    try {
-      sharedSecret = x25519(tweakFor(this.#wirePublicKey), x25519(this.#secret, share))
-    } catch (cause) {
-      throw new HeaderError("invalid ssh-ed25519 stanza: the share is a low-order point", { cause })
-    }
+    // Both steps throw HeaderError on an all-zero result (a low-order share).
+    const what = "ssh-ed25519 stanza"
+    const sharedSecret = x25519(
+      tweakFor(this.#wirePublicKey),
+      x25519(this.#secret, share, what),
+      what,
+    )
     const wrapKey = hkdf(sharedSecret, concatBytes(share, this.#montgomeryKey))
     wipeBytes(sharedSecret)
     const fileKey = openFileKey(wrapKey, stanza.body)

@@ -6,7 +6,7 @@
  * unclamped bytes). The result is a plain `age1…` / `AGE-SECRET-KEY-1…` pair: files for it
  * carry X25519 stanzas, not `ssh-ed25519` ones (age-spec.md §6.1 is a different scheme).
  */
-import { bech32 } from "@scure/base"
+import { encodeBech32 } from "../age/bech32.js"
 import { RecipientParseError, IdentityParseError } from "../age/errors.js"
 import { ed25519PublicKeyToX25519, ed25519SeedToX25519 } from "../age/ssh-ed25519.js"
 import type { SshPublicKey } from "../age/ssh-public-key.js"
@@ -38,7 +38,7 @@ export function sshPublicKeyToAge(line: string): string {
   const montgomery = ed25519PublicKeyToX25519(key.publicKey)
   if (montgomery === null)
     throw new RecipientParseError("invalid ssh-ed25519 public key: not a point on the curve")
-  return bech32.encode("age", bech32.toWords(montgomery), false)
+  return encodeBech32("age", montgomery)
 }
 
 /** The outcome of converting one public key line: a recipient, or a key of another type to skip. */
@@ -117,8 +117,8 @@ export async function sshPrivateKeyToAge(
   }
   const secret = ed25519SeedToX25519(key.seed)
   wipeBytes(key.seed)
-  const words = bech32.toWords(secret)
-  wipeBytes(secret)
   // ssh-to-age writes SHA-512(seed)[:32] as is (unclamped); X25519 clamps it when used.
-  return bech32.encode("age-secret-key-", words, false).toUpperCase()
+  const identity = encodeBech32("AGE-SECRET-KEY-", secret)
+  wipeBytes(secret)
+  return identity
 }
