@@ -19,12 +19,18 @@ import {
   type ByteSink,
   type ByteSource,
   type ParallelOptions,
+  decryptFile,
+  encryptFile,
   fdSink,
   fdSource,
   openPayload,
   prefixedSource,
   sealPayload,
+  streamSource,
 } from "./parallel.js"
+import { decrypt, decryptStream } from "./decrypt.js"
+import { encrypt } from "./encrypt.js"
+import { generateX25519Identity } from "./x25519.js"
 import { PayloadError } from "./errors.js"
 import { concatBytes } from "../internal/bytes.js"
 import { tmpTree } from "../../test/support/tmp.js"
@@ -318,4 +324,93 @@ test("the worker entry sits beside parallel.js (tsc output) and in the bundle", 
   assert.ok(existsSync(fileURLToPath(new URL("./chunk-worker.js", import.meta.url))))
   const bundled = fileURLToPath(new URL("../../../dist/bundle/chunk-worker.js", import.meta.url))
   assert.ok(existsSync(bundled), "run scripts/bundle.mjs: dist/bundle/chunk-worker.js is missing")
+})
+
+const identity = generateX25519Identity()
+const recipient = identity.toRecipient()
+
+/** Decrypts with `decryptStream` (the reference for `decryptFile`), keeping what it released. */
+async function viaDecryptStream(file: Uint8Array): Promise<{ out: Uint8Array; error: unknown }> {
+  const sink = memorySink()
+  try {
+    const stream = new Blob([file]).stream().pipeThrough(decryptStream([identity]))
+    for await (const piece of stream) await sink.write(piece)
+    return { out: sink.bytes(), error: null }
+  } catch (error) {
+    return { out: sink.bytes(), error }
+  }
+}
+
+async function viaDecryptFile(
+  file: Uint8Array,
+  options: ParallelOptions = threaded,
+): Promise<{ out: Uint8Array; error: unknown }> {
+  const sink = memorySink()
+  try {
+    await decryptFile(memorySource(file, 30_000), sink, [identity], options)
+    return { out: sink.bytes(), error: null }
+  } catch (error) {
+    return { out: sink.bytes(), error }
+  }
+}
+
+test("encryptFile and decryptFile interoperate with encrypt and decrypt, binary and armored", async () => {
+  for (const size of [0, 100, 2 * CHUNK_SIZE, 4 * CHUNK_SIZE + 3]) {
+    const plaintext = new Uint8Array(randomBytes(size))
+    for (const armor of [false, true]) {
+      const sink = memorySink()
+      await encryptFile(memorySource(plaintext, 7_000), sink, [recipient], { ...threaded, armor })
+      const file = sink.bytes()
+      assert.deepEqual(await decrypt(file, [identity]), plaintext, `decrypt ${size} ${armor}`)
+      const back = await viaDecryptFile(file)
+      assert.equal(back.error, null)
+      assert.deepEqual(back.out, plaintext, `decryptFile ${size} ${armor}`)
+      const theirs = await encrypt(plaintext, [recipient], { armor })
+      assert.deepEqual((await viaDecryptFile(theirs, inline)).out, plaintext)
+    }
+  }
+})
+
+test("decryptFile fails like decryptStream on damaged files, releasing the same plaintext", async () => {
+  const plaintext = new Uint8Array(randomBytes(3 * CHUNK_SIZE + 50))
+  const file = await encrypt(plaintext, [recipient])
+  const armored = await encrypt(plaintext, [recipient], { armor: true })
+  const headerEnd = file.indexOf(0x0a, Buffer.from(file).indexOf("\n---") + 1) + 1
+  assert.ok(headerEnd > 40)
+  const flip = (bytes: Uint8Array, at: number): Uint8Array => {
+    const copy = bytes.slice()
+    copy[at] = (copy[at] ?? 0) ^ 4
+    return copy
+  }
+  const cases: [string, Uint8Array][] = [
+    ["empty file", new Uint8Array(0)],
+    ["header cut", file.subarray(0, 30)],
+    ["nonce cut", file.subarray(0, headerEnd + 5)],
+    ["no payload", file.subarray(0, headerEnd + 16)],
+    ["header MAC flipped", flip(file, headerEnd - 5)],
+    ["payload flipped", flip(file, headerEnd + 16 + CHUNK_SIZE + 40)],
+    ["payload cut", file.subarray(0, file.length - 20)],
+    ["trailing data", concatBytes(file, new Uint8Array(3))],
+    ["armor flipped", flip(armored, armored.length - 60)],
+    ["armor cut", armored.subarray(0, armored.length - 40)],
+    ["not an age file", new TextEncoder().encode("hello\n")],
+  ]
+  for (const [name, bytes] of cases) {
+    const expected = await viaDecryptStream(bytes)
+    assert.ok(expected.error instanceof Error, `decryptStream refuses ${name}`)
+    for (const options of [inline, threaded]) {
+      const actual = await viaDecryptFile(bytes, options)
+      assert.ok(actual.error instanceof Error, `${name}: no error`)
+      assert.equal(actual.error.constructor, expected.error.constructor, name)
+      assert.equal(actual.error.message, expected.error.message, name)
+      assert.deepEqual(actual.out, expected.out, `${name}: released plaintext`)
+    }
+  }
+})
+
+test("streamSource reads a Web stream into the caller's buffers", async () => {
+  const bytes = new Uint8Array(randomBytes(200_000))
+  const sink = memorySink()
+  await sealPayload(key, streamSource(new Blob([bytes]).stream()), sink, inline)
+  assert.deepEqual(sink.bytes(), referenceSeal(bytes))
 })

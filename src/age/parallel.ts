@@ -15,7 +15,9 @@
 import { read, write } from "node:fs"
 import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
+import { wipeBytes } from "../internal/bytes.js"
 import { InternalError, IoError } from "../internal/errors.js"
+import { ArmorEncoder, detectArmor } from "./armor.js"
 import {
   type BatchJob,
   type BatchKind,
@@ -25,8 +27,22 @@ import {
   openBatch,
   sealBatch,
 } from "./chunk-worker.js"
-import { PayloadError } from "./errors.js"
-import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE } from "./payload.js"
+import {
+  type DecryptStreamOptions,
+  type IdentitySource,
+  decryptStream,
+  unwrapHeader,
+} from "./decrypt.js"
+import { type EncryptOptions, prepareEncryption } from "./encrypt.js"
+import { HeaderError, PayloadError } from "./errors.js"
+import { parseHeader } from "./header.js"
+import {
+  CHUNK_SIZE,
+  ENCRYPTED_CHUNK_SIZE,
+  PAYLOAD_NONCE_SIZE,
+  derivePayloadKey,
+} from "./payload.js"
+import type { Recipient } from "./recipient.js"
 
 /** Where payload bytes come from: `read` fills the start of `into`, resolving to 0 at the end. */
 export interface ByteSource {
@@ -448,5 +464,173 @@ export function fdSink(fd: number, name: string): ByteSink {
         }
       }
     },
+  }
+}
+
+/**
+ * A source reading a Web stream (standard input, say), copying its pieces into the caller's
+ * buffers.
+ * @returns the source
+ */
+export function streamSource(stream: ReadableStream<Uint8Array>): ByteSource {
+  const reader = stream.getReader()
+  let pending: Uint8Array = new Uint8Array(0)
+  return {
+    async read(into) {
+      while (pending.length === 0) {
+        const next = await reader.read()
+        if (next.done) return 0
+        pending = next.value
+      }
+      const n = Math.min(into.length, pending.length)
+      into.set(pending.subarray(0, n))
+      pending = pending.subarray(n)
+      return n
+    },
+  }
+}
+
+const HEADER_READ_SIZE = 64 * 1024
+
+/** Pieces of a source as a Web stream (for the single-threaded fallback). */
+function sourceStream(source: ByteSource): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const piece = new Uint8Array(HEADER_READ_SIZE)
+      const n = await source.read(piece)
+      if (n === 0) controller.close()
+      else controller.enqueue(piece.subarray(0, n))
+    },
+  })
+}
+
+/** Options for `encryptFile`. */
+export interface EncryptFileOptions extends EncryptOptions, ParallelOptions {}
+
+/**
+ * Encrypts an age file from `source` to `sink` (binary, or armored with `armor`): the
+ * header once the recipients have wrapped the file key, then the payload through
+ * `sealPayload`. The same bytes as `encryptStream`, faster for large inputs.
+ * @throws IncompatibleRecipientsError, RecipientParseError, or what a recipient throws (see
+ *   `prepareEncryption`); errors of `source` and `sink` as they are
+ */
+export async function encryptFile(
+  source: ByteSource,
+  sink: ByteSink,
+  recipients: readonly Recipient[],
+  options: EncryptFileOptions = {},
+): Promise<void> {
+  const { prefix, payloadKey } = await prepareEncryption(recipients, options.entropy)
+  try {
+    if (options.armor !== true) {
+      await sink.write(prefix)
+      await sealPayload(payloadKey, source, sink, options)
+      return
+    }
+    const armor = new ArmorEncoder()
+    const flush = async (step: (emit: (text: Uint8Array) => void) => void): Promise<void> => {
+      const parts: Uint8Array[] = []
+      step((text) => {
+        parts.push(text)
+      })
+      for (const part of parts) await sink.write(part)
+    }
+    const armored: ByteSink = {
+      write: (bytes) =>
+        flush((emit) => {
+          armor.push(bytes, emit)
+        }),
+    }
+    await armored.write(prefix)
+    await sealPayload(payloadKey, source, armored, options)
+    await flush((emit) => {
+      armor.finish(emit)
+    })
+  } finally {
+    wipeBytes(payloadKey)
+  }
+}
+
+/** Options for `decryptFile`. */
+export interface DecryptFileOptions extends DecryptStreamOptions, ParallelOptions {}
+
+/**
+ * Decrypts an age file from `source` to `sink`, with the semantics of `decryptStream`: a
+ * binary file's payload goes through `openPayload`; an armored file, or one that ends
+ * before its header does, goes through `decryptStream` itself (which then reports it).
+ * @throws ArmorError, HeaderError, NoIdentityMatchError, HeaderMacError, PayloadError (the
+ *   authenticated plaintext before a payload failure has been written); errors of `source`
+ *   and `sink` as they are
+ */
+export async function decryptFile(
+  source: ByteSource,
+  sink: ByteSink,
+  identities: IdentitySource,
+  options: DecryptFileOptions = {},
+): Promise<void> {
+  const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024 * 1024
+  let buffered = new Uint8Array(0)
+  let ended = false
+  // a function, so that checks after an await are not narrowed away
+  const atEnd = (): boolean => ended
+  const readMore = async (): Promise<void> => {
+    const piece = new Uint8Array(HEADER_READ_SIZE)
+    const n = await source.read(piece)
+    if (n === 0) {
+      ended = true
+      return
+    }
+    const grown = new Uint8Array(buffered.length + n)
+    grown.set(buffered)
+    grown.set(piece.subarray(0, n), buffered.length)
+    buffered = grown
+  }
+  const fallback = async (): Promise<void> => {
+    const rest = atEnd() ? { read: () => Promise.resolve(0) } : source
+    const output = sourceStream(prefixedSource(buffered, rest)).pipeThrough(
+      decryptStream(identities, options),
+    )
+    for await (const plaintext of output) await sink.write(plaintext)
+  }
+
+  let armored = detectArmor(buffered, false)
+  while (armored === null) {
+    await readMore()
+    armored = detectArmor(buffered, atEnd())
+  }
+  if (armored) return fallback()
+  let header = parseHeader(buffered)
+  while (header === null) {
+    if (atEnd() || buffered.length > maxHeaderSize) return fallback()
+    await readMore()
+    header = parseHeader(buffered)
+  }
+  const fileKey = await unwrapHeader(header, identities, false)
+  const payloadStart = header.headerLength + PAYLOAD_NONCE_SIZE
+  try {
+    while (buffered.length < payloadStart && !atEnd()) await readMore()
+  } catch (error) {
+    wipeBytes(fileKey)
+    throw error
+  }
+  if (buffered.length < payloadStart) {
+    wipeBytes(fileKey)
+    // the same error as decryptStream's
+    throw new HeaderError("payload nonce is missing or short", {
+      hints: ["the file was cut short right after its header"],
+    })
+  }
+  const payloadKey = derivePayloadKey(fileKey, buffered.subarray(header.headerLength, payloadStart))
+  wipeBytes(fileKey)
+  try {
+    const rest = atEnd() ? { read: () => Promise.resolve(0) } : source
+    await openPayload(
+      payloadKey,
+      prefixedSource(buffered.subarray(payloadStart), rest),
+      sink,
+      options,
+    )
+  } finally {
+    wipeBytes(payloadKey)
   }
 }
