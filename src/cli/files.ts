@@ -132,6 +132,18 @@ export function openInput(
   if (path === undefined || path === "-") {
     return Readable.toWeb(stdin) as ReadableStream<Uint8Array>
   }
+  const fd = openInputFile(path)
+  const stream = createReadStream("", { fd, highWaterMark: 256 * 1024, autoClose: true })
+  return Readable.toWeb(stream) as ReadableStream<Uint8Array>
+}
+
+/**
+ * Opens an input file for reading (not standard input), for callers that read the
+ * descriptor themselves with large reads (`coffer age` on big files).
+ * @returns the open file descriptor; the caller closes it
+ * @throws IoError when the file can't be opened or is a directory
+ */
+export function openInputFile(path: string): number {
   let fd: number
   try {
     fd = openSync(path, "r")
@@ -147,8 +159,7 @@ export function openInput(
     closeSync(fd)
     throw new IoError(`can't open input file ${JSON.stringify(path)}: is a directory`)
   }
-  const stream = createReadStream("", { fd, highWaterMark: 256 * 1024, autoClose: true })
-  return Readable.toWeb(stream) as ReadableStream<Uint8Array>
+  return fd
 }
 
 /**

@@ -8,7 +8,7 @@
  * binary output is refused on a terminal unless `-o -` asks for it; passphrases come from
  * the terminal or, with `-j batchpass`, from AGE_PASSPHRASE/AGE_PASSPHRASE_FD, never argv.
  */
-import { readFileSync, readSync } from "node:fs"
+import { closeSync, readFileSync, readSync } from "node:fs"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import {
@@ -25,6 +25,7 @@ import {
   checkNotSameFile,
   createOutput,
   openInput,
+  openInputFile,
   readSmallFile,
   type Output,
 } from "../files.js"
@@ -34,6 +35,7 @@ import { UsageError } from "../../internal/errors.js"
 import { NoIdentityMatchError, PassphraseError } from "../../age/errors.js"
 import type { Identity, Recipient } from "../../age/recipient.js"
 import type { HeaderInfo } from "../../age/decrypt.js"
+import type { ByteSink, ByteSource } from "../../age/parallel.js"
 import {
   EncryptedIdentityFile,
   KEY_FILE_SIZE_LIMIT,
@@ -140,27 +142,57 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
 
   if (mode === "decrypt") {
     const identities = await collectIdentities(parsed, ctx, stdin)
-    const input = openInput(inputPath, ctx.stdin)
+    const input = await openInputSource(inputPath, ctx)
     const output = createOutput(outputPath, ctx.stdout)
-    await pump(output, async () => decryptWith(input, identities, parsed), {
-      refuseBinaryOnTerminal: outputIsTerminal,
-      explain: (err) => explainNoMatch(err, identities),
-    })
+    try {
+      await pump(output, (sink) => decryptWith(input.source, sink, identities, parsed), {
+        refuseBinaryOnTerminal: outputIsTerminal,
+        explain: (err) => explainNoMatch(err, identities),
+      })
+    } finally {
+      input.close()
+    }
     return undefined
   }
 
   const recipients = flagIsSet(parsed, "passphrase")
     ? [await passphraseRecipient(ctx)]
     : await collectRecipients(parsed, ctx, stdin)
-  const input = openInput(inputPath, ctx.stdin)
+  const input = await openInputSource(inputPath, ctx)
   const output = createOutput(outputPath, ctx.stdout)
-  const { encryptStream } = await import("../../age/encrypt.js")
-  const grouped = await groupPlugins(recipients)
-  await pump(output, () => Promise.resolve(input.pipeThrough(encryptStream(grouped, { armor }))), {
-    refuseBinaryOnTerminal: false,
-    explain: (err) => err,
-  })
+  const { encryptFile } = await import("../../age/parallel.js")
+  try {
+    const grouped = await groupPlugins(recipients)
+    await pump(output, (sink) => encryptFile(input.source, sink, grouped, { armor }), {
+      refuseBinaryOnTerminal: false,
+      explain: (err) => err,
+    })
+  } finally {
+    input.close()
+  }
   return undefined
+}
+
+/**
+ * The input as a byte source: a file is read with large reads straight from its descriptor
+ * (the payload is processed on worker threads when it is large); standard input as a stream.
+ * @throws IoError when the file can't be opened
+ */
+async function openInputSource(
+  path: string | undefined,
+  ctx: CliContext,
+): Promise<{ source: ByteSource; close: () => void }> {
+  const { fdSource, streamSource } = await import("../../age/parallel.js")
+  if (path === undefined || path === "-") {
+    return { source: streamSource(openInput(path, ctx.stdin)), close: () => undefined }
+  }
+  const fd = openInputFile(path)
+  return {
+    source: fdSource(fd, JSON.stringify(path)),
+    close: () => {
+      closeSync(fd)
+    },
+  }
 }
 
 /** Checks flag combinations as age does. @returns the mode */
@@ -308,11 +340,12 @@ function passphraseIdentity(inner: Identity, what: string): Identity {
   }
 }
 
-function decryptWith(
-  input: ReadableStream<Uint8Array>,
+async function decryptWith(
+  input: ByteSource,
+  sink: ByteSink,
   sources: readonly IdentitySource[],
   parsed: ParsedFlags,
-): Promise<ReadableStream<Uint8Array>> {
+): Promise<void> {
   const all = sources.flatMap((s) => s.identities)
   const hasBatchpass = flagValues(parsed, "plugin").includes("batchpass")
   // Native and SSH identities first (they never prompt without a matching tag), then
@@ -343,9 +376,8 @@ function decryptWith(
     }
     return groupPlugins(ordered)
   }
-  return import("../../age/decrypt.js").then(({ decryptStream }) =>
-    input.pipeThrough(decryptStream(choose)),
-  )
+  const { decryptFile } = await import("../../age/parallel.js")
+  await decryptFile(input, sink, choose)
 }
 
 /** Adds to a "no identity matched" error which identities were tried. */
@@ -568,27 +600,28 @@ async function pluginRecipient(name: string, ctx: CliContext): Promise<Recipient
 // ---- moving bytes ----
 
 /**
- * Copies the stream `produce` returns into `output`. On failure a file we created is
- * removed; nothing unauthenticated is ever written (the decryptor releases only verified
- * chunks).
+ * Runs `produce`, which writes its result to the sink it is given, into `output`. On
+ * failure a file we created is removed; nothing unauthenticated is ever written (the
+ * decryptor releases only verified chunks).
  */
 async function pump(
   output: Output,
-  produce: () => Promise<ReadableStream<Uint8Array>>,
+  produce: (sink: ByteSink) => Promise<void>,
   opts: { refuseBinaryOnTerminal: boolean; explain: (err: unknown) => unknown },
 ): Promise<void> {
   try {
-    const stream = await produce()
     let first = true
-    for await (const chunk of stream) {
-      if (first && opts.refuseBinaryOnTerminal && looksBinary(chunk)) {
-        throw new UsageError("refusing to output binary to the terminal", {
-          hints: ['force anyway with "-o -", or write to a file with -o FILE'],
-        })
-      }
-      first = false
-      await output.write(chunk)
-    }
+    await produce({
+      write: async (chunk) => {
+        if (first && opts.refuseBinaryOnTerminal && looksBinary(chunk)) {
+          throw new UsageError("refusing to output binary to the terminal", {
+            hints: ['force anyway with "-o -", or write to a file with -o FILE'],
+          })
+        }
+        first = false
+        await output.write(chunk)
+      },
+    })
     await output.close()
   } catch (err) {
     await output.discard()
