@@ -2,7 +2,7 @@
 // with rarely used parts (post-quantum, plugins, SSH key decryption) split into chunks
 // that load only when a command needs them.
 import { build } from "esbuild"
-import { existsSync } from "node:fs"
+import { existsSync, rmSync } from "node:fs"
 
 // Named outputs keep every file flat in dist/bundle/ (bin/coffer imports dist/bundle/main.js;
 // parallel.ts finds chunk-worker.js beside its own chunk).
@@ -10,6 +10,9 @@ const entryPoints = [
   { in: "src/cli/main.ts", out: "main" },
   { in: "src/age/chunk-worker.ts", out: "chunk-worker" },
 ].filter((p) => existsSync(p.in))
+
+// Start clean: split chunks have content hashes in their names, so old ones would pile up.
+rmSync("dist/bundle", { recursive: true, force: true })
 
 await build({
   entryPoints,
