@@ -148,7 +148,10 @@ test("SOPS_AGE_KEY may separate identities by any whitespace (sops 3.13)", async
   const a = generateX25519Identity()
   const b = generateX25519Identity()
   const found = await discoverAgeIdentities(
-    fakeIo({ SOPS_AGE_KEY: ` ${a.encode()}  ${b.encode()}\n` }, {}),
+    fakeIo(
+      { SOPS_AGE_KEY: `# created: today\n# public key: age1x\n ${a.encode()}  ${b.encode()}\n` },
+      {},
+    ),
   )
   assert.equal(found.identities.length, 2)
   assert.ok(await opens(found.identities, b.toRecipient().encode()))

@@ -182,14 +182,20 @@ export async function discoverAgeIdentities(
     }
   }
 
-  // 4: SOPS_AGE_KEY (since 3.13 identities may be separated by any whitespace).
+  // 4: SOPS_AGE_KEY (since 3.13 identities may be separated by any whitespace; `#`
+  // comment lines, as in a pasted keys.txt, are dropped first).
   const keyText = io.env["SOPS_AGE_KEY"]
   if (keyText === undefined) {
     record("SOPS_AGE_KEY", undefined, { kind: "not-set" })
   } else {
     await fromIdentityText(
       io,
-      keyText.split(/\s+/).join("\n"),
+      keyText
+        .split("\n")
+        .filter((line) => !line.trim().startsWith("#"))
+        .flatMap((line) => line.split(/\s+/))
+        .filter((word) => word !== "")
+        .join("\n"),
       "SOPS_AGE_KEY",
       undefined,
       take,

@@ -1,0 +1,156 @@
+/**
+ * `coffer decrypt FILE`: sops's `decrypt` (sops-format.md §12). Reads a sops-encrypted
+ * YAML/JSON/dotenv/INI/binary file, recovers the data key once (age identities found as
+ * sops finds them, PGP through gpg), authenticates every value and the MAC, and prints
+ * the plaintext in the file's format (or `--output-type`). `--extract '["a"]["b"]'`
+ * prints one value: a string raw, another scalar or a subtree in the output format.
+ *
+ * Plaintext goes to standard output, to `--output FILE` (created 0600, replaced
+ * atomically) or back into FILE with `-i` (atomic; the file keeps its mode, and nothing is
+ * written when anything fails).
+ */
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import {
+  chooseDestination,
+  chooseStores,
+  parseFlagsAnywhere,
+  readInputFile,
+  singleFile,
+  writeResult,
+} from "../sops-file.js"
+import { findNode, parseTreePath } from "../extract-path.js"
+import { recoverDataKey } from "../sops-keys.js"
+import { UsageError } from "../../internal/errors.js"
+import { decryptDocument } from "../../sops/encrypt.js"
+import type { Document, Mapping, Node } from "../../sops/tree.js"
+import type { Store } from "../../sops/stores/index.js"
+import { emitYamlDocuments, scalarToText } from "../../sops/stores/index.js"
+import { emitJsonBranch } from "../../sops/stores/json.js"
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "inPlace", names: ["i", "in-place"], kind: "boolean" },
+  { key: "extract", names: ["extract"], kind: "value" },
+  { key: "inputType", names: ["input-type"], kind: "value" },
+  { key: "outputType", names: ["output-type"], kind: "value" },
+  { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
+  { key: "output", names: ["output"], kind: "value" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} [FLAGS] FILE
+
+Decrypts a sops file (YAML, JSON, dotenv, INI or binary) and prints the plaintext.
+
+Flags:
+    -i, --in-place          Replace FILE with its plaintext (atomically, keeping its mode).
+    --extract PATH          Print only the value at PATH, e.g. '["db"]["password"]' or
+                            '["hosts"][0]'. A string prints raw (no newline); a subtree
+                            prints in the output format.
+    --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix:
+                            .yaml/.yml, .json, .env, .ini, anything else is binary).
+    --output-type TYPE      The plaintext's format (default: the input's).
+    --ignore-mac            Decrypt even if the MAC is missing or does not match (every
+                            value is still authenticated on its own).
+    --output OUT            Write the plaintext to OUT (created with mode 0600).
+
+Keys are found as sops finds them: age identities from SOPS_AGE_SSH_PRIVATE_KEY_FILE,
+SOPS_AGE_SSH_PRIVATE_KEY_CMD, ~/.ssh/id_ed25519 or ~/.ssh/id_rsa, SOPS_AGE_KEY,
+SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and $XDG_CONFIG_HOME/sops/age/keys.txt
+(~/.config/sops/age/keys.txt); PGP keys through gpg (GNUPGHOME, SOPS_GPG_EXEC).
+An SSH ed25519 key opens files encrypted to its SSH public key and to its ssh-to-age
+recipient.
+
+Examples:
+    $ SOPS_AGE_KEY_FILE=key.txt ${invokedAs} secrets/app.yaml
+    $ ${invokedAs} --extract '["db"]["password"]' secrets/app.yaml
+    $ SOPS_AGE_SSH_PRIVATE_KEY_FILE=/etc/ssh/ssh_host_ed25519_key ${invokedAs} --output-type json secrets/host.yaml
+    $ ${invokedAs} -i secrets/app.env
+`
+}
+
+/**
+ * Runs `coffer decrypt`.
+ * @throws UsageError, IoError, the sops store and crypto errors (see `src/sops/errors.ts`)
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const file = singleFile(parsed, ctx.invokedAs)
+  const inPlace = flagIsSet(parsed, "inPlace")
+  const extractText = flagValue(parsed, "extract")
+  const extractPath = extractText === undefined ? undefined : parseTreePath(extractText)
+  if (inPlace && extractPath !== undefined) {
+    throw new UsageError("--extract can't be used with --in-place", {
+      hints: ["use --output to write the extracted value to a file"],
+    })
+  }
+  const stores = chooseStores(parsed, file)
+  const destination = chooseDestination(parsed, file, inPlace)
+
+  const text = await readInputFile(file)
+  const { doc, metadata } = stores.input.parseEncrypted(text)
+  const dataKey = await recoverDataKey(metadata, ctx, file)
+  let plaintext: Document
+  try {
+    plaintext = decryptDocument(doc, metadata, dataKey, {
+      ignoreMac: flagIsSet(parsed, "ignoreMac"),
+      onWarning: (message) => {
+        ctx.warn(`${file}: ${message}`)
+      },
+    })
+  } finally {
+    dataKey.fill(0)
+  }
+
+  const out =
+    extractPath === undefined
+      ? stores.output.emit(plaintext)
+      : emitExtracted(findNode(firstBranch(plaintext), extractPath), stores.output)
+  await writeResult(destination, out, ctx)
+  return undefined
+}
+
+function firstBranch(doc: Document): Mapping {
+  return doc.branches[0] ?? { kind: "mapping", items: [] }
+}
+
+/**
+ * What `--extract` prints (sops's `extract`): a mapping as a document in the output
+ * format, a string raw, any other value as the output format writes a value.
+ */
+function emitExtracted(node: Node, store: Store): string {
+  if (node.kind === "mapping") return store.emit({ branches: [node] })
+  if (node.kind === "string") return node.value
+  if (node.kind === "bytes") return Buffer.from(node.value).toString("utf8")
+  const wrapper: Mapping = { kind: "mapping", items: [{ kind: "entry", key: "x", value: node }] }
+  switch (store.format) {
+    case "json": {
+      // `{\n\t"x": VALUE\n}\n`: keep VALUE, one level less indented.
+      const text = emitJsonBranch(wrapper)
+      return text.slice(text.indexOf(": ") + 2, text.lastIndexOf("\n}")).replace(/\n\t/g, "\n")
+    }
+    case "yaml": {
+      const text = emitYamlDocuments([wrapper])
+      if (text.startsWith("x: ")) return text.slice(3)
+      // `x:\n    - a\n` for a sequence: drop the key line and one indent level.
+      return text
+        .split("\n")
+        .slice(1)
+        .map((line) => line.replace(/^ {4}/, ""))
+        .join("\n")
+    }
+    default:
+      if (node.kind === "sequence") {
+        throw new UsageError(`a list can't be printed in the ${store.format} format`, {
+          hints: ["use --output-type yaml or --output-type json"],
+        })
+      }
+      return `${scalarToText(node)}\n`
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * `coffer encrypt FILE`: sops's `encrypt` (sops-format.md §4, §7, §12). Parses a plaintext
+ * YAML/JSON/dotenv/INI/binary file, makes a new data key, wraps it for every key given
+ * with `--age` (age recipients, SSH public keys too) and `--pgp` (fingerprints, through
+ * gpg), encrypts the values the selector picks with fresh IVs and writes the sops file.
+ *
+ * A file that is already encrypted is refused. Creation rules (`.sops.yaml`) come in a
+ * later version: keys must be given on the command line (or `SOPS_AGE_RECIPIENTS`,
+ * `SOPS_PGP_FP`). Output goes to standard output, `--output FILE` or back into FILE with
+ * `-i` (atomic: the plaintext file is replaced by the encrypted one in one rename).
+ */
+import { randomBytes } from "node:crypto"
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { flagIsSet, flagValue, flagValues, type FlagSpec, type ParsedFlags } from "../flags.js"
+import {
+  chooseDestination,
+  chooseStores,
+  parseFlagsAnywhere,
+  readInputFile,
+  singleFile,
+  writeResult,
+} from "../sops-file.js"
+import { createKeyGroup } from "../sops-keys.js"
+import { ToolError, UsageError } from "../../internal/errors.js"
+import { encryptDocument } from "../../sops/encrypt.js"
+import type { Metadata, ValueSelector } from "../../sops/metadata.js"
+import type { Document } from "../../sops/tree.js"
+import type { Store } from "../../sops/stores/index.js"
+import { METADATA_KEY } from "../../sops/stores/index.js"
+
+/** The file is already a sops file (sops exit code 203, "File already encrypted"). */
+export class AlreadyEncryptedError extends ToolError {}
+
+/** The sops version coffer's output claims (its metadata layout is 3.13's). */
+const SOPS_VERSION = "3.13.2"
+
+const selectorFlags: readonly ValueSelector["kind"][] = [
+  "unencrypted_suffix",
+  "encrypted_suffix",
+  "unencrypted_regex",
+  "encrypted_regex",
+  "unencrypted_comment_regex",
+  "encrypted_comment_regex",
+]
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "age", names: ["age", "a"], kind: "value" },
+  { key: "pgp", names: ["pgp", "p"], kind: "value" },
+  { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
+  ...selectorFlags.map((kind): FlagSpec => ({
+    key: kind,
+    names: [kind.replaceAll("_", "-")],
+    kind: "value",
+  })),
+  { key: "macOnlyEncrypted", names: ["mac-only-encrypted"], kind: "boolean" },
+  { key: "inPlace", names: ["i", "in-place"], kind: "boolean" },
+  { key: "inputType", names: ["input-type"], kind: "value" },
+  { key: "outputType", names: ["output-type"], kind: "value" },
+  { key: "output", names: ["output"], kind: "value" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} (--age RECIPIENTS | --pgp FINGERPRINTS) [FLAGS] FILE
+
+Encrypts a plaintext YAML, JSON, dotenv, INI or binary file as sops does: keys stay
+readable, values are encrypted with a new data key, and the data key is encrypted for
+every key given.
+
+Keys:
+    --age RECIPIENTS        age recipients, comma separated: age1…, age1pq1…, or SSH
+                            public keys ("ssh-ed25519 AAAA…"). Default: SOPS_AGE_RECIPIENTS.
+    --pgp FINGERPRINTS      PGP fingerprints, comma separated (encrypted through gpg).
+                            Default: SOPS_PGP_FP.
+    --shamir-secret-sharing-threshold N
+                            Stored in the metadata (all keys here form one key group).
+
+Which values are encrypted (at most one; default --unencrypted-suffix _unencrypted):
+    --unencrypted-suffix S  Leave values clear whose key path has a key ending in S.
+    --encrypted-suffix S    Encrypt only values with a key ending in S on their path.
+    --unencrypted-regex R   Leave values clear with a key matching R on their path.
+    --encrypted-regex R     Encrypt only values with a key matching R on their path,
+                            e.g. '^(data|stringData)$' for Kubernetes secrets.
+    --unencrypted-comment-regex R, --encrypted-comment-regex R
+                            The same, decided by the comments above a value.
+    --mac-only-encrypted    The MAC covers only encrypted values (clear ones may then be
+                            edited by hand).
+
+Output:
+    -i, --in-place          Replace FILE with the encrypted file (atomically, keeping its mode).
+    --output OUT            Write the encrypted file to OUT.
+    --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
+    --output-type TYPE      The encrypted file's format (default: the input's).
+
+Creation rules (.sops.yaml) are not read yet: pass the keys with --age or --pgp.
+
+Examples:
+    $ ${invokedAs} --age age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p secrets.yaml > secrets.enc.yaml
+    $ ${invokedAs} -i --age "$(cat /etc/ssh/ssh_host_ed25519_key.pub)" app.env
+    $ ${invokedAs} --pgp 85D77543B3D624B63CEA9E6DBC17301B491B3F21 --encrypted-regex '^(data|stringData)$' secret.yaml
+`
+}
+
+/**
+ * Runs `coffer encrypt`.
+ * @throws UsageError, IoError, AlreadyEncryptedError, the sops store and crypto errors
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const file = singleFile(parsed, ctx.invokedAs)
+  const ageRecipients = splitKeys(flagValues(parsed, "age"), ctx.env["SOPS_AGE_RECIPIENTS"])
+  const pgpFingerprints = splitKeys(flagValues(parsed, "pgp"), ctx.env["SOPS_PGP_FP"]).map((fp) =>
+    fp.replaceAll(" ", ""),
+  )
+  if (ageRecipients.length === 0 && pgpFingerprints.length === 0) {
+    throw new UsageError("no keys to encrypt to", {
+      hints: [
+        "pass --age RECIPIENT (age1… or an SSH public key) or --pgp FINGERPRINT",
+        "creation rules from .sops.yaml come in a later version of coffer",
+      ],
+    })
+  }
+  const threshold = parseThreshold(flagValue(parsed, "threshold"))
+  const stores = chooseStores(parsed, file)
+  const selector = chooseSelector(parsed, stores.input)
+  const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))
+
+  const text = await readInputFile(file)
+  refuseEncrypted(text, file, stores.input)
+  const doc = stores.input.parse(text)
+  refuseMetadataKey(doc, file, stores.input)
+
+  const dataKey = new Uint8Array(randomBytes(32))
+  try {
+    const group = await createKeyGroup(dataKey, ageRecipients, pgpFingerprints, threshold, ctx)
+    const metadata: Metadata = {
+      keyGroups: [group],
+      shamirThreshold: threshold,
+      lastModified: "",
+      mac: undefined,
+      selector,
+      macOnlyEncrypted: flagIsSet(parsed, "macOnlyEncrypted"),
+      version: SOPS_VERSION,
+    }
+    const encrypted = encryptDocument(doc, { dataKey, metadata })
+    await writeResult(
+      destination,
+      stores.output.emitEncrypted(encrypted.doc, encrypted.metadata),
+      ctx,
+    )
+  } finally {
+    dataKey.fill(0)
+  }
+  return undefined
+}
+
+/** Splits comma-separated keys (flags, else the environment variable), trimmed, empties dropped. */
+function splitKeys(flags: readonly string[], fromEnv: string | undefined): string[] {
+  const sources = flags.length > 0 ? flags : fromEnv === undefined ? [] : [fromEnv]
+  return sources
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+}
+
+function parseThreshold(text: string | undefined): number {
+  if (text === undefined) return 0
+  if (!/^\d+$/.test(text) || Number(text) > 255) {
+    throw new UsageError(
+      `--shamir-secret-sharing-threshold must be a number from 0 to 255, got ${JSON.stringify(text)}`,
+    )
+  }
+  return Number(text)
+}
+
+/** At most one selector flag; binary files ignore them (sops 3.11+); the default is `_unencrypted`. */
+function chooseSelector(parsed: ParsedFlags, store: Store): ValueSelector | undefined {
+  const given = selectorFlags.flatMap((kind) => {
+    const value = flagValue(parsed, kind)
+    return value === undefined ? [] : [{ kind, value }]
+  })
+  if (given.length > 1) {
+    throw new UsageError(
+      `only one of ${given.map((g) => `--${g.kind.replaceAll("_", "-")}`).join(", ")} can be used`,
+      { hints: ["sops files record a single rule for which values are encrypted"] },
+    )
+  }
+  if (store.format === "binary") return undefined
+  return given[0] ?? { kind: "unencrypted_suffix", value: "_unencrypted" }
+}
+
+/** Refuses a file that already parses as a sops file. */
+function refuseEncrypted(text: string, file: string, store: Store): void {
+  let encrypted = false
+  try {
+    store.parseEncrypted(text)
+    encrypted = true
+  } catch {
+    // not a sops file: good
+  }
+  if (encrypted) throw alreadyEncrypted(file)
+}
+
+/** Refuses a plaintext whose first document has a top-level `sops` key (sops's ensureNoMetadata). */
+function refuseMetadataKey(doc: Document, file: string, store: Store): void {
+  const branch = doc.branches[0]
+  if (branch === undefined || store.format === "binary") return
+  const reserved = (key: string): boolean =>
+    store.format === "dotenv" ? key.startsWith("sops_") : key === METADATA_KEY
+  if (branch.items.some((item) => item.kind === "entry" && reserved(item.key)))
+    throw alreadyEncrypted(file)
+}
+
+function alreadyEncrypted(file: string): AlreadyEncryptedError {
+  return new AlreadyEncryptedError(
+    `${JSON.stringify(file)} is already encrypted (it has a sops section)`,
+    {
+      hints: [
+        `decrypt it first: coffer decrypt -i ${file}`,
+        "a plaintext file may not have a top-level key named sops",
+      ],
+    },
+  )
+}

@@ -1,0 +1,151 @@
+/**
+ * What `coffer decrypt` and `coffer encrypt` share (sops-format.md §12): Go-style flags
+ * that may also follow the file name (`coffer decrypt app.yaml --extract '["a"]'`),
+ * choosing the input and output stores, reading the file, and writing the result to
+ * standard output, `--output FILE` or back in place (`-i`, atomically).
+ */
+import { readFile } from "node:fs/promises"
+import type { CliContext } from "./command.js"
+import { describeSystemError } from "./files.js"
+import { parseFlags, flagValue, type FlagSpec, type ParsedFlags } from "./flags.js"
+import { replaceFile } from "./replace-file.js"
+import { IoError, UsageError } from "../internal/errors.js"
+import type { Store, StoreFormat } from "../sops/stores/index.js"
+import { formatForPath, storeForFormat } from "../sops/stores/index.js"
+
+/** Where the result goes. */
+export type Destination =
+  | { readonly kind: "stdout" }
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "in-place"; readonly path: string }
+
+/**
+ * Parses flags placed before and after the positional arguments.
+ * @returns the flags in order and every positional argument
+ * @throws UsageError for an unknown flag or a missing value
+ */
+export function parseFlagsAnywhere(
+  args: readonly string[],
+  specs: readonly FlagSpec[],
+  command: string,
+): ParsedFlags {
+  const occurrences: ParsedFlags["occurrences"][number][] = []
+  const positionals: string[] = []
+  let help = false
+  let rest = args
+  for (;;) {
+    const parsed = parseFlags(rest, specs, command)
+    occurrences.push(...parsed.occurrences)
+    help ||= parsed.help
+    const [first, ...after] = parsed.positionals
+    if (first === undefined) break
+    // `--` ends flag parsing: everything after it is positional.
+    const consumed = rest.length - parsed.positionals.length
+    if (rest[consumed - 1] === "--") {
+      positionals.push(...parsed.positionals)
+      break
+    }
+    positionals.push(first)
+    rest = after
+  }
+  return { occurrences, positionals, help }
+}
+
+/**
+ * The one FILE argument of a command.
+ * @throws UsageError when there is none or more than one
+ */
+export function singleFile(parsed: ParsedFlags, command: string): string {
+  const [file, ...extra] = parsed.positionals
+  if (file === undefined) {
+    throw new UsageError(`${command} needs a FILE`, {
+      hints: [`run "${command} --help" for examples`],
+    })
+  }
+  if (extra.length > 0) {
+    throw new UsageError(`${command} takes one FILE, got ${parsed.positionals.length}`, {
+      hints: ["run the command once per file"],
+    })
+  }
+  return file
+}
+
+/**
+ * The input and output formats: `--input-type`/`--output-type`, else the file's suffix
+ * (`.yaml`/`.yml`, `.json`, `.env`, `.ini`, else binary); the output defaults to the input's.
+ * @throws UsageError for an unknown format name
+ */
+export function chooseStores(
+  parsed: ParsedFlags,
+  file: string,
+): { readonly input: Store; readonly output: Store; readonly inputFormat: StoreFormat } {
+  const inputType = flagValue(parsed, "inputType")
+  const outputType = flagValue(parsed, "outputType")
+  const input = storeForFormat(inputType ?? formatForPath(file), { fileName: file })
+  const output = storeForFormat(outputType ?? input.format, { fileName: file })
+  return { input, output, inputFormat: input.format }
+}
+
+/**
+ * Where the result goes: `-i` (in place), `--output FILE`, else standard output.
+ * @throws UsageError when both `-i` and `--output` are given
+ */
+export function chooseDestination(
+  parsed: ParsedFlags,
+  file: string,
+  inPlace: boolean,
+): Destination {
+  const output = flagValue(parsed, "output")
+  if (inPlace && output !== undefined) {
+    throw new UsageError("--in-place and --output can't be used together", {
+      hints: ["-i rewrites FILE itself; --output writes somewhere else"],
+    })
+  }
+  if (inPlace) return { kind: "in-place", path: file }
+  if (output !== undefined && output !== "-") return { kind: "file", path: output }
+  return { kind: "stdout" }
+}
+
+/**
+ * Reads the input file as text.
+ * @throws IoError naming the file
+ */
+export async function readInputFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8")
+  } catch (cause) {
+    throw new IoError(`can't read ${JSON.stringify(path)}: ${describeSystemError(cause)}`, {
+      cause,
+    })
+  }
+}
+
+/**
+ * Writes the result. Files (in place or `--output`) are replaced atomically with a temp
+ * file and a rename; a new `--output` file gets mode 0600, an existing one keeps its mode.
+ * @throws IoError naming the file
+ */
+export async function writeResult(
+  destination: Destination,
+  content: string,
+  ctx: CliContext,
+): Promise<void> {
+  switch (destination.kind) {
+    case "stdout":
+      await new Promise<void>((resolve, reject) => {
+        ctx.stdout.write(content, (err) => {
+          if (err) reject(err)
+          else resolve()
+        })
+      })
+      return
+    case "file":
+    case "in-place":
+      await replaceFile(destination.path, content)
+      return
+    default: {
+      const never: never = destination
+      return never
+    }
+  }
+}
