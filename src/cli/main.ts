@@ -33,6 +33,8 @@ const commands: Readonly<Record<string, CommandEntry>> = {
     summary: "convert SSH ed25519 keys to age keys (as Mic92/ssh-to-age)",
     load: () => import("./commands/ssh-to-age.js"),
   },
+  decrypt: { summary: "decrypt a sops file (YAML, JSON, dotenv, INI, binary)", load: () => import("./commands/decrypt.js") },
+  encrypt: { summary: "encrypt a file as sops does, to --age and --pgp keys", load: () => import("./commands/encrypt.js") },
 }
 
 /** Program names that run one command directly (`coffer-age ARGS` = `coffer age ARGS`). */
