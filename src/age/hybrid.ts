@@ -167,19 +167,11 @@ export class HybridIdentity implements Identity {
 
   /**
    * @returns the Bech32 identity string `AGE-SECRET-KEY-PQ-1…` (upper case). It is a
-   *   secret: never log it.
+   *   secret: never log it. (There is deliberately no `toString`, as for X25519Identity, so
+   *   it can't leak through a template string.)
    */
   encode(): string {
     return encodeBech32(IDENTITY_HRP, this.#seed)
-  }
-
-  /**
-   * @deprecated use `encode()`; kept because `age-keygen` calls it. (X25519Identity has no
-   *   `toString`, so a key can't leak through a template string; this one should follow.)
-   * @returns the same as `encode()`
-   */
-  toString(): string {
-    return this.encode()
   }
 
   /**

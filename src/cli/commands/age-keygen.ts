@@ -111,7 +111,7 @@ async function generate(pq: boolean): Promise<{ identity: string; recipient: str
   if (pq) {
     const { generateHybridIdentity } = await import("../../age/hybrid.js")
     const identity = generateHybridIdentity()
-    return { identity: identity.toString(), recipient: (await identity.toRecipient()).toString() }
+    return { identity: identity.encode(), recipient: (await identity.toRecipient()).encode() }
   }
   const { generateX25519Identity } = await import("../../age/x25519.js")
   const identity = generateX25519Identity()
