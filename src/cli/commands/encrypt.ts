@@ -24,6 +24,7 @@ import {
 import { createKeyGroup } from "../sops-keys.js"
 import { ToolError, UsageError } from "../../internal/errors.js"
 import { encryptDocument } from "../../sops/encrypt.js"
+import { SOPS_VERSION } from "../../sops/index.js"
 import type { Metadata, ValueSelector } from "../../sops/metadata.js"
 import type { Document } from "../../sops/tree.js"
 import type { Store } from "../../sops/stores/index.js"
@@ -31,9 +32,6 @@ import { METADATA_KEY } from "../../sops/stores/index.js"
 
 /** The file is already a sops file (sops exit code 203, "File already encrypted"). */
 export class AlreadyEncryptedError extends ToolError {}
-
-/** The sops version coffer's output claims (its metadata layout is 3.13's). */
-const SOPS_VERSION = "3.13.2"
 
 const selectorFlags: readonly ValueSelector["kind"][] = [
   "unencrypted_suffix",
