@@ -17,6 +17,7 @@ import {
   findPluginBinary,
   groupPluginIdentities,
   groupPluginRecipients,
+  setPluginDefaults,
   type PluginOptions,
   type PluginUi,
 } from "./plugin.js"
@@ -313,4 +314,17 @@ test("the mixing rule uses the labels the plugin declares", async (t) => {
   await assert.rejects(encrypt(plaintext, [recipient(1, classic.options), hybrid]), {
     name: "IncompatibleRecipientsError",
   })
+})
+
+test("keys parsed without options use the defaults set later (as the CLI does)", async (t) => {
+  const messages: string[] = []
+  const { options } = setup(t, "", { displayMessage: (_p, m) => void messages.push(m) })
+  const r = PluginRecipient.fromString(encodePluginRecipient("coffertest", key(6)))
+  const i = PluginIdentity.fromString(encodePluginIdentity("coffertest", key(6)))
+  t.after(() => {
+    setPluginDefaults({})
+  })
+  setPluginDefaults(options)
+  assert.deepEqual(await i.unwrapFileKey(await r.wrapFileKey(FILE_KEY)), FILE_KEY)
+  assert.equal(messages.length, 2)
 })

@@ -138,19 +138,20 @@ export class PluginRecipient implements WrapLabelsRecipient {
   readonly encoding: string
   /** Whether `encoding` is an identity (`add-identity`) rather than a recipient. */
   readonly isIdentity: boolean
-  readonly #options: PluginOptions
+  readonly #options: PluginOptions | undefined
 
   /**
    * @param name the plugin name (already checked)
    * @param encoding the Bech32 string sent to the plugin
    * @param isIdentity whether `encoding` is an identity
-   * @param options UI, environment and launcher (default: `setPluginDefaults`)
+   * @param options UI, environment and launcher (default: `setPluginDefaults`, read when the
+   *   plugin runs)
    */
   constructor(name: string, encoding: string, isIdentity: boolean, options?: PluginOptions) {
     this.name = checkPluginName(name)
     this.encoding = encoding
     this.isIdentity = isIdentity
-    this.#options = options ?? defaults
+    this.#options = options
   }
 
   /**
@@ -204,12 +205,12 @@ export class PluginRecipient implements WrapLabelsRecipient {
   wrapFileKeyWithLabels(
     fileKey: Uint8Array,
   ): Promise<{ readonly stanzas: readonly Stanza[]; readonly labels: readonly string[] }> {
-    return wrapWithPlugin(this.name, [this], fileKey, this.#options)
+    return wrapWithPlugin(this.name, [this], fileKey, this.options)
   }
 
-  /** @internal the options this recipient runs its plugin with */
+  /** The options this recipient runs its plugin with (`setPluginDefaults` when none were given). */
   get options(): PluginOptions {
-    return this.#options
+    return this.#options ?? defaults
   }
 }
 
@@ -253,17 +254,18 @@ export class PluginIdentity implements Identity {
   /** The plugin name (lower case). */
   readonly name: string
   readonly #encoding: string
-  readonly #options: PluginOptions
+  readonly #options: PluginOptions | undefined
 
   /**
    * @param name the plugin name (already checked)
    * @param encoding the identity string sent to the plugin
-   * @param options UI, environment and launcher (default: `setPluginDefaults`)
+   * @param options UI, environment and launcher (default: `setPluginDefaults`, read when the
+   *   plugin runs)
    */
   constructor(name: string, encoding: string, options?: PluginOptions) {
     this.name = checkPluginName(name)
     this.#encoding = encoding
-    this.#options = options ?? defaults
+    this.#options = options
   }
 
   /**
@@ -320,12 +322,12 @@ export class PluginIdentity implements Identity {
    * @throws PluginError if the plugin is missing, reports an error or breaks the protocol
    */
   unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null> {
-    return unwrapWithPlugin(this.name, [this.#encoding], stanzas, this.#options)
+    return unwrapWithPlugin(this.name, [this.#encoding], stanzas, this.options)
   }
 
-  /** @internal the options this identity runs its plugin with */
+  /** The options this identity runs its plugin with (`setPluginDefaults` when none were given). */
   get options(): PluginOptions {
-    return this.#options
+    return this.#options ?? defaults
   }
 }
 
