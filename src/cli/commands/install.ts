@@ -1,0 +1,144 @@
+/**
+ * `coffer install MANIFEST.json`: sops-nix's `sops-install-secrets` (sops-nix.md §2.4, §3)
+ * with coffer's additions (docs/manifest.md): decrypts the manifest's secrets into a new
+ * numbered generation on a ramfs, switches `/run/secrets` to it, prunes old generations and
+ * restarts the units whose secrets changed.
+ *
+ * Flags follow sops-install-secrets, in both spellings: `-ignore-passwd`/`--ignore-passwd`,
+ * `-check-mode=manifest|sopsfile`/`--check-mode`. The report names secrets, never values.
+ * When a secret fails, the others are installed and the command exits non-zero.
+ */
+import { readFile } from "node:fs/promises"
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { parseFlagsAnywhere, singleFile } from "../sops-file.js"
+import { IoError, UsageError } from "../../internal/errors.js"
+import type { CheckMode, InstallPhase } from "../../host/apply.js"
+import { assertComplete, installManifest } from "../../host/apply.js"
+import { systemHostFs } from "../../host/host-fs.js"
+import { expandRuntimeDir, parseManifest } from "../../host/manifest.js"
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "dryRun", names: ["dry-run"], kind: "boolean" },
+  { key: "ignorePasswd", names: ["ignore-passwd"], kind: "boolean" },
+  { key: "checkMode", names: ["check-mode"], kind: "value" },
+  { key: "allowPersistent", names: ["allow-persistent"], kind: "boolean" },
+  { key: "phase", names: ["phase"], kind: "value" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} [FLAGS] MANIFEST.json
+
+Installs the secrets of a sops-nix manifest (sops-install-secrets's JSON, plus coffer's
+age-file secrets and credentials): each sops or age file is decrypted once with the host's
+keys, a new generation is written to a ramfs at secretsMountPoint (/run/secrets.d),
+symlinkPath (/run/secrets) is switched to it atomically, old generations are pruned, and
+the restartUnits/reloadUnits of changed secrets are restarted or reloaded.
+
+A secret that cannot be installed (missing key, undecryptable file, unknown owner) is
+named; every other secret is installed, the failed one keeps its previous content, and
+the exit status is 1.
+
+Flags:
+    --dry-run               Print the plan (what would be added, changed, removed and
+                            restarted); change nothing.
+    --ignore-passwd         Look up no user or group: everything is owned by 0:0.
+    --check-mode MODE       manifest: check the manifest only; sopsfile: also parse each
+                            sops file and check every key exists (no decryption).
+    --phase PHASE           all (default), users (neededForUsers secrets only, root-owned,
+                            before accounts exist) or regular (everything else).
+    --allow-persistent      Accept a mount point on a disk filesystem (plaintext on disk).
+
+sops-install-secrets's spellings -ignore-passwd and -check-mode=MODE work too.
+
+Examples:
+    $ ${invokedAs} /etc/coffer/manifest.json
+    $ ${invokedAs} --dry-run /etc/coffer/manifest.json
+    $ ${invokedAs} --phase users /etc/coffer/manifest.json
+    $ ${invokedAs} -check-mode=sopsfile ./manifest.json
+`
+}
+
+function checkModeOf(text: string | undefined): CheckMode {
+  if (text === undefined || text === "off") return "off"
+  if (text === "manifest" || text === "sopsfile") return text
+  throw new UsageError(`unknown check mode ${JSON.stringify(text)}`, {
+    hints: ["--check-mode is off, manifest or sopsfile"],
+  })
+}
+
+function phaseOf(text: string | undefined): InstallPhase {
+  if (text === undefined) return "all"
+  if (text === "all" || text === "users" || text === "regular") return text
+  throw new UsageError(`unknown phase ${JSON.stringify(text)}`, {
+    hints: ["--phase is all, users or regular"],
+  })
+}
+
+/**
+ * Runs `coffer install`.
+ * @throws UsageError, IoError, ManifestError, HostFsError, PersistentFsError, HostKeyError,
+ *   SecretSourceError (check mode), InstallIncompleteError (some secrets failed)
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const file = singleFile(parsed, ctx.invokedAs)
+  const checkMode = checkModeOf(flagValue(parsed, "checkMode"))
+  const phase = phaseOf(flagValue(parsed, "phase"))
+  let text: string
+  try {
+    text = await readFile(file, "utf8")
+  } catch (e) {
+    throw new IoError(
+      `cannot read manifest "${file}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      {
+        cause: e,
+      },
+    )
+  }
+  let manifest = parseManifest(text, file, {
+    warn: (m) => {
+      ctx.warn(m)
+    },
+  })
+  if (manifest.userMode) {
+    const runtimeDir = ctx.env["XDG_RUNTIME_DIR"]
+    if (runtimeDir === undefined || runtimeDir === "") {
+      throw new UsageError("userMode manifest needs XDG_RUNTIME_DIR for %r", {
+        hints: ["run it from the user's session (systemd --user sets XDG_RUNTIME_DIR)"],
+      })
+    }
+    manifest = expandRuntimeDir(manifest, runtimeDir)
+  }
+  const report = await installManifest(
+    manifest,
+    {
+      dryRun: flagIsSet(parsed, "dryRun"),
+      ignorePasswd: flagIsSet(parsed, "ignorePasswd"),
+      checkMode,
+      allowPersistent: flagIsSet(parsed, "allowPersistent"),
+      phase,
+    },
+    {
+      fs: systemHostFs(),
+      env: ctx.env,
+      log: {
+        note: (line) => {
+          ctx.stdout.write(`${line}\n`)
+        },
+        warn: (line) => {
+          ctx.warn(line)
+        },
+      },
+    },
+  )
+  if (checkMode !== "off") ctx.note(`manifest "${file}" is valid (check mode ${checkMode})`)
+  assertComplete(report)
+  return undefined
+}

@@ -1,0 +1,722 @@
+/**
+ * The install sequence of `coffer install` (sops-nix.md §3 steps 2-15, §3.1, §8; agenix.md
+ * §2), carried out through the `HostFs` port:
+ *
+ * 1. validate everything first (the manifest is already parsed; owners are resolved here,
+ *    each failure pinned on its secret); `--check-mode` stops here;
+ * 2. load the host keys, then decrypt each source file ONCE, however many secrets it feeds;
+ * 3. mount the secret filesystem (ramfs, or tmpfs with `noswap`) unless it is mounted;
+ *    refuse a filesystem that keeps data on disk unless `allowPersistent`;
+ * 4. plan the new generation against the current one (`plan.ts`);
+ * 5. write generation N+1 completely (owners, modes, fsync) in a fresh directory;
+ * 6. switch the stable symlink to it atomically, place custom-path links, prune;
+ * 7. restart or reload the units whose secrets changed.
+ *
+ * One bad secret does not stop the others: it is reported by name, keeps its previous file,
+ * and the install ends with `InstallIncompleteError` so the unit fails visibly. A kill at
+ * any point leaves the symlink on a complete generation, because the generation is
+ * complete before the rename that publishes it.
+ */
+import { decrypt as decryptAge } from "../age/decrypt.js"
+import { ToolError } from "../internal/errors.js"
+import { closeFile, openEncryptedFile } from "../sops/index.js"
+import type { Document, Mapping, Node } from "../sops/tree.js"
+import type { Store } from "../sops/stores/store.js"
+import { scalarToText, storeForFormat } from "../sops/stores/index.js"
+import type { HostFs, GenerationEntry, Accounts } from "./host-fs.js"
+import { MEMORY_FS_TYPES, parseId } from "./host-fs.js"
+import {
+  HostFsError,
+  InstallIncompleteError,
+  OwnerLookupError,
+  PersistentFsError,
+  SecretSourceError,
+} from "./errors.js"
+import type { HostKeys } from "./keys.js"
+import { loadHostKeys } from "./keys.js"
+import type { Manifest, OwnershipSpec, SecretSpec, TemplateSpec } from "./manifest.js"
+import { manifestPhases, restartUnitsOf } from "./manifest.js"
+import type { GenerationPlan, Outcome, Ownership, PlanSecret, PlanTemplate } from "./plan.js"
+import { describeChanges, planGeneration } from "./plan.js"
+
+/** What `--check-mode` asks for: `off` installs; the others only check (sops-nix §6). */
+export type CheckMode = "off" | "manifest" | "sopsfile"
+
+/** Which secrets to install: both phases, or one of them (docs/manifest.md "Phases"). */
+export type InstallPhase = "all" | "regular" | "users"
+
+/** The command-line switches of `coffer install`. */
+export interface InstallOptions {
+  /** Print the plan, change nothing (`--dry-run`, or `NIXOS_ACTION=dry-activate`). */
+  readonly dryRun: boolean
+  /** Never look up users or groups: everything 0:0, keys gid 0 (`--ignore-passwd`). */
+  readonly ignorePasswd: boolean
+  readonly checkMode: CheckMode
+  /** Accept a mount point on a disk filesystem (`--allow-persistent`). */
+  readonly allowPersistent: boolean
+  readonly phase: InstallPhase
+}
+
+/** Named points of the sequence, for fault-injection tests (`hooks.step`). */
+export type InstallStep =
+  | "validated"
+  | "decrypted"
+  | "mounted"
+  | "generation-created"
+  | "file-written"
+  | "generation-written"
+  | "switched"
+  | "linked"
+  | "pruned"
+  | "units-notified"
+
+/** Lines for the operator: notes (stderr, informational) and warnings. Never values. */
+export interface InstallLog {
+  note(line: string): void
+  warn(line: string): void
+}
+
+/** The effects of one install. */
+export interface InstallEnvironment {
+  readonly fs: HostFs
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly log: InstallLog
+  /** Test hooks; absent in production. Called after each step. */
+  readonly hooks?: { readonly step?: (step: InstallStep) => void | Promise<void> }
+}
+
+/** A secret or template that could not be installed. */
+export interface InstallFailure {
+  readonly phase: "regular" | "users"
+  readonly kind: "secret" | "template"
+  readonly name: string
+  readonly reason: string
+  /** Whether its previous file was kept in the new generation. */
+  readonly kept: boolean
+}
+
+/** What one phase did. */
+export interface PhaseReport {
+  readonly phase: "regular" | "users"
+  readonly mountPoint: string
+  readonly symlinkPath: string
+  /** The generation written (undefined for dry runs and check modes). */
+  readonly generation: number | undefined
+  /** The filesystem type the generation lives on (undefined when nothing was mounted). */
+  readonly fsType: string | undefined
+  /** The plan (undefined in check modes). */
+  readonly plan: GenerationPlan | undefined
+  /** Source file → how many times it was decrypted (always 1 for files that were needed). */
+  readonly decryptions: ReadonlyMap<string, number>
+  /** Units actually asked to restart and reload. */
+  readonly restarted: readonly string[]
+  readonly reloaded: readonly string[]
+}
+
+/** What the whole install did. */
+export interface InstallReport {
+  readonly phases: readonly PhaseReport[]
+  readonly failures: readonly InstallFailure[]
+}
+
+/**
+ * Installs (or checks, or dry-runs) a manifest.
+ * @param manifest a validated manifest (`parseManifest`)
+ * @param options the command-line switches
+ * @param environment the host, the process environment and the log
+ * @returns what was done; failures of single secrets are in `failures` (the CLI turns them
+ *   into `InstallIncompleteError`)
+ * @throws HostFsError, PersistentFsError, HostKeyError for failures that stop everything;
+ *   SecretSourceError in `--check-mode=sopsfile` listing every problem
+ */
+export async function installManifest(
+  manifest: Manifest,
+  options: InstallOptions,
+  environment: InstallEnvironment,
+): Promise<InstallReport> {
+  const phases = manifestPhases(manifest)
+  const selected: { phase: "regular" | "users"; manifest: Manifest }[] = []
+  // users first: they must exist before sysusers/userborn creates the accounts
+  if (phases.users !== null && options.phase !== "regular") {
+    selected.push({ phase: "users", manifest: phases.users })
+  }
+  if (phases.regular !== null && options.phase !== "users") {
+    selected.push({ phase: "regular", manifest: phases.regular })
+  }
+  const reports: PhaseReport[] = []
+  const failures: InstallFailure[] = []
+  for (const { phase, manifest: part } of selected) {
+    const report = await installPhase(phase, part, options, environment, failures)
+    reports.push(report)
+  }
+  return { phases: reports, failures }
+}
+
+/**
+ * Throws `InstallIncompleteError` when some secrets failed.
+ * @param report the install's report
+ * @throws InstallIncompleteError naming every failed secret and template
+ */
+export function assertComplete(report: InstallReport): void {
+  if (report.failures.length === 0) return
+  const names = report.failures.map((f) => `${f.kind} "${f.name}"`)
+  throw new InstallIncompleteError(
+    `${String(report.failures.length)} secret${report.failures.length === 1 ? "" : "s"} could not be installed: ${names.join(", ")}`,
+    {
+      hints: [
+        "every other secret was installed; a failed one keeps its previous content where it had one",
+        ...report.failures.map((f) => `${f.kind} "${f.name}": ${f.reason}`),
+      ],
+    },
+  )
+}
+
+async function step(environment: InstallEnvironment, name: InstallStep): Promise<void> {
+  await environment.hooks?.step?.(name)
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof ToolError) return e.message
+  if (e instanceof Error) {
+    const code = (e as NodeJS.ErrnoException).code
+    return code === undefined ? e.message : `${code.toLowerCase()}: ${e.message}`
+  }
+  return String(e)
+}
+
+async function installPhase(
+  phase: "regular" | "users",
+  manifest: Manifest,
+  options: InstallOptions,
+  environment: InstallEnvironment,
+  failures: InstallFailure[],
+): Promise<PhaseReport> {
+  const { fs, log } = environment
+  // spec §1.4: the users phase runs before accounts exist, so owners are always root
+  const ignorePasswd =
+    options.ignorePasswd || phase === "users" || environment.env["NIXOS_ACTION"] === "dry-activate"
+  const dryRun = options.dryRun || environment.env["NIXOS_ACTION"] === "dry-activate"
+  const decryptions = new Map<string, number>()
+  const base = {
+    phase,
+    mountPoint: manifest.secretsMountPoint,
+    symlinkPath: manifest.symlinkPath,
+  }
+
+  // 1. Validate: owners (run-time lookups), then the check modes.
+  const accounts: Accounts = ignorePasswd
+    ? { users: new Map(), groups: new Map() }
+    : await fs.readAccounts()
+  const keysGid = ignorePasswd
+    ? 0
+    : (accounts.groups.get("keys") ?? accounts.groups.get("nogroup") ?? 0)
+  const ownerOf = (spec: OwnershipSpec): Outcome<Ownership> =>
+    manifest.userMode
+      ? { ok: true, value: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } }
+      : resolveOwnership(spec, accounts, ignorePasswd)
+
+  if (options.checkMode !== "off") {
+    if (options.checkMode === "sopsfile") await checkSourceFiles(manifest, fs)
+    await step(environment, "validated")
+    return {
+      ...base,
+      generation: undefined,
+      fsType: undefined,
+      plan: undefined,
+      decryptions,
+      restarted: [],
+      reloaded: [],
+    }
+  }
+  await step(environment, "validated")
+
+  // 2. Keys, then each source file decrypted once.
+  let keys: HostKeys | undefined
+  const sources = new Map<string, Outcome<DecryptedSource>>()
+  if (manifest.secrets.length > 0) {
+    keys = await loadHostKeys(manifest, {
+      env: environment.env,
+      readFile: async (path) => ((await fs.exists(path)) ? fs.readFile(path) : undefined),
+    })
+    for (const warning of keys.warnings) log.warn(warning)
+    if (manifest.logging.keyImport) for (const line of keys.imported) log.note(line)
+    for (const secret of manifest.secrets) {
+      const id = sourceId(secret)
+      if (sources.has(id)) continue
+      decryptions.set(secret.sopsFile, (decryptions.get(secret.sopsFile) ?? 0) + 1)
+      const outcome = await decryptSource(secret, keys, fs)
+      if (!outcome.ok)
+        log.warn(
+          `${secret.format === "age" ? "age" : "sops"} file "${secret.sopsFile}": ${outcome.reason}`,
+        )
+      sources.set(id, outcome)
+    }
+  }
+  await step(environment, "decrypted")
+
+  const planSecretOf = (secret: SecretSpec, value: Outcome<Uint8Array>): PlanSecret => ({
+    name: secret.name,
+    mode: secret.mode,
+    link: linkOf(secret),
+    restartUnits: restartUnitsOf(secret),
+    reloadUnits: secret.reloadUnits,
+    owner: ownerOf(secret),
+    value,
+  })
+  const planSecrets: PlanSecret[] = manifest.secrets.map((secret) => {
+    const source = sources.get(sourceId(secret))
+    const value: Outcome<Uint8Array> =
+      source === undefined
+        ? { ok: false, reason: "its file was not decrypted" }
+        : !source.ok
+          ? { ok: false, reason: `"${secret.sopsFile}" could not be decrypted: ${source.reason}` }
+          : extractValue(secret, source.value)
+    if (!value.ok && source?.ok === true) {
+      return planSecretOf(secret, { ok: false, reason: `${value.reason} in "${secret.sopsFile}"` })
+    }
+    return planSecretOf(secret, value)
+  })
+  const planTemplates: PlanTemplate[] = []
+  for (const template of manifest.templates) {
+    planTemplates.push({
+      name: template.name,
+      mode: template.mode,
+      link: template.path !== template.defaultPath ? template.path : undefined,
+      restartUnits: restartUnitsOf(template),
+      reloadUnits: template.reloadUnits,
+      owner: ownerOf(template),
+      text: await templateText(template, fs),
+    })
+  }
+
+  // 3. The previous generation, through the stable symlink.
+  const current = await currentGeneration(manifest, fs)
+  const previous: ReadonlyMap<string, GenerationEntry> | undefined =
+    current === undefined ? undefined : await fs.readGeneration(generationDir(manifest, current))
+  const firstInstall = !(await fs.exists(manifest.symlinkPath))
+
+  // 4. The plan.
+  const plan = planGeneration({
+    secrets: planSecrets,
+    templates: planTemplates,
+    placeholderBySecretName: manifest.placeholderBySecretName,
+    symlinkPath: manifest.symlinkPath,
+    keysGid,
+    // spec §3 step 11: no symlink yet means first install since boot: nothing to restart
+    previous: firstInstall ? undefined : (previous ?? new Map()),
+  })
+  for (const warning of plan.warnings) log.warn(warning)
+  for (const failure of plan.failures) {
+    failures.push({ phase, ...failure })
+    log.warn(
+      `${failure.kind} "${failure.name}" could not be installed: ${failure.reason}${failure.kept ? " (keeping its previous content)" : ""}`,
+    )
+  }
+  const newGeneration = (current ?? 0) + 1
+
+  if (dryRun) {
+    log.note(
+      `dry run: would write generation ${String(newGeneration)} in "${manifest.secretsMountPoint}" with ${String(plan.files.length)} file(s)`,
+    )
+    if (manifest.logging.secretChanges)
+      for (const line of describeChanges(plan, true)) log.note(line)
+    return {
+      ...base,
+      generation: undefined,
+      fsType: undefined,
+      plan,
+      decryptions,
+      restarted: [],
+      reloaded: [],
+    }
+  }
+
+  // 5. The secret filesystem.
+  const fsType = await prepareMount(manifest, options, keysGid, environment)
+  await step(environment, "mounted")
+
+  // 6. Generation N+1, complete before anyone can see it.
+  const dir = generationDir(manifest, newGeneration)
+  if (await fs.exists(dir)) await fs.removeTree(dir) // a leftover of a crash or a dry run
+  const ownerUid = manifest.userMode ? (process.getuid?.() ?? 0) : 0
+  const ownerGid = manifest.userMode ? (process.getgid?.() ?? 0) : keysGid
+  await fs.createDirectory(dir, ownerUid, ownerGid, 0o751)
+  await step(environment, "generation-created")
+  for (const d of plan.directories) {
+    await fs.createDirectory(
+      `${dir}/${d.path}`,
+      ownerUid,
+      manifest.userMode ? ownerGid : d.gid,
+      d.mode,
+    )
+  }
+  for (const file of plan.files) {
+    const uid = manifest.userMode ? ownerUid : file.uid
+    const gid = manifest.userMode ? ownerGid : file.gid
+    await fs.writeNewFile(`${dir}/${file.path}`, file.content, uid, gid, file.mode)
+    await step(environment, "file-written")
+  }
+  for (const d of [...plan.directories].reverse()) await fs.syncDirectory(`${dir}/${d.path}`)
+  await fs.syncDirectory(dir)
+  await fs.syncDirectory(manifest.secretsMountPoint)
+  await step(environment, "generation-written")
+
+  // 7. Publish: one rename.
+  await fs.switchSymlink(manifest.symlinkPath, dir)
+  await step(environment, "switched")
+  for (const link of plan.links) {
+    try {
+      await fs.placeSymlink(
+        link.path,
+        link.target,
+        manifest.userMode ? ownerUid : link.uid,
+        manifest.userMode ? ownerGid : link.gid,
+      )
+    } catch (e) {
+      const reason = `its link "${link.path}" could not be placed: ${reasonOf(e)}`
+      failures.push({ phase, kind: link.kind, name: link.name, reason, kept: true })
+      log.warn(`${link.kind} "${link.name}": ${reason}`)
+    }
+  }
+  await step(environment, "linked")
+  await prune(manifest, newGeneration, fs)
+  await step(environment, "pruned")
+
+  if (manifest.logging.secretChanges)
+    for (const line of describeChanges(plan, false)) log.note(line)
+  log.note(
+    `installed generation ${String(newGeneration)} at "${manifest.symlinkPath}" (${String(plan.files.length)} file(s), ${fsType})`,
+  )
+
+  // 8. Units.
+  const { restarted, reloaded } = manifest.userMode
+    ? { restarted: [], reloaded: [] }
+    : await notifyUnits(plan, environment)
+  await step(environment, "units-notified")
+  return { ...base, generation: newGeneration, fsType, plan, decryptions, restarted, reloaded }
+}
+
+/** The place a custom-path link goes, when the secret's `path` is not its default. */
+function linkOf(secret: SecretSpec): string | undefined {
+  return secret.path === secret.defaultPath ? undefined : secret.path
+}
+
+function generationDir(manifest: Manifest, generation: number): string {
+  return `${manifest.secretsMountPoint.replace(/\/+$/, "")}/${String(generation)}`
+}
+
+/**
+ * The current generation: the number the stable symlink points at, when it points into the
+ * mount point (spec §3 step 8).
+ */
+async function currentGeneration(manifest: Manifest, fs: HostFs): Promise<number | undefined> {
+  const target = await fs.readSymlink(manifest.symlinkPath)
+  if (target === undefined) return undefined
+  const mount = manifest.secretsMountPoint.replace(/\/+$/, "")
+  if (!target.startsWith(`${mount}/`)) return undefined
+  const rest = target.slice(mount.length + 1)
+  return /^[1-9][0-9]{0,8}$/.test(rest) ? Number(rest) : undefined
+}
+
+async function prepareMount(
+  manifest: Manifest,
+  options: InstallOptions,
+  keysGid: number,
+  environment: InstallEnvironment,
+): Promise<string> {
+  const { fs, log } = environment
+  const mountPoint = manifest.secretsMountPoint
+  if (manifest.userMode) {
+    // spec §3 step 4: user mode only creates the directory
+    await fs.ensureDirectory(mountPoint)
+  } else {
+    try {
+      await fs.ensureSecretFs(mountPoint, { useTmpfs: manifest.useTmpfs, gid: keysGid })
+    } catch (e) {
+      if (!(e instanceof HostFsError) || !options.allowPersistent) throw e
+      log.warn(`${e.message}; writing to the directory as it is (--allow-persistent)`)
+      await fs.ensureDirectory(mountPoint)
+    }
+  }
+  const state = await fs.mountState(mountPoint)
+  if (!MEMORY_FS_TYPES.has(state.fsType)) {
+    if (!options.allowPersistent) {
+      throw new PersistentFsError(
+        `"${mountPoint}" is on a ${state.fsType} filesystem, which keeps plaintext on disk`,
+        {
+          hints: [
+            manifest.userMode
+              ? "put the mount point on a tmpfs (%r, the runtime directory, usually is one)"
+              : "run as root so coffer can mount a ramfs there",
+            "--allow-persistent accepts it anyway (the secrets may then survive on disk)",
+          ],
+        },
+      )
+    }
+    log.warn(
+      `"${mountPoint}" is on a ${state.fsType} filesystem: plaintext may land on disk (--allow-persistent)`,
+    )
+  }
+  return state.fsType
+}
+
+async function prune(manifest: Manifest, current: number, fs: HostFs): Promise<void> {
+  for (const generation of await fs.listGenerations(manifest.secretsMountPoint)) {
+    if (generation === current) continue
+    // spec §3 step 15: keep the newest keepGenerations; 0 keeps everything. Numbers above
+    // the current one are leftovers of interrupted runs and never live.
+    const old = manifest.keepGenerations > 0 && generation <= current - manifest.keepGenerations
+    if (old || generation > current) await fs.removeTree(generationDir(manifest, generation))
+  }
+}
+
+async function notifyUnits(
+  plan: GenerationPlan,
+  environment: InstallEnvironment,
+): Promise<{ restarted: readonly string[]; reloaded: readonly string[] }> {
+  const { fs, log, env } = environment
+  if (plan.restartUnits.length === 0 && plan.reloadUnits.length === 0) {
+    return { restarted: [], reloaded: [] }
+  }
+  const viaSystemctl =
+    env["SOPS_RESTART_UNITS_VIA_SYSTEMCTL"] === "1" ||
+    (!(await fs.exists("/run/nixos")) && (await fs.exists("/run/systemd/system")))
+  if (viaSystemctl) {
+    // spec §3 step 11: --no-block (the installer runs ordered before other units, waiting
+    // would deadlock); try-: units that are not running stay stopped
+    for (const [verb, units] of [
+      ["try-restart", plan.restartUnits],
+      ["try-reload-or-restart", plan.reloadUnits],
+    ] as const) {
+      if (units.length === 0) continue
+      const result = await fs.runProgram(["systemctl", "--no-block", verb, ...units])
+      if (result.status !== 0) {
+        log.warn(
+          `systemctl ${verb} ${units.join(" ")} failed: ${result.stderr || `status ${String(result.status)}`}`,
+        )
+      }
+    }
+    return { restarted: plan.restartUnits, reloaded: plan.reloadUnits }
+  }
+  if (await fs.exists("/run/nixos")) {
+    await fs.appendLines("/run/nixos/activation-restart-list", plan.restartUnits)
+    await fs.appendLines("/run/nixos/activation-reload-list", plan.reloadUnits)
+    return { restarted: plan.restartUnits, reloaded: plan.reloadUnits }
+  }
+  log.warn(
+    `no systemd and no /run/nixos: not restarting ${[...plan.restartUnits, ...plan.reloadUnits].join(" ")}`,
+  )
+  return { restarted: [], reloaded: [] }
+}
+
+/**
+ * Resolves a secret's owner and group to numbers (sops-nix §3 step 2): a name wins over the
+ * numeric id; a name made of digits is taken as the id (upstream #514); with
+ * `ignorePasswd` everything is 0:0.
+ * @returns the ids, or the reason (an unknown user or group, named)
+ */
+export function resolveOwnership(
+  spec: OwnershipSpec,
+  accounts: Accounts,
+  ignorePasswd: boolean,
+): Outcome<Ownership> {
+  if (ignorePasswd) return { ok: true, value: { uid: 0, gid: 0 } }
+  let uid = spec.uid
+  if (spec.owner !== null) {
+    const user = accounts.users.get(spec.owner)
+    const numeric = parseId(spec.owner)
+    if (user !== undefined) uid = user.uid
+    else if (numeric !== undefined) uid = numeric
+    else
+      return {
+        ok: false,
+        reason: new OwnerLookupError(`owner "${spec.owner}" is not a user`).message,
+      }
+  }
+  let gid = spec.gid
+  if (spec.group !== null) {
+    const group = accounts.groups.get(spec.group)
+    const numeric = parseId(spec.group)
+    if (group !== undefined) gid = group
+    else if (numeric !== undefined) gid = numeric
+    else
+      return {
+        ok: false,
+        reason: new OwnerLookupError(`group "${spec.group}" is not a group`).message,
+      }
+  }
+  return { ok: true, value: { uid, gid } }
+}
+
+/** A decrypted source file: a sops document with its store, or the bytes of an age file. */
+type DecryptedSource =
+  | { readonly kind: "sops"; readonly store: Store; readonly doc: Document }
+  | { readonly kind: "age"; readonly bytes: Uint8Array }
+
+function sourceId(secret: SecretSpec): string {
+  return `${secret.format === "age" ? "age" : "sops"}\0${secret.sopsFile}`
+}
+
+async function decryptSource(
+  secret: SecretSpec,
+  keys: HostKeys,
+  fs: HostFs,
+): Promise<Outcome<DecryptedSource>> {
+  let bytes: Uint8Array
+  try {
+    bytes = await fs.readFile(secret.sopsFile)
+  } catch (e) {
+    return { ok: false, reason: `cannot be read: ${reasonOf(e)}` }
+  }
+  try {
+    if (secret.format === "age") {
+      return { ok: true, value: { kind: "age", bytes: await decryptAge(bytes, keys.identities) } }
+    }
+    const text = Buffer.from(bytes).toString("utf8")
+    const file = await openEncryptedFile(
+      text,
+      secret.format,
+      keys.pgp === undefined
+        ? { identities: keys.identities }
+        : { identities: keys.identities, pgp: keys.pgp },
+    )
+    const value: DecryptedSource = { kind: "sops", store: file.store, doc: file.doc }
+    closeFile(file)
+    return { ok: true, value }
+  } catch (e) {
+    return { ok: false, reason: reasonOf(e) }
+  }
+}
+
+/**
+ * The bytes of one secret from its decrypted file (sops-nix §3 step 6): the whole file for
+ * an empty key and for binary, dotenv, ini and age; otherwise the value at the
+ * `/`-separated key. Unlike sops-nix, a non-string value is not refused: numbers and
+ * booleans are written as text, mappings in the file's format, lists as JSON.
+ */
+function extractValue(secret: SecretSpec, source: DecryptedSource): Outcome<Uint8Array> {
+  if (source.kind === "age") return { ok: true, value: source.bytes }
+  const whole = (): Outcome<Uint8Array> => ({
+    ok: true,
+    value: new Uint8Array(Buffer.from(source.store.emit(source.doc), "utf8")),
+  })
+  if (secret.key === "" || (secret.format !== "yaml" && secret.format !== "json")) return whole()
+  const found = findKey(source.doc, secret.key)
+  if (!found.ok) return { ok: false, reason: found.reason }
+  const node = found.value
+  switch (node.kind) {
+    case "mapping":
+      return {
+        ok: true,
+        value: new Uint8Array(Buffer.from(source.store.emit({ branches: [node] }), "utf8")),
+      }
+    case "sequence":
+      return { ok: true, value: new Uint8Array(Buffer.from(JSON.stringify(toJson(node)), "utf8")) }
+    case "bytes":
+      return { ok: true, value: node.value }
+    default:
+      return { ok: true, value: new Uint8Array(Buffer.from(scalarToText(node), "utf8")) }
+  }
+}
+
+/**
+ * Walks a `/`-separated key through the first document's mappings.
+ * @returns the node, or why the key is not there (naming the key and the file's level)
+ */
+function findKey(doc: Document, key: string): Outcome<Node> {
+  let node: Node | undefined = doc.branches[0]
+  const walked: string[] = []
+  for (const part of key.split("/")) {
+    if (node?.kind !== "mapping") {
+      return {
+        ok: false,
+        reason: new SecretSourceError(`key "${key}": "${walked.join("/")}" is not a mapping`)
+          .message,
+      }
+    }
+    const mapping: Mapping = node
+    const entry = mapping.items.find((i) => i.kind === "entry" && i.key === part)
+    walked.push(part)
+    if (entry?.kind !== "entry") {
+      return {
+        ok: false,
+        reason: new SecretSourceError(`the key "${key}" cannot be found`).message,
+      }
+    }
+    node = entry.value
+  }
+  return node === undefined
+    ? { ok: false, reason: `the key "${key}" cannot be found` }
+    : { ok: true, value: node }
+}
+
+type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+function toJson(node: Node): JsonValue {
+  switch (node.kind) {
+    case "mapping": {
+      const out: Record<string, JsonValue> = {}
+      for (const item of node.items) if (item.kind === "entry") out[item.key] = toJson(item.value)
+      return out
+    }
+    case "sequence":
+      return node.items.flatMap((i) => (i.kind === "comment" ? [] : [toJson(i)]))
+    case "null":
+      return null
+    case "bool":
+      return node.value
+    case "float":
+      return node.value
+    default:
+      return scalarToText(node)
+  }
+}
+
+async function templateText(template: TemplateSpec, fs: HostFs): Promise<Outcome<string>> {
+  if (template.content !== "") return { ok: true, value: template.content }
+  if (template.file === null)
+    return { ok: false, reason: "the template has neither content nor file" }
+  try {
+    return { ok: true, value: Buffer.from(await fs.readFile(template.file)).toString("utf8") }
+  } catch (e) {
+    return { ok: false, reason: `template file "${template.file}" cannot be read: ${reasonOf(e)}` }
+  }
+}
+
+/**
+ * `--check-mode=sopsfile` (sops-nix §6): every source file is read as ciphertext and
+ * parsed; every key must exist in its file's (plaintext) key structure. No decryption.
+ * @throws SecretSourceError listing every problem
+ */
+async function checkSourceFiles(manifest: Manifest, fs: HostFs): Promise<void> {
+  const problems: string[] = []
+  const parsed = new Map<string, Outcome<Document>>()
+  for (const secret of manifest.secrets) {
+    if (secret.format === "age") {
+      if (!(await fs.exists(secret.sopsFile)))
+        problems.push(`secret "${secret.name}": "${secret.sopsFile}" does not exist`)
+      continue
+    }
+    let doc = parsed.get(secret.sopsFile)
+    if (doc === undefined) {
+      try {
+        const text = Buffer.from(await fs.readFile(secret.sopsFile)).toString("utf8")
+        doc = { ok: true, value: storeForFormat(secret.format).parseEncrypted(text).doc }
+      } catch (e) {
+        doc = { ok: false, reason: reasonOf(e) }
+      }
+      parsed.set(secret.sopsFile, doc)
+      if (!doc.ok) problems.push(`"${secret.sopsFile}": ${doc.reason}`)
+    }
+    if (!doc.ok || secret.key === "" || (secret.format !== "yaml" && secret.format !== "json"))
+      continue
+    const found = findKey(doc.value, secret.key)
+    if (!found.ok) problems.push(`secret "${secret.name}": ${found.reason} in "${secret.sopsFile}"`)
+  }
+  if (problems.length > 0) {
+    throw new SecretSourceError(
+      `${String(problems.length)} problem${problems.length === 1 ? "" : "s"} in the sops files: ${problems.join("; ")}`,
+      { hints: ["nothing was decrypted or installed (check mode)"] },
+    )
+  }
+}
