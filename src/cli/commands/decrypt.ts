@@ -112,6 +112,15 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     extractPath === undefined
       ? stores.output.emit(plaintext)
       : emitExtracted(findNode(firstBranch(plaintext), extractPath), stores.output)
+  if (destination.kind === "stdout" && ctx.stdout.isTTY && out.includes("\u0000")) {
+    // STYLE.md: never write binary to a terminal unless asked.
+    throw new UsageError(
+      `${JSON.stringify(file)} decrypts to binary data, which is not shown on a terminal`,
+      {
+        hints: ["write it to a file with --output FILE, or pipe it: coffer decrypt FILE | …"],
+      },
+    )
+  }
   await writeResult(destination, out, ctx)
   return undefined
 }
