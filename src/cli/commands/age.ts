@@ -8,7 +8,8 @@
  * binary output is refused on a terminal unless `-o -` asks for it; passphrases come from
  * the terminal or, with `-j batchpass`, from AGE_PASSPHRASE/AGE_PASSPHRASE_FD, never argv.
  */
-import { closeSync, readFileSync, readSync } from "node:fs"
+import type { BatchpassSource } from "../../age/batchpass.js"
+import { closeSync, readFileSync } from "node:fs"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import {
@@ -521,64 +522,16 @@ async function groupPlugins<T extends Identity | Recipient>(keys: readonly T[]):
   ) as T[]
 }
 
-function batchpassPassphrase(ctx: CliContext): string {
-  const direct = ctx.env["AGE_PASSPHRASE"]
-  const fd = ctx.env["AGE_PASSPHRASE_FD"]
-  const hasDirect = direct !== undefined && direct !== ""
-  const hasFd = fd !== undefined && fd !== ""
-  if (hasDirect && hasFd) {
-    throw new UsageError("batchpass: AGE_PASSPHRASE and AGE_PASSPHRASE_FD are mutually exclusive")
-  }
-  if (hasDirect) return direct
-  if (!hasFd) {
-    throw new UsageError("batchpass: AGE_PASSPHRASE or AGE_PASSPHRASE_FD must be set", {
-      hints: ["AGE_PASSPHRASE_FD=3 coffer age -d -j batchpass FILE 3< passphrase-file"],
-    })
-  }
-  if (!/^\d+$/.test(fd))
-    throw new UsageError(`batchpass: AGE_PASSPHRASE_FD ${JSON.stringify(fd)} is not a number`)
-  const chunks: Buffer[] = []
-  const buffer = Buffer.alloc(4096)
-  for (;;) {
-    let n: number
-    try {
-      n = readSync(Number(fd), buffer, 0, buffer.length, null)
-    } catch (cause) {
-      throw new UsageError(`batchpass: can't read file descriptor ${fd} (AGE_PASSPHRASE_FD)`, {
-        cause,
-      })
-    }
-    if (n === 0) break
-    chunks.push(Buffer.from(buffer.subarray(0, n)))
-  }
-  const text = Buffer.concat(chunks).toString("utf8")
-  const line = text.split("\n")[0] ?? ""
-  return line.endsWith("\r") ? line.slice(0, -1) : line
-}
-
-function workFactorFrom(ctx: CliContext, name: string): number | undefined {
-  const value = ctx.env[name]
-  if (value === undefined || value === "") return undefined
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 30) {
-    throw new UsageError(`batchpass: ${name} must be a number between 1 and 30`)
-  }
-  return Number(value)
+/** Where `-j batchpass` reads its passphrase: the environment and AGE_PASSPHRASE_FD. */
+async function batchpassSource(ctx: CliContext): Promise<BatchpassSource> {
+  const { readFileDescriptor } = await import("../../age/batchpass.js")
+  return { env: ctx.env, readFd: readFileDescriptor }
 }
 
 async function pluginIdentity(name: string, ctx: CliContext): Promise<Identity> {
   if (name === "batchpass") {
-    const { ScryptIdentity } = await import("../../age/scrypt.js")
-    const max = workFactorFrom(ctx, "AGE_PASSPHRASE_MAX_WORK_FACTOR")
-    const identity = new ScryptIdentity(
-      batchpassPassphrase(ctx),
-      max === undefined ? {} : { maxWorkFactor: max },
-    )
-    return {
-      unwrapFileKey: async (stanzas) => {
-        if (!stanzas.some((s) => s.type === "scrypt")) return null
-        return passphraseIdentity(identity, "batchpass: ").unwrapFileKey(stanzas)
-      },
-    }
+    const { BatchpassIdentity } = await import("../../age/batchpass.js")
+    return BatchpassIdentity.fromEnvironment(await batchpassSource(ctx))
   }
   const plugin = await loadPlugins(ctx)
   return plugin.PluginIdentity.withoutData(name)
@@ -586,12 +539,8 @@ async function pluginIdentity(name: string, ctx: CliContext): Promise<Identity> 
 
 async function pluginRecipient(name: string, ctx: CliContext): Promise<Recipient> {
   if (name === "batchpass") {
-    const { ScryptRecipient } = await import("../../age/scrypt.js")
-    const workFactor = workFactorFrom(ctx, "AGE_PASSPHRASE_WORK_FACTOR")
-    return new ScryptRecipient(
-      batchpassPassphrase(ctx),
-      workFactor === undefined ? {} : { workFactor },
-    )
+    const { BatchpassRecipient } = await import("../../age/batchpass.js")
+    return BatchpassRecipient.fromEnvironment(await batchpassSource(ctx))
   }
   const plugin = await loadPlugins(ctx)
   return plugin.PluginIdentity.withoutData(name).toRecipient()
