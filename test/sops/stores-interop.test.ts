@@ -199,6 +199,8 @@ test("metadata values are the Metadata contract's types", () => {
     expected,
   )
   assert.equal(metadata.keyGroups.length, 1)
-  assert.equal(metadata.keyGroups[0]?.age.length, 2)
-  assert.equal(metadata.keyGroups[0]?.pgp.length, 2)
+  const [group] = metadata.keyGroups
+  assert.ok(group !== undefined)
+  assert.equal(group.age.length, 2)
+  assert.equal(group.pgp.length, 2)
 })

@@ -109,10 +109,11 @@ export class IniStore implements Store {
       if (quote !== "") {
         let body = rest.slice(quote.length)
         let end = body.lastIndexOf(quote)
+        const start = index
         while (end < 0) {
           index++
           if (index >= lines.length)
-            throw fail(index - 1, `value of ${JSON.stringify(key.name)} has no closing ${quote}`)
+            throw fail(start, `value of ${JSON.stringify(key.name)} has no closing ${quote}`)
           body += "\n" + (lines[index] ?? "").replace(/\r$/, "")
           end = body.indexOf(quote, body.lastIndexOf("\n") + 1)
         }
@@ -125,7 +126,7 @@ export class IniStore implements Store {
         }
         const inline = rest.search(/[#;]/)
         if (inline >= 0) {
-          comments.push(rest.slice(inline)) // go-ini keeps it for the next key or section
+          comments.push(rest.slice(inline)) // go-ini makes it this key's comment
           rest = rest.slice(0, inline).trim()
         }
         for (const q of ["'", '"']) {

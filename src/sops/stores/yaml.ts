@@ -207,11 +207,13 @@ class Reader {
     switch (tag) {
       case `${TAG}str`:
         return { kind: "string", value: text }
-      case `${TAG}binary`:
-        return {
-          kind: "string",
-          value: Buffer.from(text.replace(/\s+/g, ""), "base64").toString("utf8"),
-        }
+      case `${TAG}binary`: {
+        // go-yaml decodes !!binary into a string of the raw bytes
+        const raw: unknown = node.value
+        const bytes =
+          raw instanceof Uint8Array ? raw : Buffer.from(text.replace(/\s+/g, ""), "base64")
+        return { kind: "string", value: Buffer.from(bytes).toString("utf8") }
+      }
       case `${TAG}null`:
         return { kind: "null" }
       case `${TAG}bool`:
@@ -245,7 +247,7 @@ function parseYamlDocuments(
   const docs = parseAllDocuments(text, {
     lineCounter: lines,
     schema: "failsafe",
-    prettyErrors: false,
+    prettyErrors: true,
     merge: false,
   })
   if (!Array.isArray(docs)) return [] // an empty stream
