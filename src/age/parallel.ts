@@ -58,7 +58,7 @@ export interface ByteSink {
 export interface ParallelOptions {
   /** Worker threads to use (0 processes everything on the calling thread). */
   readonly workers?: number
-  /** Chunks per batch handed to a worker (16 chunks = 1 MiB). */
+  /** Chunks per batch handed to a worker (8 chunks = 512 KiB). */
   readonly chunksPerBatch?: number
   /** Batches being read, processed or written at once (bounds memory). */
   readonly batchesInFlight?: number
@@ -68,7 +68,7 @@ export interface ParallelOptions {
   readonly onBatch?: (where: "inline" | "worker") => void
 }
 
-const DEFAULT_CHUNKS_PER_BATCH = 16
+const DEFAULT_CHUNKS_PER_BATCH = 8
 const DEFAULT_BATCHES_IN_FLIGHT = 4
 const DEFAULT_PARALLEL_THRESHOLD = 16 * 1024 * 1024
 
