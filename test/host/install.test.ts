@@ -1,0 +1,586 @@
+/**
+ * `coffer install` for real (issue 5 "Proof"): as root, on a real ramfs mounted inside a
+ * private mount namespace (`unshare --mount --propagation private`, held open by a `sleep`
+ * and entered with `nsenter`, so nothing leaks to the host), with real users and groups
+ * made for the test by `useradd`/`groupadd` and removed after, real sops files encrypted to
+ * a real ed25519 host key (both to its ssh-to-age recipient and to its native SSH
+ * recipient), and an agenix-style age file made by Debian's `age`.
+ *
+ * The test process sees the namespace's files through `/proc/PID/root`.
+ */
+import { test } from "node:test"
+import type { TestContext } from "node:test"
+import assert from "node:assert/strict"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs"
+import { join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
+import { encryptFile } from "../../src/sops/index.js"
+import { sshPublicKeyToAge } from "../../src/keys/ssh-to-age.js"
+import { generateX25519Identity } from "../../src/age/x25519.js"
+import { placeholderFor } from "../../src/host/template.js"
+import { binPath, repoRoot, runCommand } from "../support/cli.js"
+import type { RunResult } from "../support/cli.js"
+import { tmpTree } from "../support/tmp.js"
+import { requireRoot, requireTool } from "../support/tools.js"
+
+const driver = join(repoRoot, "dist", "test", "host", "install-driver.js")
+
+interface Namespace {
+  readonly pid: number
+  /** The path as seen from inside the namespace. */
+  inside(path: string): string
+  /** Runs node with `args` inside the namespace. */
+  node(args: readonly string[], env?: Readonly<Record<string, string>>): Promise<RunResult>
+  /** Starts node inside the namespace without waiting. */
+  spawnNode(args: readonly string[], env?: Readonly<Record<string, string>>): ChildProcess
+}
+
+/** A private mount namespace held open by `sleep`, killed (with its mounts) after the test. */
+async function privateNamespace(t: TestContext): Promise<Namespace> {
+  const holder = spawn("unshare", ["--mount", "--propagation", "private", "--", "sleep", "3600"], {
+    stdio: "ignore",
+  })
+  const pid = holder.pid
+  if (pid === undefined) throw new Error("unshare did not start")
+  t.after(async () => {
+    if (holder.exitCode === null && holder.signalCode === null) {
+      const gone = new Promise((resolve) => holder.once("exit", resolve))
+      holder.kill("SIGKILL")
+      await gone
+    }
+  })
+  const ours = readlinkSync("/proc/self/ns/mnt")
+  for (let i = 0; ; i++) {
+    // wait until unshare has made the namespace and exec'd sleep in it
+    let theirs = ours
+    let comm = ""
+    try {
+      theirs = readlinkSync(`/proc/${String(pid)}/ns/mnt`)
+      comm = readFileSync(`/proc/${String(pid)}/comm`, "utf8").trim()
+    } catch {
+      // not there yet
+    }
+    if (theirs !== ours && comm === "sleep") break
+    if (i > 200) throw new Error("the private mount namespace did not come up")
+    await sleep(10)
+  }
+  const enter = ["--target", String(pid), "--mount", "--", process.execPath]
+  return {
+    pid,
+    inside: (path) => `/proc/${String(pid)}/root${path}`,
+    node: (args, env = {}) =>
+      runCommand("nsenter", [...enter, ...args], { env, timeoutMs: 60_000 }),
+    spawnNode: (args, env = {}) =>
+      spawn("nsenter", [...enter, ...args], { env: { ...process.env, ...env }, stdio: "ignore" }),
+  }
+}
+
+interface Accounts {
+  readonly user: string
+  readonly group: string
+  readonly uid: number
+  readonly gid: number
+}
+
+/** A system user and its group, removed after the test. */
+function createAccounts(t: TestContext): Accounts {
+  const suffix = randomBytes(3).toString("hex")
+  const group = `cftg${suffix}`
+  const user = `cftu${suffix}`
+  t.after(() => {
+    spawnSync("userdel", [user], { stdio: "ignore" })
+    spawnSync("groupdel", [group], { stdio: "ignore" })
+  })
+  execFileSync("groupadd", ["--system", group])
+  execFileSync("useradd", [
+    "--system",
+    "--no-create-home",
+    "--shell",
+    "/usr/sbin/nologin",
+    "-g",
+    group,
+    user,
+  ])
+  const uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim())
+  const gid = Number(execFileSync("id", ["-g", user], { encoding: "utf8" }).trim())
+  return { user, group, uid, gid }
+}
+
+function keysGid(): number {
+  for (const name of ["keys", "nogroup"]) {
+    const r = spawnSync("getent", ["group", name], { encoding: "utf8" })
+    if (r.status === 0) return Number(r.stdout.split(":")[2])
+  }
+  return 0
+}
+
+/** An ed25519 host key made by ssh-keygen, with its native and ssh-to-age recipients. */
+function hostKey(dir: string): { path: string; sshRecipient: string; ageRecipient: string } {
+  const path = join(dir, "ssh_host_ed25519_key")
+  execFileSync("ssh-keygen", ["-t", "ed25519", "-N", "", "-q", "-C", "test-host", "-f", path])
+  const sshRecipient = readFileSync(`${path}.pub`, "utf8").trim()
+  return { path, sshRecipient, ageRecipient: sshPublicKeyToAge(sshRecipient) }
+}
+
+async function sopsFile(
+  path: string,
+  format: "yaml" | "json",
+  text: string,
+  recipient: string,
+): Promise<void> {
+  writeFileSync(
+    path,
+    await encryptFile(text, format, { keyGroups: [{ age: [recipient], pgp: [] }] }),
+  )
+}
+
+function otherRecipient(): string {
+  return generateX25519Identity().toRecipient().encode()
+}
+
+function modeOf(path: string): number {
+  return lstatSync(path).mode & 0o7777
+}
+
+/** Every file under a directory (relative paths), not following links. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name)
+    const st = lstatSync(path)
+    if (st.isDirectory()) out.push(...filesUnder(path, `${prefix}${name}/`))
+    else out.push(`${prefix}${name}`)
+  }
+  return out.sort()
+}
+
+function requireAll(t: TestContext): boolean {
+  return (
+    requireRoot(t, "mounts a ramfs and chowns to test users") &&
+    requireTool(t, "unshare", "util-linux") &&
+    requireTool(t, "nsenter", "util-linux") &&
+    requireTool(t, "ssh-keygen", "openssh-client") &&
+    requireTool(t, "useradd", "passwd") &&
+    requireTool(t, "age", "age")
+  )
+}
+
+test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, links, templates, age files; bad secrets named; generation 2 prunes 1 and restarts", async (t) => {
+  if (!requireAll(t)) return
+  const root = tmpTree(t, {})
+  chmodSync(root, 0o755)
+  const ns = await privateNamespace(t)
+  const acct = createAccounts(t)
+  const key = hostKey(root)
+  const ghost = `cftghost${randomBytes(3).toString("hex")}`
+  const a = join(root, "a.yaml")
+  await sopsFile(
+    a,
+    "yaml",
+    "db:\n  password: pw-one\napi: api-token-1\nport: 5432\n",
+    key.ageRecipient,
+  )
+  await sopsFile(join(root, "b.json"), "json", '{"native": "native-secret"}', key.sshRecipient)
+  await sopsFile(join(root, "c.yaml"), "yaml", "x: unreachable-value\n", otherRecipient())
+  await sopsFile(join(root, "d.yaml"), "yaml", "flaky: flaky-v1\n", key.ageRecipient)
+  execFileSync("age", ["-R", `${key.path}.pub`, "-o", join(root, "token.age")], {
+    input: "agenix-token-value",
+  })
+  // a fake systemctl records how it is called
+  writeFileSync(join(root, "systemctl"), `#!/bin/sh\necho "$@" >> ${root}/systemctl.log\n`, {
+    mode: 0o755,
+  })
+  execFileSync("mkdir", ["-p", join(root, "bin")])
+  execFileSync("mv", [join(root, "systemctl"), join(root, "bin", "systemctl")])
+
+  const mount = `${root}/run/secrets.d`
+  const link = `${root}/run/secrets`
+  const entry = (name: string, extra: Record<string, unknown>): Record<string, unknown> => ({
+    name,
+    key: name,
+    path: `${link}/${name}`,
+    format: "yaml",
+    mode: "0400",
+    owner: null,
+    uid: 0,
+    group: null,
+    gid: 0,
+    sopsFile: a,
+    sopsFileHash: "",
+    restartUnits: [],
+    reloadUnits: [],
+    neededForUsers: false,
+    ...extra,
+  })
+  const secrets = (nativeMode: string): Record<string, unknown>[] => [
+    entry("db/password", {
+      owner: acct.user,
+      group: acct.group,
+      mode: "0440",
+      restartUnits: ["db.service"],
+    }),
+    entry("api", { uid: acct.uid, gid: acct.gid, path: `${root}/etc/app/api-token` }),
+    entry("port", {}),
+    entry("native", {
+      sopsFile: join(root, "b.json"),
+      format: "json",
+      mode: nativeMode,
+      restartUnits: ["native.service"],
+    }),
+    entry("broken", { key: "nope/missing" }),
+    entry("undecryptable", { key: "x", sopsFile: join(root, "c.yaml") }),
+    entry("ghost", { key: "api", owner: ghost }),
+    entry("flaky", { sopsFile: join(root, "d.yaml"), restartUnits: ["flaky.service"] }),
+    entry("agenix-token", {
+      key: "",
+      format: "age",
+      sopsFile: join(root, "token.age"),
+      owner: acct.user,
+    }),
+  ]
+  const manifest = (nativeMode: string): string =>
+    JSON.stringify({
+      secrets: secrets(nativeMode),
+      templates: [
+        {
+          name: "app.conf",
+          content: `password=${placeholderFor("db/password")}\n`,
+          path: `${link}/rendered/app.conf`,
+          mode: "0400",
+          owner: acct.user,
+          uid: 0,
+          group: null,
+          gid: 0,
+          file: null,
+          restartUnits: ["app.service"],
+          reloadUnits: [],
+        },
+      ],
+      placeholderBySecretName: Object.fromEntries(
+        secrets(nativeMode).map((s) => [String(s["name"]), placeholderFor(String(s["name"]))]),
+      ),
+      secretsMountPoint: mount,
+      symlinkPath: link,
+      keepGenerations: 1,
+      gnupgHome: null,
+      sshKeyPaths: [],
+      ageKeyFile: null,
+      ageSshKeyPaths: [key.path],
+      useTmpfs: false,
+      userMode: false,
+      logging: { keyImport: true, secretChanges: true },
+    })
+  const manifestPath = join(root, "manifest.json")
+  writeFileSync(manifestPath, manifest("0400"))
+  const env = {
+    PATH: `${root}/bin:${process.env["PATH"] ?? ""}`,
+    SOPS_RESTART_UNITS_VIA_SYSTEMCTL: "1",
+  }
+  const values = [
+    "pw-one",
+    "pw-two",
+    "api-token-1",
+    "native-secret",
+    "unreachable-value",
+    "flaky-v1",
+    "agenix-token-value",
+  ]
+  const assertNoValues = (r: RunResult): void => {
+    for (const v of values) {
+      assert.ok(
+        !r.stdout.toString().includes(v) && !r.stderr.includes(v),
+        `value ${v} leaked into output`,
+      )
+    }
+  }
+
+  // --- run 1
+  const first = await ns.node([binPath(), "install", manifestPath], env)
+  assert.equal(first.status, 1, first.stderr)
+  assertNoValues(first)
+  for (const name of ["broken", "undecryptable", "ghost"]) {
+    assert.match(first.stderr, new RegExp(`secret "${name}"`), `${name} is named`)
+  }
+  assert.match(first.stderr, /the key "nope\/missing" cannot be found/)
+  assert.match(first.stderr, new RegExp(`owner "${ghost}" is not a user`))
+  assert.equal(readlinkSync(ns.inside(link)), `${mount}/1`)
+  const gen1 = ns.inside(`${mount}/1`)
+  const expected = [
+    "agenix-token",
+    "api",
+    "db/password",
+    "flaky",
+    "native",
+    "port",
+    "rendered/app.conf",
+  ]
+  assert.deepEqual(filesUnder(gen1), expected)
+  const read = (rel: string, gen = 1): string =>
+    readFileSync(ns.inside(`${mount}/${String(gen)}/${rel}`), "utf8")
+  assert.equal(read("db/password"), "pw-one")
+  assert.equal(read("api"), "api-token-1")
+  assert.equal(read("port"), "5432")
+  assert.equal(read("native"), "native-secret")
+  assert.equal(read("flaky"), "flaky-v1")
+  assert.equal(read("agenix-token"), "agenix-token-value")
+  assert.equal(read("rendered/app.conf"), "password=pw-one\n")
+  const st = (rel: string): [number, number, number] => {
+    const s = lstatSync(ns.inside(`${mount}/1/${rel}`))
+    return [s.uid, s.gid, s.mode & 0o7777]
+  }
+  assert.deepEqual(st("db/password"), [acct.uid, acct.gid, 0o440])
+  assert.deepEqual(st("api"), [acct.uid, acct.gid, 0o400])
+  assert.deepEqual(st("port"), [0, 0, 0o400])
+  assert.deepEqual(st("agenix-token"), [acct.uid, 0, 0o400])
+  assert.deepEqual(st("rendered/app.conf"), [acct.uid, 0, 0o400])
+  assert.deepEqual(st("db"), [0, keysGid(), 0o751])
+  assert.deepEqual(st(""), [0, keysGid(), 0o751])
+  // never world-readable
+  for (const rel of expected) assert.equal(modeOf(`${gen1}/${rel}`) & 0o007, 0, rel)
+  // the custom path is a link to the stable path, owned by the secret's owner
+  const apiLink = `${root}/etc/app/api-token`
+  assert.equal(readlinkSync(apiLink), `${link}/api`)
+  assert.equal(lstatSync(apiLink).uid, acct.uid)
+  // a real ramfs, mounted nodev,nosuid,noexec, only inside the namespace
+  const mountinfo = readFileSync(`/proc/${String(ns.pid)}/mountinfo`, "utf8")
+  const line = mountinfo.split("\n").find((l) => l.split(" ")[4] === mount)
+  assert.ok(line, "the mount point is mounted in the namespace")
+  assert.match(line, / - ramfs /)
+  assert.match(line, /nosuid,nodev,noexec/)
+  assert.deepEqual(readdirSync(mount), [], "nothing of the ramfs is visible on the host")
+  assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(mount))
+  // first install since boot: nothing restarted
+  assert.ok(!existsSync(join(root, "systemctl.log")))
+
+  // --- run 2: a changed value, a mode change, a file that no longer decrypts
+  await sopsFile(
+    a,
+    "yaml",
+    "db:\n  password: pw-two\napi: api-token-1\nport: 5432\n",
+    key.ageRecipient,
+  )
+  await sopsFile(join(root, "d.yaml"), "yaml", "flaky: flaky-v2\n", otherRecipient())
+  writeFileSync(manifestPath, manifest("0440"))
+  const second = await ns.node([binPath(), "install", manifestPath], env)
+  assert.equal(second.status, 1, second.stderr)
+  assertNoValues(second)
+  assert.match(
+    second.stderr,
+    /secret "flaky" could not be installed: .*keeping its previous content/,
+  )
+  assert.equal(readlinkSync(ns.inside(link)), `${mount}/2`)
+  assert.ok(!existsSync(gen1), "generation 1 was pruned (keepGenerations = 1)")
+  assert.deepEqual(readdirSync(ns.inside(mount)), ["2"])
+  assert.equal(read("db/password", 2), "pw-two")
+  assert.equal(read("rendered/app.conf", 2), "password=pw-two\n")
+  assert.equal(read("flaky", 2), "flaky-v1", "the failed secret keeps its previous content")
+  assert.equal(modeOf(ns.inside(`${mount}/2/native`)), 0o440)
+  const out = second.stdout.toString()
+  assert.match(out, /modifying secret\(s\): db\/password, native/)
+  assert.match(out, /modifying rendered secret\(s\): app.conf/)
+  assert.match(out, /restarting: app.service db.service native.service/)
+  assert.equal(
+    readFileSync(join(root, "systemctl.log"), "utf8"),
+    "--no-block try-restart app.service db.service native.service\n",
+  )
+
+  // --- run 3: dry run changes nothing
+  await sopsFile(
+    a,
+    "yaml",
+    "db:\n  password: pw-three\napi: api-token-1\nport: 5432\n",
+    key.ageRecipient,
+  )
+  const dry = await ns.node([binPath(), "install", "--dry-run", manifestPath], env)
+  assert.match(dry.stdout.toString(), /would modify secret\(s\): db\/password/)
+  assert.match(dry.stdout.toString(), /would restart: app.service db.service/)
+  assert.equal(readlinkSync(ns.inside(link)), `${mount}/2`)
+  assert.deepEqual(readdirSync(ns.inside(mount)), ["2"])
+  assert.equal(read("db/password", 2), "pw-two")
+  assert.equal(
+    readFileSync(join(root, "systemctl.log"), "utf8").split("\n").length,
+    2,
+    "no new systemctl call",
+  )
+
+  // --- check modes (sops-install-secrets's single-dash spelling)
+  const checkManifest = await ns.node(
+    [binPath(), "install", "-check-mode=manifest", manifestPath],
+    env,
+  )
+  assert.equal(checkManifest.status, 0, checkManifest.stderr)
+  const checkFiles = await ns.node(
+    [binPath(), "install", "-check-mode=sopsfile", manifestPath],
+    env,
+  )
+  assert.equal(checkFiles.status, 1)
+  assert.match(checkFiles.stderr, /secret "broken": the key "nope\/missing" cannot be found/)
+})
+
+test("a hostile name is refused before anything is written, and nothing escapes", async (t) => {
+  if (!requireAll(t)) return
+  const root = tmpTree(t, {})
+  const ns = await privateNamespace(t)
+  const key = hostKey(root)
+  const a = join(root, "a.yaml")
+  await sopsFile(a, "yaml", "ok: fine\nescape: evil-value\n", key.ageRecipient)
+  const secret = (name: string): Record<string, unknown> => ({
+    name,
+    key: name.split("/").pop(),
+    sopsFile: a,
+    format: "yaml",
+    mode: "0400",
+    path: `${root}/run/secrets/${name}`,
+  })
+  for (const hostile of ["../../escape", "/tmp/escape", "a/../../escape"]) {
+    writeFileSync(
+      join(root, "manifest.json"),
+      JSON.stringify({
+        secrets: [secret("ok"), secret(hostile)],
+        secretsMountPoint: `${root}/run/secrets.d`,
+        symlinkPath: `${root}/run/secrets`,
+        ageSshKeyPaths: [key.path],
+      }),
+    )
+    const r = await ns.node([binPath(), "install", join(root, "manifest.json")])
+    assert.equal(r.status, 1, r.stderr)
+    assert.match(r.stderr, /must stay inside the generation directory/)
+    assert.ok(!existsSync(ns.inside(`${root}/run`)), "nothing was mounted or written")
+    assert.ok(
+      !existsSync(join(root, "escape")) &&
+        !existsSync("/tmp/escape") &&
+        !existsSync(join(root, "..", "escape")),
+    )
+    assert.ok(!r.stderr.includes("evil-value"))
+  }
+})
+
+test("a kill at any step leaves the symlink on a complete generation", async (t) => {
+  if (!requireAll(t)) return
+  const root = tmpTree(t, {})
+  const ns = await privateNamespace(t)
+  const key = hostKey(root)
+  const source = join(root, "e.yaml")
+  const mount = `${root}/run/secrets.d`
+  const link = `${root}/run/secrets`
+  const names = ["s1", "s2", "nested/s3", "nested/deeper/s4"]
+  const writeVersion = (k: number): Promise<void> =>
+    sopsFile(
+      source,
+      "yaml",
+      `s1: v${String(k)}-s1\ns2: v${String(k)}-s2\nnested:\n  s3: v${String(k)}-s3\n  deeper:\n    s4: v${String(k)}-s4\n`,
+      key.ageRecipient,
+    )
+  writeFileSync(
+    join(root, "manifest.json"),
+    JSON.stringify({
+      secrets: names.map((name) => ({
+        name,
+        key: name,
+        sopsFile: source,
+        format: "yaml",
+        mode: "0400",
+        path: `${link}/${name}`,
+      })),
+      templates: [
+        {
+          name: "all.conf",
+          content: names.map((n) => placeholderFor(n)).join(" "),
+          path: `${link}/rendered/all.conf`,
+          mode: "0400",
+        },
+      ],
+      placeholderBySecretName: Object.fromEntries(names.map((n) => [n, placeholderFor(n)])),
+      secretsMountPoint: mount,
+      symlinkPath: link,
+      keepGenerations: 2,
+      ageSshKeyPaths: [key.path],
+    }),
+  )
+  const manifest = join(root, "manifest.json")
+  const expectedFiles = [...names, "rendered/all.conf"].sort()
+  let lastComplete = 0
+  const assertLiveComplete = (what: string): void => {
+    const target = readlinkSync(ns.inside(link))
+    const dir = ns.inside(target)
+    assert.deepEqual(filesUnder(dir), expectedFiles, `${what}: the live generation is complete`)
+    // every file, the template included, comes from one version of the source
+    const versions = new Set(
+      expectedFiles.flatMap((f) =>
+        readFileSync(join(dir, f), "utf8")
+          .split(" ")
+          .map((token) => token.split("-")[0] ?? ""),
+      ),
+    )
+    assert.equal(versions.size, 1, `${what}: mixed versions ${[...versions].join(" ")}`)
+    const k = Number([...versions][0]?.slice(1))
+    assert.ok(
+      k >= lastComplete,
+      `${what}: went back from v${String(lastComplete)} to v${String(k)}`,
+    )
+    lastComplete = k
+  }
+
+  await writeVersion(1)
+  const initial = await ns.node([driver, manifest])
+  assert.equal(initial.status, 0, initial.stderr)
+  assertLiveComplete("initial install")
+
+  const steps = [
+    "validated",
+    "decrypted",
+    "mounted",
+    "generation-created",
+    "file-written:1",
+    "file-written:3",
+    "file-written:5",
+    "generation-written",
+    "switched",
+    "linked",
+    "pruned",
+    "units-notified",
+  ]
+  let k = 1
+  let crashes = 0
+  for (const step of steps) {
+    k += 1
+    await writeVersion(k)
+    const r = await ns.node([driver, manifest], { COFFER_TEST_CRASH_AT: step })
+    if (r.signal === "SIGKILL") crashes += 1
+    assertLiveComplete(`killed at ${step}`)
+  }
+  assert.ok(crashes >= steps.length - 1, `the driver was killed at the steps (${String(crashes)})`)
+
+  // kills at arbitrary instants of the real command line
+  for (let i = 0; i < 8; i++) {
+    k += 1
+    await writeVersion(k)
+    const child = ns.spawnNode([binPath(), "install", manifest])
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    await sleep(60 + i * 45)
+    if (child.pid !== undefined && child.exitCode === null) child.kill("SIGKILL")
+    await exited
+    assertLiveComplete(`killed after ${String(60 + i * 45)} ms`)
+  }
+
+  // and a clean run afterwards clears the leftovers
+  k += 1
+  await writeVersion(k)
+  const final = await ns.node([binPath(), "install", manifest])
+  assert.equal(final.status, 0, final.stderr)
+  assertLiveComplete("final install")
+  assert.equal(lastComplete, k)
+  const generations = readdirSync(ns.inside(mount)).filter((n) => /^\d+$/.test(n))
+  assert.ok(generations.length <= 2, `pruned to keepGenerations (${generations.join(" ")})`)
+})
