@@ -53,7 +53,12 @@ export async function recoverDataKey(
               ...describeSearch(discovered.searched).map((l) => `  ${l}`),
             ]
           : []),
-        ...(hasPgp
+        ...(hasPgp && pgp.unavailable
+          ? [
+              "install GnuPG (Debian: apt install gnupg), or set SOPS_GPG_EXEC to the gpg program to use",
+            ]
+          : []),
+        ...(hasPgp && !pgp.unavailable
           ? [
               `PGP secret keys come from gpg's keyring (GNUPGHOME=${ctx.env["GNUPGHOME"] ?? "~/.gnupg"})`,
             ]

@@ -52,6 +52,7 @@ test("a data key round-trips through gpg", async (t) => {
   assert.match(armored, /^-----BEGIN PGP MESSAGE-----\n/)
   assert.match(armored, /-----END PGP MESSAGE-----$/) // trimmed, as sops stores it
   assert.deepEqual(await port.decrypt(armored), dataKey)
+  assert.equal(port.unavailable, false)
 })
 
 test("without the secret key, decrypt gives null and says why", async (t) => {
@@ -88,4 +89,5 @@ test("a missing gpg program is a PgpError with a hint", async () => {
     assert.ok(e.hints.some((h) => h.includes("gnupg")))
     return true
   })
+  assert.equal(port.unavailable, true)
 })

@@ -34,6 +34,8 @@ export interface GpgPort {
   decrypt(armored: string): Promise<Uint8Array | null>
   /** Why each failed decrypt failed (gpg's own one-line reasons, no secrets), for error messages. */
   readonly failures: readonly string[]
+  /** Whether the gpg program could not be started (not installed, `SOPS_GPG_EXEC` wrong). */
+  readonly unavailable: boolean
 }
 
 /** Where gpg lives and which keyring it uses. */
@@ -111,10 +113,22 @@ function homeDirArgs(homeDir: string | undefined): string[] {
  */
 export function createGpgPort(options: GpgOptions): GpgPort {
   const failures: string[] = []
+  let unavailable = false
+  const run = async (args: readonly string[], input: Uint8Array): Promise<GpgResult> => {
+    try {
+      return await runGpg(options, args, input)
+    } catch (e) {
+      unavailable = true
+      throw e
+    }
+  }
   return {
     failures,
+    get unavailable(): boolean {
+      return unavailable
+    },
     async encrypt(dataKey: Uint8Array, fingerprint: string): Promise<string> {
-      const result = await runGpg(options, gpgEncryptArgs(fingerprint, options.homeDir), dataKey)
+      const result = await run(gpgEncryptArgs(fingerprint, options.homeDir), dataKey)
       const armored = Buffer.from(result.stdout).toString("utf8").trim()
       if (result.status !== 0 || armored === "") {
         throw new PgpError(
@@ -130,11 +144,7 @@ export function createGpgPort(options: GpgOptions): GpgPort {
       return armored
     },
     async decrypt(armored: string): Promise<Uint8Array | null> {
-      const result = await runGpg(
-        options,
-        gpgDecryptArgs(options.homeDir),
-        Buffer.from(armored, "utf8"),
-      )
+      const result = await run(gpgDecryptArgs(options.homeDir), Buffer.from(armored, "utf8"))
       // spec §7.5: an empty gpg output is treated as a failure.
       if (result.status !== 0 || result.stdout.length === 0) {
         result.stdout.fill(0)

@@ -213,3 +213,14 @@ test("a dotenv file round-trips to dotenv", async (t) => {
   const lines = Object.entries(expected).map(([k, v]) => `${k}=${v}`)
   assert.equal(r.stdout.toString("utf8"), lines.join("\n") + "\n")
 })
+
+test("a PGP file without a usable gpg says how to get one", async (t) => {
+  const { env } = sopsEnv(t, [], { SOPS_GPG_EXEC: "no-such-gpg-program" })
+  const r = await runCli(["decrypt", join(vectors, "getsops-sops/example.json")], { env })
+  assert.equal(r.status, 1)
+  assert.match(
+    r.stderr,
+    /pgp FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4 \(gpg program "no-such-gpg-program" not found\)/,
+  )
+  assert.match(r.stderr, /^hint: install GnuPG/m)
+})
