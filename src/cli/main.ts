@@ -35,6 +35,7 @@ const commands: Readonly<Record<string, CommandEntry>> = {
   },
   decrypt: { summary: "decrypt a sops file (YAML, JSON, dotenv, INI, binary)", load: () => import("./commands/decrypt.js") },
   encrypt: { summary: "encrypt a file as sops does, to --age and --pgp keys", load: () => import("./commands/encrypt.js") },
+  units: { summary: "write the systemd units that install a manifest's secrets at boot", load: () => import("./commands/units.js") },
   install: { summary: "install a host's secrets into /run/secrets (a sops-nix manifest)", load: () => import("./commands/install.js") },
 }
 

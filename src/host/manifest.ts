@@ -544,7 +544,7 @@ class Checker {
     })
 
     if (
-      secrets.length > 0 &&
+      rawSecrets.length > 0 &&
       gnupgHome === null &&
       ageKeyFile === null &&
       sshKeyPaths.length === 0 &&

@@ -36,18 +36,22 @@ export function placeholderFor(secretName: string): string {
  * @param known the placeholder strings of the manifest (`placeholderBySecretName` values)
  */
 export function findPlaceholders(content: string, known: ReadonlySet<string>): string[] {
-  const found = new Map<number, string>()
-  for (const match of content.matchAll(placeholderShape)) found.set(match.index, match[0])
-  for (const placeholder of known) {
-    if (placeholder === "") continue
-    let at = content.indexOf(placeholder)
-    while (at !== -1) {
-      if (!found.has(at)) found.set(at, placeholder)
-      at = content.indexOf(placeholder, at + placeholder.length)
-    }
-  }
-  const ordered = [...found].sort(([a], [b]) => a - b).map(([, p]) => p)
-  return [...new Set(ordered)]
+  const found = new Set<string>()
+  for (const match of content.matchAll(placeholderPattern(known))) found.add(match[0])
+  return [...found]
+}
+
+/**
+ * One left-to-right scan for placeholders: the known strings longest first (so a
+ * placeholder that is a prefix of another never wins), then sops-nix's shape.
+ */
+function placeholderPattern(known: Iterable<string>): RegExp {
+  const alternatives = [...known]
+    .filter((p) => p !== "")
+    .sort((a, b) => b.length - a.length)
+    .map(escapeRegExp)
+  alternatives.push(placeholderShape.source)
+  return new RegExp(alternatives.join("|"), "g")
 }
 
 /**
@@ -100,9 +104,7 @@ export function renderTemplate(
     )
   }
   if (used.length === 0) return encoder.encode(content)
-  // Longest first, so a placeholder that is a prefix of another never wins.
-  const alternatives = [...used].sort((a, b) => b.length - a.length).map(escapeRegExp)
-  const pattern = new RegExp(alternatives.join("|"), "g")
+  const pattern = placeholderPattern(byPlaceholder.keys())
   const parts: Uint8Array[] = []
   let last = 0
   for (const match of content.matchAll(pattern)) {

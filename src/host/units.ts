@@ -1,0 +1,297 @@
+/**
+ * The systemd units around `coffer install`, generated as text (systemd-ordering.md §5;
+ * sops-nix.md §1.4-1.5; systemd-creds.md §7 A). Pure: `planUnits` maps a manifest to
+ * files; `coffer units` writes them.
+ *
+ * - `coffer-install-secrets.service`: oneshot + RemainAfterExit. Early-boot by default:
+ *   `DefaultDependencies=no`, after local-fs, sysusers and userborn (owners exist), and
+ *   `Before=sysinit.target` *with* `WantedBy=sysinit.target`, because a target only waits
+ *   for the units it wants when they keep default dependencies (systemd-ordering.md §3.1,
+ *   §4: the race sops-nix PR #986 fixed). Shutdown ordering is added back by hand.
+ * - `coffer-install-secrets-for-users.service`: the `neededForUsers` phase, before
+ *   systemd-sysusers *and* userborn (sops-nix orders only against sysusers, §1.4).
+ * - `<unit>.d/coffer-secrets.conf` for every consumer (restartUnits, reloadUnits,
+ *   credential units): `Requires=` (or `Wants=`) *and* `After=` the install service, plus
+ *   `LoadCredential=` lines for credential delivery.
+ * No `.path` units: §5 recommends them only for "optional until provisioned" consumers
+ * that use `ConditionPathExists=`; coffer's consumers fail loudly instead.
+ */
+import { manifestPhases, type Manifest, type SecretSpec, type TemplateSpec } from "./manifest.js"
+
+/** The regular install unit's name. */
+export const installUnitName = "coffer-install-secrets.service"
+/** The users-phase install unit's name. */
+export const usersInstallUnitName = "coffer-install-secrets-for-users.service"
+/** The file name of consumer drop-ins (`<unit>.d/<this>`). */
+export const consumerDropInName = "coffer-secrets.conf"
+
+/** How to generate the units. */
+export interface UnitOptions {
+  /** Absolute path of the coffer executable for `ExecStart=`. */
+  readonly cofferPath: string
+  /** Absolute path of the manifest on the host. */
+  readonly manifestPath: string
+  /**
+   * `early` (default): `DefaultDependencies=no`, part of sysinit (for sshd, networking,
+   * tailscale at boot). `late`: default dependencies, `WantedBy=multi-user.target`.
+   */
+  readonly stage?: "early" | "late"
+  /** NixOS: also `RequiredBy=`+`Before=sysinit-reactivation.target` (sops-nix PR #871). */
+  readonly nixos?: boolean
+  /** How consumers depend on the installer: `requires` (default) or `wants` (run degraded). */
+  readonly dependency?: "requires" | "wants"
+}
+
+/** One generated file, relative to the output directory. */
+export interface UnitFile {
+  /** `coffer-install-secrets.service` or `nginx.service.d/coffer-secrets.conf`. */
+  readonly path: string
+  readonly text: string
+}
+
+/** Every unit file for one manifest. */
+export interface UnitPlan {
+  readonly files: readonly UnitFile[]
+  /** The install units generated (regular and/or users phase). */
+  readonly installUnits: readonly string[]
+  /** The consumer units that get a drop-in, sorted. */
+  readonly consumers: readonly string[]
+}
+
+/** One `LoadCredential=` for a consumer. */
+export interface CredentialLoad {
+  readonly name: string
+  /** The stable path (`/run/secrets/<name>`), never a generation directory. */
+  readonly path: string
+  readonly environment: string | null
+}
+
+/** What a consumer's drop-in says. */
+export interface ConsumerSpec {
+  readonly unit: string
+  /** The install units it depends on and is ordered after. */
+  readonly installUnits: readonly string[]
+  readonly credentials: readonly CredentialLoad[]
+}
+
+/**
+ * Plans every unit file for a manifest: the install unit of each phase that has secrets or
+ * templates, and one drop-in per consumer unit.
+ * @returns the files (relative paths and text), the install units and the consumers
+ */
+export function planUnits(manifest: Manifest, opts: UnitOptions): UnitPlan {
+  const phases = manifestPhases(manifest)
+  const files: UnitFile[] = []
+  const installUnits: string[] = []
+  if (phases.users !== null) {
+    files.push({ path: usersInstallUnitName, text: renderUsersInstallUnit(phases.users, opts) })
+    installUnits.push(usersInstallUnitName)
+  }
+  if (phases.regular !== null) {
+    files.push({
+      path: installUnitName,
+      text: renderInstallUnit(phases.regular, opts, { afterUsersPhase: phases.users !== null }),
+    })
+    installUnits.push(installUnitName)
+  }
+  const consumers = consumersOf(manifest)
+  for (const consumer of consumers) {
+    files.push({
+      path: `${consumer.unit}.d/${consumerDropInName}`,
+      text: renderConsumerDropIn(consumer, opts),
+    })
+  }
+  return { files, installUnits, consumers: consumers.map((c) => c.unit) }
+}
+
+/**
+ * The consumers of a manifest: every unit named in `restartUnits`, `reloadUnits` or a
+ * `credential`, with the install units it must follow and the credentials it loads.
+ * @returns consumers sorted by unit name
+ */
+export function consumersOf(manifest: Manifest): ConsumerSpec[] {
+  const phases = manifestPhases(manifest)
+  const usersPhase = new Set(phases.users?.secrets ?? [])
+  const byUnit = new Map<string, { installUnits: Set<string>; credentials: CredentialLoad[] }>()
+  const entryOf = (unit: string): { installUnits: Set<string>; credentials: CredentialLoad[] } => {
+    let entry = byUnit.get(unit)
+    if (entry === undefined) {
+      entry = { installUnits: new Set(), credentials: [] }
+      byUnit.set(unit, entry)
+    }
+    return entry
+  }
+  const entries: readonly (SecretSpec | TemplateSpec)[] = [
+    ...manifest.secrets,
+    ...manifest.templates,
+  ]
+  for (const entry of entries) {
+    const installUnit =
+      entry.kind === "secret" && usersPhase.has(entry) ? usersInstallUnitName : installUnitName
+    const units = [...entry.restartUnits, ...entry.reloadUnits, ...(entry.credential?.units ?? [])]
+    for (const unit of units) {
+      // An install unit never depends on itself.
+      if (unit === installUnitName || unit === usersInstallUnitName) continue
+      entryOf(unit).installUnits.add(installUnit)
+    }
+    if (entry.credential !== null) {
+      for (const unit of entry.credential.units) {
+        entryOf(unit).credentials.push({
+          name: entry.credential.name,
+          // The stable link, so the drop-in never needs rewriting (sops-nix.md §3 step 14).
+          path: entry.defaultPath,
+          environment: entry.credential.environment,
+        })
+      }
+    }
+  }
+  return [...byUnit]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([unit, e]) => ({
+      unit,
+      installUnits: [...e.installUnits].sort(),
+      credentials: e.credentials,
+    }))
+}
+
+/**
+ * The regular install unit (systemd-ordering.md §5).
+ * @param manifest the regular phase (see `manifestPhases`)
+ * @param context.afterUsersPhase order after the users-phase unit too
+ * @returns the unit file's text
+ */
+export function renderInstallUnit(
+  manifest: Manifest,
+  opts: UnitOptions,
+  context: { readonly afterUsersPhase?: boolean } = {},
+): string {
+  const early = (opts.stage ?? "early") === "early" && !manifest.userMode
+  const after = early ? ["local-fs.target", "systemd-sysusers.service", "userborn.service"] : []
+  if (context.afterUsersPhase === true) after.push(usersInstallUnitName)
+  const before = early ? ["sysinit.target", "shutdown.target"] : []
+  if (opts.nixos === true && !manifest.userMode) before.push("sysinit-reactivation.target")
+  const unit = [
+    "[Unit]",
+    `Description=Install the secrets of ${escapeSpecifiers(opts.manifestPath)} (coffer)`,
+    ...(early ? ["DefaultDependencies=no"] : []),
+    ...(after.length > 0 ? [`After=${after.join(" ")}`] : []),
+    ...(before.length > 0 ? [`Before=${before.join(" ")}`] : []),
+    ...(early ? ["Conflicts=shutdown.target"] : []),
+    ...requiresMountsFor(manifest, opts),
+    "",
+    "[Service]",
+    "Type=oneshot",
+    // Dependents ordered After= wait until it has exited, and it is not re-run by later
+    // transactions (systemd-ordering.md §5, systemd NEWS v245).
+    "RemainAfterExit=yes",
+    // Nothing it creates is readable by others unless a mode says so.
+    "UMask=0077",
+    // As sops-nix: restart units with systemctl --no-block, and keep sops from looking for
+    // keys in a home directory.
+    ...(manifest.userMode ? [] : ["Environment=SOPS_RESTART_UNITS_VIA_SYSTEMCTL=1"]),
+    "Environment=HOME=/var/empty",
+    `ExecStart=${commandLine([opts.cofferPath, "install", opts.manifestPath])}`,
+    "",
+    "[Install]",
+    `WantedBy=${manifest.userMode ? "default.target" : early ? "sysinit.target" : "multi-user.target"}`,
+    ...(opts.nixos === true && !manifest.userMode
+      ? ["RequiredBy=sysinit-reactivation.target"]
+      : []),
+  ]
+  return `${unit.join("\n")}\n`
+}
+
+/**
+ * The users-phase install unit: before systemd-sysusers and userborn create users
+ * (sops-nix.md §1.4), owners forced to root (`--ignore-passwd`).
+ * @param manifest the users phase (see `manifestPhases`)
+ * @returns the unit file's text
+ */
+export function renderUsersInstallUnit(manifest: Manifest, opts: UnitOptions): string {
+  const unit = [
+    "[Unit]",
+    `Description=Install the secrets needed for users from ${escapeSpecifiers(opts.manifestPath)} (coffer)`,
+    "DefaultDependencies=no",
+    // Not after local-fs.target: user creation does not wait for every mount. The key paths
+    // are waited for through RequiresMountsFor=.
+    `Before=systemd-sysusers.service userborn.service sysinit.target shutdown.target`,
+    "Conflicts=shutdown.target",
+    ...requiresMountsFor(manifest, opts),
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    "UMask=0077",
+    "Environment=HOME=/var/empty",
+    `ExecStart=${commandLine([opts.cofferPath, "install", "--phase", "users", "--ignore-passwd", opts.manifestPath])}`,
+    "",
+    "[Install]",
+    "WantedBy=sysinit.target systemd-sysusers.service userborn.service",
+  ]
+  return `${unit.join("\n")}\n`
+}
+
+/**
+ * A consumer's drop-in: a requirement paired with ordering (systemd-ordering.md §5 "Always
+ * pair a requirement with ordering"), and its credentials.
+ * @returns the drop-in's text
+ */
+export function renderConsumerDropIn(consumer: ConsumerSpec, opts: UnitOptions): string {
+  const dependency = (opts.dependency ?? "requires") === "requires" ? "Requires" : "Wants"
+  const installUnits = consumer.installUnits.join(" ")
+  const lines = [
+    "# Generated by coffer units: start only after the secrets are installed.",
+    "[Unit]",
+    `${dependency}=${installUnits}`,
+    `After=${installUnits}`,
+  ]
+  if (consumer.credentials.length > 0) {
+    lines.push("", "[Service]")
+    for (const credential of consumer.credentials) {
+      // systemd copies the file into the unit's private $CREDENTIALS_DIRECTORY at start
+      // (systemd-creds.md §7 A); the secret itself can stay root-only.
+      lines.push(`LoadCredential=${credential.name}:${escapeSpecifiers(credential.path)}`)
+      if (credential.environment !== null) {
+        lines.push(`Environment=${credential.environment}=%d/${credential.name}`)
+      }
+    }
+  }
+  return `${lines.join("\n")}\n`
+}
+
+/**
+ * `RequiresMountsFor=` on every path the installer reads: host keys (sops-nix PR #928),
+ * source files and template files, so keys on late mounts (impermanence, ZFS) are there.
+ */
+function requiresMountsFor(manifest: Manifest, opts: UnitOptions): string[] {
+  if (manifest.userMode) return []
+  const paths = new Set<string>()
+  if (manifest.ageKeyFile !== null) paths.add(manifest.ageKeyFile)
+  for (const p of manifest.ageSshKeyPaths) paths.add(p)
+  for (const p of manifest.sshKeyPaths) paths.add(p)
+  if (manifest.gnupgHome !== null) paths.add(manifest.gnupgHome)
+  paths.add(opts.manifestPath)
+  for (const s of manifest.secrets) paths.add(s.sopsFile)
+  for (const t of manifest.templates) if (t.file !== null) paths.add(t.file)
+  // One line per path keeps diffs readable and avoids word-splitting surprises.
+  return [...paths].map((p) => `RequiresMountsFor=${quoteWord(p)}`)
+}
+
+/** `%` starts a specifier in unit files (systemd.unit(5) "Specifiers"). */
+function escapeSpecifiers(text: string): string {
+  return text.replaceAll("%", "%%")
+}
+
+/** One word for a space-separated list setting: quoted when needed, specifiers escaped. */
+function quoteWord(word: string): string {
+  const escaped = escapeSpecifiers(word)
+  return /^[^\s"'\\]+$/.test(escaped) ? escaped : `"${escaped.replace(/["\\]/g, "\\$&")}"`
+}
+
+/**
+ * An `ExecStart=` command line (systemd.service(5) "Command lines"): words quoted when
+ * needed, `%` and `$` escaped so no specifier or variable is expanded.
+ */
+export function commandLine(words: readonly string[]): string {
+  return words.map((w) => quoteWord(w.replaceAll("$", () => "$$"))).join(" ")
+}
