@@ -37,6 +37,7 @@ const commands: Readonly<Record<string, CommandEntry>> = {
   encrypt: { summary: "encrypt a file as sops does, to --age and --pgp keys", load: () => import("./commands/encrypt.js") },
   units: { summary: "write the systemd units that install a manifest's secrets at boot", load: () => import("./commands/units.js") },
   install: { summary: "install a host's secrets into /run/secrets (a sops-nix manifest)", load: () => import("./commands/install.js") },
+  agenix: { summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)", load: () => import("./commands/agenix.js") },
 }
 
 /** Program names that run one command directly (`coffer-age ARGS` = `coffer age ARGS`). */
