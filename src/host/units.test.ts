@@ -117,6 +117,9 @@ test("the users phase: its own unit before sysusers and userborn, its consumers 
   ])
   const regular = file(plan, installUnitName)
   assert.ok(values(regular, "After")[0]?.endsWith(usersInstallUnitName))
+  assert.deepEqual(values(regular, "ExecStart"), [
+    "/usr/bin/coffer install --phase regular /etc/coffer/manifest.json",
+  ])
   const getty = file(plan, "getty@tty1.service.d/coffer-secrets.conf")
   assert.deepEqual(values(getty, "Requires"), [usersInstallUnitName])
   // A users manifest on its own makes only the users unit.

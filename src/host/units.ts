@@ -190,7 +190,8 @@ export function renderInstallUnit(
     // keys in a home directory.
     ...(manifest.userMode ? [] : ["Environment=SOPS_RESTART_UNITS_VIA_SYSTEMCTL=1"]),
     "Environment=HOME=/var/empty",
-    `ExecStart=${commandLine([opts.cofferPath, "install", opts.manifestPath])}`,
+    // `coffer install` alone installs every phase; with a users unit, this one does the rest.
+    `ExecStart=${commandLine([opts.cofferPath, "install", ...(context.afterUsersPhase === true ? ["--phase", "regular"] : []), opts.manifestPath])}`,
     "",
     "[Install]",
     `WantedBy=${manifest.userMode ? "default.target" : early ? "sysinit.target" : "multi-user.target"}`,

@@ -139,7 +139,10 @@ test("coffer units: usage errors and --print", async (t) => {
   assert.equal(printed.status, 0, printed.stderr)
   const text = printed.stdout.toString("utf8")
   assert.match(text, /^# coffer-install-secrets-for-users\.service\n\[Unit\]/)
-  assert.match(text, /\nExecStart=\/usr\/bin\/coffer install \/etc\/coffer\/m\.json\n/)
+  assert.match(
+    text,
+    /\nExecStart=\/usr\/bin\/coffer install --phase regular \/etc\/coffer\/m\.json\n/,
+  )
   assert.match(text, /\nLoadCredential=tailscale-authkey:\/run\/secrets\/tailscale-authkey\n/)
   const relative = await runCli(["units", manifestPath, "--print", "--coffer", "coffer"])
   assert.equal(relative.status, 2)
