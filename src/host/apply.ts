@@ -39,6 +39,9 @@ import { manifestPhases, restartUnitsOf } from "./manifest.js"
 import type { GenerationPlan, Outcome, Ownership, PlanSecret, PlanTemplate } from "./plan.js"
 import { describeChanges, planGeneration } from "./plan.js"
 
+/** How many files are written at once. */
+const WRITERS = 8
+
 /** What `--check-mode` asks for: `off` installs; the others only check (sops-nix §6). */
 export type CheckMode = "off" | "manifest" | "sopsfile"
 
@@ -350,12 +353,18 @@ async function installPhase(
       d.mode,
     )
   }
-  for (const file of plan.files) {
-    const uid = manifest.userMode ? ownerUid : file.uid
-    const gid = manifest.userMode ? ownerGid : file.gid
-    await fs.writeNewFile(`${dir}/${file.path}`, file.content, uid, gid, file.mode)
-    await step(environment, "file-written")
+  // Files are independent (their directories exist): write a few at a time. The
+  // generation is invisible until the switch, so the order does not matter.
+  let next = 0
+  const writer = async (): Promise<void> => {
+    for (let file = plan.files[next++]; file !== undefined; file = plan.files[next++]) {
+      const uid = manifest.userMode ? ownerUid : file.uid
+      const gid = manifest.userMode ? ownerGid : file.gid
+      await fs.writeNewFile(`${dir}/${file.path}`, file.content, uid, gid, file.mode)
+      await step(environment, "file-written")
+    }
   }
+  await Promise.all(Array.from({ length: Math.min(WRITERS, plan.files.length) }, writer))
   for (const d of [...plan.directories].reverse()) await fs.syncDirectory(`${dir}/${d.path}`)
   await fs.syncDirectory(dir)
   await fs.syncDirectory(manifest.secretsMountPoint)
