@@ -358,6 +358,11 @@ export function formatAgeBench(result: AgeBenchResult): string {
     `Same random input per size, X25519 recipient, files in \`${result.directory}\`; each run is`,
     `a separate process (wall time, median); peak RSS by ${result.rssMethod} (max over runs).`,
     "Decryption reads the file Go age made. Throughput = plaintext MiB / wall seconds.",
+    "coffer seals and opens 64 KiB chunks on two worker threads once 16 MiB have been read,",
+    "while the main thread reads and writes; below that, and for the first 16 MiB, it works on",
+    "one thread. Every coffer process pays Node's start-up (see the cold-start line), which",
+    "dominates at 64 MiB. The machine is shared: a high load average favours single-threaded",
+    "tools, so compare the rows of one run, not numbers across runs.",
     "",
   ]
   const rss = (kib: number | undefined): string =>
