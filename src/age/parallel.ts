@@ -407,17 +407,27 @@ function isRetryable(error: unknown): boolean {
   return code === "EAGAIN" || code === "EWOULDBLOCK"
 }
 
-const retryDelay = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1))
+/** Waits before retrying a non-blocking descriptor: 1 ms, doubling up to 16 ms. */
+function backoff(): () => Promise<void> {
+  let delay = 1
+  return () =>
+    new Promise((resolve) => {
+      setTimeout(resolve, delay)
+      delay = Math.min(delay * 2, 16)
+    })
+}
 
 /**
- * A source reading an open file descriptor with large `fs.read` calls on libuv's thread pool
- * (a non-blocking pipe that has no data yet is polled).
+ * A source reading an open file descriptor with large `fs.read` calls on libuv's thread pool,
+ * straight into the caller's buffers (no per-read garbage). A non-blocking pipe that has no
+ * data yet (standard input once Node has opened it) is polled with a growing delay.
  * @param name the path or "standard input", for error messages
  * @returns the source; reads reject with IoError
  */
 export function fdSource(fd: number, name: string): ByteSource {
   return {
     async read(into) {
+      const wait = backoff()
       for (;;) {
         try {
           return await new Promise<number>((resolve, reject) => {
@@ -428,7 +438,7 @@ export function fdSource(fd: number, name: string): ByteSource {
           })
         } catch (error) {
           if (isRetryable(error)) {
-            await retryDelay()
+            await wait()
             continue
           }
           throw new IoError(`cannot read ${name}: ${(error as Error).message}`, { cause: error })
@@ -446,6 +456,7 @@ export function fdSource(fd: number, name: string): ByteSource {
 export function fdSink(fd: number, name: string): ByteSink {
   return {
     async write(bytes) {
+      const wait = backoff()
       let offset = 0
       while (offset < bytes.length) {
         try {
@@ -457,7 +468,7 @@ export function fdSink(fd: number, name: string): ByteSink {
           })
         } catch (error) {
           if (isRetryable(error)) {
-            await retryDelay()
+            await wait()
             continue
           }
           throw new IoError(`cannot write ${name}: ${(error as Error).message}`, { cause: error })

@@ -25,7 +25,6 @@ import {
   StdinClaim,
   checkNotSameFile,
   createOutput,
-  openInput,
   openInputFile,
   readSmallFile,
   type Output,
@@ -143,7 +142,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
 
   if (mode === "decrypt") {
     const identities = await collectIdentities(parsed, ctx, stdin)
-    const input = await openInputSource(inputPath, ctx)
+    const input = await openInputSource(inputPath)
     const output = createOutput(outputPath, ctx.stdout)
     try {
       await pump(output, (sink) => decryptWith(input.source, sink, identities, parsed), {
@@ -159,7 +158,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const recipients = flagIsSet(parsed, "passphrase")
     ? [await passphraseRecipient(ctx)]
     : await collectRecipients(parsed, ctx, stdin)
-  const input = await openInputSource(inputPath, ctx)
+  const input = await openInputSource(inputPath)
   const output = createOutput(outputPath, ctx.stdout)
   const { encryptFile } = await import("../../age/parallel.js")
   try {
@@ -174,6 +173,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   return undefined
 }
 
+/** Standard input's file descriptor. */
+const STDIN_FD = 0
+
 /**
  * The input as a byte source: a file is read with large reads straight from its descriptor
  * (the payload is processed on worker threads when it is large); standard input as a stream.
@@ -181,11 +183,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
  */
 async function openInputSource(
   path: string | undefined,
-  ctx: CliContext,
 ): Promise<{ source: ByteSource; close: () => void }> {
-  const { fdSource, streamSource } = await import("../../age/parallel.js")
+  const { fdSource } = await import("../../age/parallel.js")
   if (path === undefined || path === "-") {
-    return { source: streamSource(openInput(path, ctx.stdin)), close: () => undefined }
+    // read the descriptor directly: Web-stream pieces of stdin would each be garbage
+    return { source: fdSource(STDIN_FD, "standard input"), close: () => undefined }
   }
   const fd = openInputFile(path)
   return {
