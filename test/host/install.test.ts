@@ -584,3 +584,93 @@ test("a kill at any step leaves the symlink on a complete generation", async (t)
   const generations = readdirSync(ns.inside(mount)).filter((n) => /^\d+$/.test(n))
   assert.ok(generations.length <= 2, `pruned to keepGenerations (${generations.join(" ")})`)
 })
+
+test("neededForUsers secrets get their own root-only phase; tmpfs with noswap; a disk mount point is refused", async (t) => {
+  if (!requireAll(t)) return
+  const root = tmpTree(t, {})
+  const ns = await privateNamespace(t)
+  const acct = createAccounts(t)
+  const key = hostKey(root)
+  const a = join(root, "a.yaml")
+  await sopsFile(a, "yaml", "hash: $6$users-hash\napp: app-value\n", key.ageRecipient)
+  const manifestPath = join(root, "manifest.json")
+  writeFileSync(
+    manifestPath,
+    JSON.stringify({
+      secrets: [
+        {
+          name: "hash",
+          key: "hash",
+          sopsFile: a,
+          mode: "0400",
+          neededForUsers: true,
+          path: `${root}/run/secrets-for-users/hash`,
+        },
+        {
+          name: "app",
+          key: "app",
+          sopsFile: a,
+          mode: "0400",
+          owner: acct.user,
+          path: `${root}/run/secrets/app`,
+        },
+      ],
+      secretsMountPoint: `${root}/run/secrets.d`,
+      symlinkPath: `${root}/run/secrets`,
+      usersSecretsMountPoint: `${root}/run/secrets-for-users.d`,
+      usersSymlinkPath: `${root}/run/secrets-for-users`,
+      useTmpfs: true,
+      ageSshKeyPaths: [key.path],
+    }),
+  )
+  const users = await ns.node([
+    binPath(),
+    "install",
+    "--phase",
+    "users",
+    "--ignore-passwd",
+    manifestPath,
+  ])
+  assert.equal(users.status, 0, users.stderr)
+  assert.equal(
+    readlinkSync(ns.inside(`${root}/run/secrets-for-users`)),
+    `${root}/run/secrets-for-users.d/1`,
+  )
+  const hash = lstatSync(ns.inside(`${root}/run/secrets-for-users.d/1/hash`))
+  assert.deepEqual([hash.uid, hash.gid, hash.mode & 0o777], [0, 0, 0o400])
+  assert.ok(!existsSync(ns.inside(`${root}/run/secrets`)), "the regular phase did not run")
+  const regular = await ns.node([binPath(), "install", "--phase", "regular", manifestPath])
+  assert.equal(regular.status, 0, regular.stderr)
+  assert.deepEqual(filesUnder(ns.inside(`${root}/run/secrets.d/1`)), ["app"])
+  assert.equal(lstatSync(ns.inside(`${root}/run/secrets.d/1/app`)).uid, acct.uid)
+  const mountinfo = readFileSync(`/proc/${String(ns.pid)}/mountinfo`, "utf8").split("\n")
+  for (const point of [`${root}/run/secrets.d`, `${root}/run/secrets-for-users.d`]) {
+    const line = mountinfo.find((l) => l.split(" ")[4] === point)
+    assert.ok(line, point)
+    assert.match(line, / - tmpfs /)
+    assert.match(line, /noswap/)
+  }
+
+  // user mode mounts nothing: a mount point on disk is refused unless allowed
+  const userManifest = join(root, "user.json")
+  writeFileSync(
+    userManifest,
+    JSON.stringify({
+      secrets: [
+        { name: "app", key: "app", sopsFile: a, mode: "0400", path: `${root}/home/secrets/app` },
+      ],
+      secretsMountPoint: `${root}/home/secrets.d`,
+      symlinkPath: `${root}/home/secrets`,
+      userMode: true,
+      ageSshKeyPaths: [key.path],
+    }),
+  )
+  const env = { XDG_RUNTIME_DIR: `${root}/home` }
+  const refused = await ns.node([binPath(), "install", userManifest], env)
+  assert.equal(refused.status, 1)
+  assert.match(refused.stderr, /keeps plaintext on disk/)
+  assert.ok(!existsSync(`${root}/home/secrets`))
+  const allowed = await ns.node([binPath(), "install", "--allow-persistent", userManifest], env)
+  assert.equal(allowed.status, 0, allowed.stderr)
+  assert.equal(readFileSync(`${root}/home/secrets/app`, "utf8"), "app-value")
+})
