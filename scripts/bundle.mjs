@@ -9,6 +9,7 @@ import { existsSync, rmSync } from "node:fs"
 const entryPoints = [
   { in: "src/cli/main.ts", out: "main" },
   { in: "src/age/chunk-worker.ts", out: "chunk-worker" },
+  { in: "src/cli/bulk-worker.ts", out: "bulk-worker" },
 ].filter((p) => existsSync(p.in))
 
 // Start clean: split chunks have content hashes in their names, so old ones would pile up.

@@ -38,6 +38,9 @@ const commands: Readonly<Record<string, CommandEntry>> = {
   units: { summary: "write the systemd units that install a manifest's secrets at boot", load: () => import("./commands/units.js") },
   install: { summary: "install a host's secrets into /run/secrets (a sops-nix manifest)", load: () => import("./commands/install.js") },
   agenix: { summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)", load: () => import("./commands/agenix.js") },
+  updatekeys: { summary: "give sops files (and folders of them) the keys of their .sops.yaml rule", load: () => import("./commands/updatekeys.js") },
+  rotate: { summary: "make a new data key for a sops file and re-encrypt every value", load: () => import("./commands/rotate.js") },
+  groups: { summary: "add or delete a key group of a sops file (Shamir secret sharing)", load: () => import("./commands/groups.js") },
 }
 
 /** Program names that run one command directly (`coffer-age ARGS` = `coffer age ARGS`). */
