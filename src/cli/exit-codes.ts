@@ -26,5 +26,16 @@ export const exitCodes: {
   interrupted: 130,
 }
 
-/** One of the exit statuses in `exitCodes`. */
-export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes]
+/** A child command's exit status passed through unchanged (`exec-env`, `exec-file`). */
+export type ChildExitCode = number & { readonly childExitCode: true }
+
+/**
+ * @param status the child's exit status (0-255), or 128 + the signal number that killed it
+ * @returns the status, to be returned by a command as its own
+ */
+export function childExitCode(status: number): ChildExitCode {
+  return status as ChildExitCode
+}
+
+/** One of the exit statuses in `exitCodes`, or a child's status passed through. */
+export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes] | ChildExitCode

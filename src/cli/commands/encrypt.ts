@@ -4,9 +4,9 @@
  * with `--age` (age recipients, SSH public keys too) and `--pgp` (fingerprints, through
  * gpg), encrypts the values the selector picks with fresh IVs and writes the sops file.
  *
- * A file that is already encrypted is refused. Creation rules (`.sops.yaml`) come in a
- * later version: keys must be given on the command line (or `SOPS_AGE_RECIPIENTS`,
- * `SOPS_PGP_FP`). Output goes to standard output, `--output FILE` or back into FILE with
+ * A file that is already encrypted is refused. Keys come from the command line (or
+ * `SOPS_AGE_RECIPIENTS`, `SOPS_PGP_FP`), else from the file's creation rule in `.sops.yaml`
+ * (sops-format.md §11, `creation-rule.ts`). Output goes to standard output, `--output FILE` or back into FILE with
  * `-i` (atomic: the plaintext file is replaced by the encrypted one in one rename).
  */
 import { randomBytes } from "node:crypto"
@@ -21,7 +21,7 @@ import {
   singleFile,
   writeResult,
 } from "../sops-file.js"
-import { createKeyGroup } from "../sops-keys.js"
+import { newFileKeys, wrapForNewFile } from "../creation-rule.js"
 import { ToolError, UsageError } from "../../internal/errors.js"
 import { encryptDocument } from "../../sops/encrypt.js"
 import { SOPS_VERSION } from "../../sops/index.js"
@@ -43,6 +43,7 @@ const selectorFlags: readonly ValueSelector["kind"][] = [
 ]
 
 const flagSpecs: readonly FlagSpec[] = [
+  { key: "config", names: ["config"], kind: "value" },
   { key: "age", names: ["age", "a"], kind: "value" },
   { key: "pgp", names: ["pgp", "p"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
@@ -60,7 +61,7 @@ const flagSpecs: readonly FlagSpec[] = [
 
 function helpText(invokedAs: string): string {
   return `Usage:
-    ${invokedAs} (--age RECIPIENTS | --pgp FINGERPRINTS) [FLAGS] FILE
+    ${invokedAs} [--age RECIPIENTS | --pgp FINGERPRINTS] [FLAGS] FILE
 
 Encrypts a plaintext YAML, JSON, dotenv, INI or binary file as sops does: keys stay
 readable, values are encrypted with a new data key, and the data key is encrypted for
@@ -91,7 +92,11 @@ Output:
     --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
     --output-type TYPE      The encrypted file's format (default: the input's).
 
-Creation rules (.sops.yaml) are not read yet: pass the keys with --age or --pgp.
+Without --age/--pgp, the keys (and key groups, threshold, selector) come from the first
+creation rule in .sops.yaml whose path_regex matches FILE's path relative to the config's
+directory. The config is --config PATH, else SOPS_CONFIG, else .sops.yaml in the current
+directory or the nearest parent.
+    --config PATH           The .sops.yaml to use.
 
 Examples:
     $ ${invokedAs} --age age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p secrets.yaml > secrets.enc.yaml
@@ -111,21 +116,20 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     return undefined
   }
   const file = singleFile(parsed, ctx.invokedAs)
-  const ageRecipients = splitKeys(flagValues(parsed, "age"), ctx.env["SOPS_AGE_RECIPIENTS"])
-  const pgpFingerprints = splitKeys(flagValues(parsed, "pgp"), ctx.env["SOPS_PGP_FP"]).map((fp) =>
-    fp.replaceAll(" ", ""),
-  )
-  if (ageRecipients.length === 0 && pgpFingerprints.length === 0) {
-    throw new UsageError("no keys to encrypt to", {
-      hints: [
-        "pass --age RECIPIENT (age1… or an SSH public key) or --pgp FINGERPRINT",
-        "creation rules from .sops.yaml come in a later version of coffer",
-      ],
-    })
-  }
-  const threshold = parseThreshold(flagValue(parsed, "threshold"))
+  const thresholdFlag = flagValue(parsed, "threshold")
+  // Keys from --age/--pgp, else from the first creation rule in .sops.yaml that matches FILE.
+  const keys = newFileKeys(ctx, file, {
+    config: flagValue(parsed, "config"),
+    age: flagValues(parsed, "age"),
+    pgp: flagValues(parsed, "pgp"),
+    threshold: thresholdFlag === undefined ? undefined : parseThreshold(thresholdFlag),
+  })
   const stores = chooseStores(parsed, file)
-  const selector = chooseSelector(parsed, stores.input)
+  const selectorFlagGiven = selectorFlags.some((kind) => flagValue(parsed, kind) !== undefined)
+  const selector =
+    selectorFlagGiven || stores.input.format === "binary" || keys.selector === undefined
+      ? chooseSelector(parsed, stores.input)
+      : keys.selector
   const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))
 
   const text = await readInputFile(file)
@@ -135,14 +139,14 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
 
   const dataKey = new Uint8Array(randomBytes(32))
   try {
-    const group = await createKeyGroup(dataKey, ageRecipients, pgpFingerprints, threshold, ctx)
+    const wrapped = await wrapForNewFile(dataKey, keys, ctx)
     const metadata: Metadata = {
-      keyGroups: [group],
-      shamirThreshold: threshold,
+      keyGroups: wrapped.keyGroups,
+      shamirThreshold: wrapped.shamirThreshold,
       lastModified: "",
       mac: undefined,
       selector,
-      macOnlyEncrypted: flagIsSet(parsed, "macOnlyEncrypted"),
+      macOnlyEncrypted: flagIsSet(parsed, "macOnlyEncrypted") || keys.macOnlyEncrypted,
       version: SOPS_VERSION,
     }
     const encrypted = encryptDocument(doc, { dataKey, metadata })
@@ -155,15 +159,6 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     dataKey.fill(0)
   }
   return undefined
-}
-
-/** Splits comma-separated keys (flags, else the environment variable), trimmed, empties dropped. */
-function splitKeys(flags: readonly string[], fromEnv: string | undefined): string[] {
-  const sources = flags.length > 0 ? flags : fromEnv === undefined ? [] : [fromEnv]
-  return sources
-    .flatMap((s) => s.split(","))
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
 }
 
 function parseThreshold(text: string | undefined): number {

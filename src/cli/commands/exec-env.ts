@@ -1,0 +1,119 @@
+/**
+ * `coffer exec-env FILE CMD`: sops's `exec-env` (sops-format.md §12). Decrypts FILE, whose
+ * top level must be flat, and runs `/bin/sh -c CMD` with every top-level value in its
+ * environment (as text, as sops's `ValToString` writes it; comments skipped). The
+ * plaintext never touches the disk. `--pristine` starts from an empty environment,
+ * `--user` runs CMD as another user. CMD's exit status becomes coffer's.
+ */
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { runShellCommand } from "../child-command.js"
+import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
+import { openSopsFile } from "../sops-session.js"
+import { ToolError, UsageError } from "../../internal/errors.js"
+import { closeFile } from "../../sops/index.js"
+import type { Document } from "../../sops/tree.js"
+import { formatForPath, scalarToText, storeForFormat } from "../../sops/stores/index.js"
+
+/** The file can't become environment variables (nested values, `=` in a key). */
+export class EnvironmentShapeError extends ToolError {}
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "pristine", names: ["pristine"], kind: "boolean" },
+  { key: "user", names: ["user"], kind: "value" },
+  { key: "sameProcess", names: ["same-process"], kind: "boolean" },
+  { key: "background", names: ["background"], kind: "boolean" },
+  { key: "inputType", names: ["input-type"], kind: "value" },
+  { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} [FLAGS] FILE COMMAND
+
+Runs COMMAND (through /bin/sh -c) with the decrypted top-level values of FILE as
+environment variables. FILE must be flat (no nested values). The plaintext never goes to
+disk. COMMAND's exit status becomes coffer's.
+
+Flags:
+    --pristine              Start from an empty environment (only FILE's variables).
+    --user USER             Run COMMAND as USER (coffer must run as root).
+    --same-process          Accepted for sops compatibility: COMMAND always runs as a child
+                            whose status is passed through.
+    --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
+    --ignore-mac            Decrypt even if the MAC does not match.
+
+Examples:
+    $ ${invokedAs} secrets/app.env './server --port 8080'
+    $ ${invokedAs} secrets/app.yaml 'psql "postgres://app:$DB_PASSWORD@db/app"'
+    $ ${invokedAs} --pristine secrets/app.env env
+`
+}
+
+/**
+ * The environment variables a decrypted document gives (sops's exec-env rules).
+ * @returns name → value
+ * @throws EnvironmentShapeError for nested values or keys containing "="
+ */
+export function environmentOf(doc: Document, file: string): Record<string, string> {
+  const vars: Record<string, string> = {}
+  for (const item of doc.branches[0]?.items ?? []) {
+    if (item.kind === "comment") continue
+    if (item.key.includes("=")) {
+      throw new EnvironmentShapeError(
+        `${file}: the key ${JSON.stringify(item.key)} contains "=", which can't be in a variable name`,
+      )
+    }
+    if (item.value.kind === "mapping" || item.value.kind === "sequence") {
+      throw new EnvironmentShapeError(
+        `${file}: ${JSON.stringify(item.key)} is a nested value, and exec-env needs a flat file`,
+        {
+          hints: ["move nested values to another file, or use exec-file to pass the whole file"],
+        },
+      )
+    }
+    vars[item.key] = scalarToText(item.value)
+  }
+  return vars
+}
+
+/**
+ * Runs `coffer exec-env`.
+ * @returns COMMAND's exit status
+ * @throws UsageError, IoError, EnvironmentShapeError, CommandStartError, the key and sops errors
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const [file, command, ...extra] = parsed.positionals
+  if (file === undefined || command === undefined || extra.length > 0) {
+    throw new UsageError(
+      `${ctx.invokedAs} takes FILE COMMAND, got ${String(parsed.positionals.length)} arguments`,
+      {
+        hints: ["quote the command as one argument: coffer exec-env secrets.env './run --flag'"],
+      },
+    )
+  }
+  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
+    fileName: file,
+  })
+  const opened = await openSopsFile(
+    await readInputFile(file),
+    store,
+    file,
+    ctx,
+    flagIsSet(parsed, "ignoreMac"),
+  )
+  let vars: Record<string, string>
+  try {
+    vars = environmentOf(opened.doc, file)
+  } finally {
+    closeFile(opened)
+  }
+  const env = flagIsSet(parsed, "pristine") ? vars : { ...ctx.env, ...vars }
+  return runShellCommand(command, env, { user: flagValue(parsed, "user") })
+}

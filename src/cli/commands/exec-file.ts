@@ -1,0 +1,166 @@
+/**
+ * `coffer exec-file FILE CMD`: sops's `exec-file` (sops-format.md §12). Decrypts FILE into a
+ * FIFO (default) or a 0600 temp file (`--no-fifo`) inside a fresh private 0700 directory on
+ * a RAM-backed file system where one exists, replaces `{}` in CMD with its path and runs
+ * `/bin/sh -c CMD`. The directory is removed afterwards, also on SIGINT/SIGTERM. A FIFO can
+ * be read once; use `--no-fifo` for programs that read a file twice or seek.
+ */
+import { spawnSync } from "node:child_process"
+import { closeSync, constants, openSync, writeFileSync } from "node:fs"
+import { open } from "node:fs/promises"
+import { basename, join } from "node:path"
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { runShellCommand } from "../child-command.js"
+import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { createPrivateTempDir } from "../private-temp.js"
+import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
+import { openSopsFile } from "../sops-session.js"
+import { IoError, UsageError } from "../../internal/errors.js"
+import { closeFile } from "../../sops/index.js"
+import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "noFifo", names: ["no-fifo"], kind: "boolean" },
+  { key: "filename", names: ["filename"], kind: "value" },
+  { key: "user", names: ["user"], kind: "value" },
+  { key: "background", names: ["background"], kind: "boolean" },
+  { key: "inputType", names: ["input-type"], kind: "value" },
+  { key: "outputType", names: ["output-type"], kind: "value" },
+  { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} [FLAGS] FILE COMMAND
+
+Decrypts FILE to a private place and runs COMMAND (through /bin/sh -c) with every {}
+replaced by the plaintext's path. By default the path is a FIFO (a pipe: the plaintext is
+never stored; it can be read once). The private directory (mode 0700, on a RAM file system
+where there is one) is removed when COMMAND exits, on Ctrl-C and on SIGTERM.
+
+Flags:
+    --no-fifo               Write a regular 0600 file instead of a FIFO (for programs that
+                            read the file more than once).
+    --filename NAME         The plaintext file's name (default: FILE's name), e.g. to give
+                            it the extension a program expects. No directories.
+    --output-type TYPE      The plaintext's format (default: FILE's).
+    --user USER             Run COMMAND as USER (coffer must run as root).
+    --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
+    --ignore-mac            Decrypt even if the MAC does not match.
+
+Examples:
+    $ ${invokedAs} secrets/app.yaml 'myapp --config {}'
+    $ ${invokedAs} --no-fifo --filename kubeconfig secrets/kube.yaml 'KUBECONFIG={} kubectl get pods'
+`
+}
+
+function checkFilename(name: string): string {
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
+    throw new UsageError(`--filename ${JSON.stringify(name)} must be a plain file name`, {
+      hints: ["no directories: the file always goes into coffer's private directory"],
+    })
+  }
+  return name
+}
+
+/**
+ * Runs `coffer exec-file`.
+ * @returns COMMAND's exit status
+ * @throws UsageError, IoError, CommandStartError, the key and sops errors
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const [file, command, ...extra] = parsed.positionals
+  if (file === undefined || command === undefined || extra.length > 0) {
+    throw new UsageError(
+      `${ctx.invokedAs} takes FILE COMMAND, got ${String(parsed.positionals.length)} arguments`,
+      {
+        hints: ["quote the command as one argument: coffer exec-file app.yaml 'cat {}'"],
+      },
+    )
+  }
+  const name = checkFilename(flagValue(parsed, "filename") ?? basename(file))
+  const input = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
+    fileName: file,
+  })
+  const output = storeForFormat(flagValue(parsed, "outputType") ?? input.format, { fileName: file })
+  const opened = await openSopsFile(
+    await readInputFile(file),
+    input,
+    file,
+    ctx,
+    flagIsSet(parsed, "ignoreMac"),
+  )
+  let plaintext: string
+  try {
+    plaintext = output.emit(opened.doc)
+  } finally {
+    closeFile(opened)
+  }
+
+  const temp = createPrivateTempDir(ctx.env, (m) => {
+    ctx.warn(m)
+  })
+  try {
+    const path = join(temp.path, name)
+    const shellCommand = command.replaceAll("{}", path)
+    if (flagIsSet(parsed, "noFifo")) {
+      writeFileSync(path, plaintext, { mode: 0o600, flag: "wx" })
+      return await runShellCommand(shellCommand, ctx.env, { user: flagValue(parsed, "user"), temp })
+    }
+    const made = spawnSync("mkfifo", ["-m", "600", path], {
+      stdio: ["ignore", "ignore", "pipe"],
+      encoding: "utf8",
+    })
+    if (made.status !== 0) {
+      throw new IoError(
+        `can't create a FIFO in ${temp.path}: ${made.stderr.trim() || "mkfifo failed"}`,
+        {
+          hints: ["use --no-fifo to pass a regular file instead"],
+        },
+      )
+    }
+    const writing = feedFifo(path, plaintext)
+    const status = await runShellCommand(shellCommand, ctx.env, {
+      user: flagValue(parsed, "user"),
+      temp,
+    })
+    unblockFifo(path)
+    await writing
+    return status
+  } finally {
+    temp.remove()
+  }
+}
+
+/** Writes the plaintext into the FIFO once a reader opens it; errors (no reader) are ignored. */
+async function feedFifo(path: string, plaintext: string): Promise<void> {
+  try {
+    const handle = await open(path, "w")
+    try {
+      await handle.writeFile(plaintext)
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    // the command never read it, or stopped reading (EPIPE): nothing to do
+  }
+}
+
+/**
+ * If the command never opened the FIFO, our writer is still waiting in open(): opening the
+ * read end (without blocking) and closing it lets the writer finish (it then gets EPIPE).
+ */
+function unblockFifo(path: string): void {
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+    closeSync(fd)
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * `coffer filestatus FILE`: sops's `filestatus` (sops-format.md §12). Prints
+ * `{"encrypted":true}` when FILE loads as a sops file whose metadata has both a `version`
+ * and a MAC, else `{"encrypted":false}`. Nothing is decrypted, so no key is needed.
+ */
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { flagValue, type FlagSpec } from "../flags.js"
+import { parseFlagsAnywhere, readInputFile, singleFile } from "../sops-file.js"
+import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "inputType", names: ["input-type"], kind: "value" },
+  // output is always JSON; accepted so scripts can say so explicitly
+  { key: "json", names: ["json"], kind: "boolean" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} [--input-type TYPE] FILE
+
+Prints whether FILE is a sops-encrypted file, as JSON: {"encrypted":true} or
+{"encrypted":false}. A file counts as encrypted when it has a sops section with a version
+and a MAC. No key is needed.
+
+Flags:
+    --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
+
+Examples:
+    $ ${invokedAs} secrets/app.yaml
+    {"encrypted":true}
+    $ ${invokedAs} config.json | jq -e .encrypted >/dev/null || echo "not encrypted"
+`
+}
+
+/**
+ * Runs `coffer filestatus`.
+ * @throws UsageError, IoError when FILE can't be read
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const file = singleFile(parsed, ctx.invokedAs)
+  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
+    fileName: file,
+  })
+  const text = await readInputFile(file)
+  let encrypted = false
+  try {
+    const { metadata } = store.parseEncrypted(text)
+    // spec: encrypted when the metadata has both version and mac
+    encrypted = metadata.version !== "" && metadata.mac !== undefined && metadata.mac !== ""
+  } catch {
+    encrypted = false
+  }
+  ctx.stdout.write(`${JSON.stringify({ encrypted })}\n`)
+  return undefined
+}

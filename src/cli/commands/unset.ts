@@ -1,0 +1,92 @@
+/**
+ * `coffer unset FILE PATH`: sops's `unset` (sops-format.md §12). Decrypts FILE, removes the
+ * key or list element at PATH (`'["a"]["b"]'`, `'["list"][0]'`) and re-encrypts with the
+ * same data key, so every other value keeps its ciphertext. A PATH that is not there is an
+ * error unless `--idempotent`.
+ */
+import type { CliContext } from "../command.js"
+import type { ExitCode } from "../exit-codes.js"
+import { parseTreePath } from "../extract-path.js"
+import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { replaceFile } from "../replace-file.js"
+import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
+import { openSopsFile, writeSopsFile } from "../sops-session.js"
+import { TreePathError, unsetInDocument } from "../tree-edit.js"
+import { UsageError } from "../../internal/errors.js"
+import { closeFile } from "../../sops/index.js"
+import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
+
+const flagSpecs: readonly FlagSpec[] = [
+  { key: "idempotent", names: ["idempotent"], kind: "boolean" },
+  { key: "inputType", names: ["input-type"], kind: "value" },
+  { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
+]
+
+function helpText(invokedAs: string): string {
+  return `Usage:
+    ${invokedAs} [FLAGS] FILE PATH
+
+Removes one key (or list element) from a sops file. PATH is like '["db"]["password"]' or
+'["hosts"][0]'. Every other value keeps its ciphertext.
+
+Flags:
+    --idempotent            Succeed without writing when PATH is not there.
+    --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
+    --ignore-mac            Open the file even if its MAC does not match.
+
+Examples:
+    $ ${invokedAs} secrets/app.yaml '["db"]["password"]'
+    $ ${invokedAs} --idempotent secrets/app.yaml '["old_token"]'
+`
+}
+
+/**
+ * Runs `coffer unset`.
+ * @throws UsageError, IoError, TreePathError, the key and sops errors
+ */
+export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  const [file, pathText, ...extra] = parsed.positionals
+  if (file === undefined || pathText === undefined || extra.length > 0) {
+    throw new UsageError(
+      `${ctx.invokedAs} takes FILE PATH, got ${String(parsed.positionals.length)} arguments`,
+      {
+        hints: [`run "${ctx.invokedAs} --help" for examples`],
+      },
+    )
+  }
+  const path = parseTreePath(pathText)
+  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
+    fileName: file,
+  })
+  const opened = await openSopsFile(
+    await readInputFile(file),
+    store,
+    file,
+    ctx,
+    flagIsSet(parsed, "ignoreMac"),
+  )
+  try {
+    const updated = unsetInDocument(opened.doc, path)
+    if (updated === undefined) {
+      if (flagIsSet(parsed, "idempotent")) {
+        ctx.note(`${file}: ${pathText} is not there, nothing was written`)
+        return undefined
+      }
+      throw new TreePathError(`${file}: ${pathText} is not there`, {
+        hints: [
+          "use --idempotent to accept a missing path",
+          `see the structure with: coffer decrypt ${file}`,
+        ],
+      })
+    }
+    await replaceFile(file, writeSopsFile(opened, updated))
+    return undefined
+  } finally {
+    closeFile(opened)
+  }
+}

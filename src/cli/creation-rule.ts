@@ -1,0 +1,177 @@
+/**
+ * The keys and settings of a new sops file (sops-format.md §11, §12): keys given on the
+ * command line (`--age`, `--pgp`, or `SOPS_AGE_RECIPIENTS`/`SOPS_PGP_FP`) form one key
+ * group; otherwise the first creation rule of `.sops.yaml` that matches the file decides
+ * (found with `--config`, `SOPS_CONFIG` or from the working directory upward). Unlike sops
+ * (issue #1790), explicit keys work even when no rule matches.
+ *
+ * Shared by `encrypt` and `edit` (new files) and by `updatekeys`.
+ */
+import { existsSync, readFileSync } from "node:fs"
+import type { CliContext } from "./command.js"
+import { describeSystemError } from "./files.js"
+import { createGpgPort, gpgOptionsFromEnv } from "../keys/pgp.js"
+import type { CreationRule, SopsConfig } from "../policy/config.js"
+import { locateSopsConfig, parseSopsConfig } from "../policy/config.js"
+import { ConfigError, ConfigNotFoundError, NoMatchingRuleError } from "../policy/errors.js"
+import { matchCreationRule } from "../policy/match.js"
+import type { KeyGroupRecipients, WrappedDataKey } from "../sops/data-key.js"
+import { wrapDataKey } from "../sops/data-key.js"
+import type { ValueSelector } from "../sops/metadata.js"
+
+/** How a new file is encrypted. */
+export interface NewFileKeys {
+  readonly keyGroups: readonly KeyGroupRecipients[]
+  /** From `--shamir-secret-sharing-threshold`, else the rule's, else 0. */
+  readonly shamirThreshold: number
+  /** The rule's selector (command-line selectors override it in the caller). */
+  readonly selector: ValueSelector | undefined
+  readonly macOnlyEncrypted: boolean
+  /** The rule used, when the keys came from `.sops.yaml`. */
+  readonly rule: CreationRule | undefined
+}
+
+/** What the command line said about keys. */
+export interface KeyFlags {
+  /** `--config PATH`. */
+  readonly config?: string | undefined
+  /** `--age` values (comma-separated strings). */
+  readonly age: readonly string[]
+  /** `--pgp` values (comma-separated strings). */
+  readonly pgp: readonly string[]
+  /** `--shamir-secret-sharing-threshold`, when given. */
+  readonly threshold?: number | undefined
+}
+
+/** Splits comma-separated keys (flags, else the environment variable), trimmed, empties dropped. */
+export function splitKeyList(flags: readonly string[], fromEnv: string | undefined): string[] {
+  const sources = flags.length > 0 ? flags : fromEnv === undefined ? [] : [fromEnv]
+  return sources
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+}
+
+/**
+ * Finds and parses `.sops.yaml`; warns about ignored `.sops.yml` files and unknown fields.
+ * @param ctx the command's environment (cwd, `SOPS_CONFIG`, warnings)
+ * @param explicit `--config PATH`
+ * @returns the config, or undefined when none was found (an explicit path must exist)
+ * @throws ConfigError when the file can't be read or parsed
+ */
+export function loadSopsConfig(
+  ctx: CliContext,
+  explicit: string | undefined,
+): { readonly config: SopsConfig | undefined; readonly searched: readonly string[] } {
+  const location = locateSopsConfig(
+    { cwd: process.cwd(), explicit, env: ctx.env["SOPS_CONFIG"] },
+    { exists: existsSync },
+  )
+  for (const ignored of location.ignored) {
+    ctx.warn(`${ignored} is ignored: sops (and coffer) only read files named .sops.yaml`)
+  }
+  if (location.path === undefined) return { config: undefined, searched: location.searched }
+  let text: string
+  try {
+    text = readFileSync(location.path, "utf8")
+  } catch (cause) {
+    throw new ConfigError(
+      `can't read the config ${JSON.stringify(location.path)}: ${describeSystemError(cause)}`,
+      {
+        cause,
+        hints: [
+          location.source === "flag"
+            ? "check the path given with --config"
+            : location.source === "env"
+              ? "check the path in SOPS_CONFIG"
+              : "check the file's permissions",
+        ],
+      },
+    )
+  }
+  const config = parseSopsConfig(text, location.path)
+  for (const warning of config.warnings) ctx.warn(warning)
+  return { config, searched: location.searched }
+}
+
+/**
+ * The creation rule for a file.
+ * @throws ConfigNotFoundError when there is no config (listing where it was looked for),
+ *   NoMatchingRuleError, PathRegexError, ConfigError
+ */
+export function creationRuleFor(
+  ctx: CliContext,
+  file: string,
+  explicitConfig: string | undefined,
+): { readonly rule: CreationRule; readonly config: SopsConfig; readonly matchedPath: string } {
+  const { config, searched } = loadSopsConfig(ctx, explicitConfig)
+  if (config === undefined) {
+    const shown = searched.length > 3 ? [...searched.slice(0, 3), "…"] : searched
+    throw new ConfigNotFoundError("no .sops.yaml found, and no keys were given", {
+      hints: [
+        `looked for ${shown.join(", ")} (up to the root)`,
+        "pass --age RECIPIENT or --pgp FINGERPRINT, or add a .sops.yaml with creation_rules",
+      ],
+    })
+  }
+  const match = matchCreationRule(config, file, process.cwd())
+  return { rule: match.rule, config, matchedPath: match.matchedPath }
+}
+
+/**
+ * The keys and settings for a new file: explicit keys, else its creation rule.
+ * @param ctx the command's environment
+ * @param file the file being created (as given on the command line)
+ * @param flags `--config`, `--age`, `--pgp`, the threshold
+ * @returns the key groups, threshold, selector and `mac_only_encrypted`
+ * @throws ConfigNotFoundError, NoMatchingRuleError, ConfigError, PathRegexError;
+ *   ConfigError when the matching rule lists no keys
+ */
+export function newFileKeys(ctx: CliContext, file: string, flags: KeyFlags): NewFileKeys {
+  const age = splitKeyList(flags.age, ctx.env["SOPS_AGE_RECIPIENTS"])
+  const pgp = splitKeyList(flags.pgp, ctx.env["SOPS_PGP_FP"]).map((fp) => fp.replaceAll(" ", ""))
+  if (age.length > 0 || pgp.length > 0) {
+    // Explicit keys replace the rule's; the rule (if one matches) still gives its settings.
+    let rule: CreationRule | undefined
+    try {
+      rule = creationRuleFor(ctx, file, flags.config).rule
+    } catch (e) {
+      if (!(e instanceof ConfigNotFoundError || e instanceof NoMatchingRuleError)) throw e
+    }
+    return {
+      keyGroups: [{ age, pgp }],
+      shamirThreshold: flags.threshold ?? 0,
+      selector: rule?.selector,
+      macOnlyEncrypted: rule?.macOnlyEncrypted ?? false,
+      rule: undefined,
+    }
+  }
+  const { rule, config, matchedPath } = creationRuleFor(ctx, file, flags.config)
+  if (rule.keyGroups.length === 0) {
+    throw new ConfigError(
+      `${JSON.stringify(config.path)}${rule.line === undefined ? "" : ` line ${String(rule.line)}`}: creation rule ${String(rule.index + 1)} matches ${JSON.stringify(matchedPath)} but lists no keys`,
+      { hints: ["add age: or pgp: keys (or key_groups) to the rule, or pass --age/--pgp"] },
+    )
+  }
+  return {
+    keyGroups: rule.keyGroups,
+    shamirThreshold: flags.threshold ?? rule.shamirThreshold,
+    selector: rule.selector,
+    macOnlyEncrypted: rule.macOnlyEncrypted,
+    rule,
+  }
+}
+
+/**
+ * Wraps a new data key for the chosen keys (PGP through gpg).
+ * @returns the key groups with `enc` filled in, and the threshold to store
+ * @throws MasterKeyError, RecipientParseError, ShamirError, PgpError
+ */
+export async function wrapForNewFile(
+  dataKey: Uint8Array,
+  keys: NewFileKeys,
+  ctx: CliContext,
+): Promise<WrappedDataKey> {
+  const pgp = createGpgPort(gpgOptionsFromEnv(ctx.env))
+  return wrapDataKey(dataKey, keys.keyGroups, { threshold: keys.shamirThreshold, pgp })
+}
