@@ -211,13 +211,13 @@ test("an encrypted file is refused (YAML, dotenv)", async (t) => {
   }
 })
 
-test("without keys: an error pointing to --age/--pgp (creation rules come later)", async (t) => {
+test("without keys and without .sops.yaml: an error pointing to --age/--pgp and creation rules", async (t) => {
   const dir = tmpTree(t, { "a.yaml": "a: 1\n" })
-  const r = await runCli(["encrypt", join(dir, "a.yaml")], { env: sopsEnv(t).env })
-  assert.equal(r.status, 2)
-  assert.match(r.stderr, /^error: no keys to encrypt to$/m)
+  const r = await runCli(["encrypt", join(dir, "a.yaml")], { env: sopsEnv(t).env, cwd: dir })
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /^error: no \.sops\.yaml found, and no keys were given$/m)
   assert.match(r.stderr, /^hint: .*--age/m)
-  assert.match(r.stderr, /^hint: .*creation rules/m)
+  assert.match(r.stderr, /^hint: .*creation_rules/m)
 })
 
 test("SOPS_AGE_RECIPIENTS is used when --age is absent", async (t) => {
