@@ -44,9 +44,23 @@ const commands: Readonly<Record<string, CommandEntry>> = {
   "exec-file": { summary: "run a command with a sops file's plaintext at {} (FIFO or private file)", load: () => import("./commands/exec-file.js") },
   filestatus: { summary: "print whether a file is sops-encrypted, as JSON", load: () => import("./commands/filestatus.js") },
   agenix: { summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)", load: () => import("./commands/agenix.js") },
+  completion: { summary: "print a shell completion script (bash, zsh or fish)", load: () => import("./commands/completion.js") },
   updatekeys: { summary: "give sops files (and folders of them) the keys of their .sops.yaml rule", load: () => import("./commands/updatekeys.js") },
   rotate: { summary: "make a new data key for a sops file and re-encrypt every value", load: () => import("./commands/rotate.js") },
   groups: { summary: "add or delete a key group of a sops file (Shamir secret sharing)", load: () => import("./commands/groups.js") },
+}
+
+/**
+ * Every command with its summary and module loader, in help order (read by `coffer
+ * completion`, so completions follow this table).
+ * @returns the table
+ */
+export function commandTable(): readonly {
+  readonly name: string
+  readonly summary: string
+  readonly load: () => Promise<CommandModule>
+}[] {
+  return Object.entries(commands).map(([name, entry]) => ({ name, ...entry }))
 }
 
 /** Program names that run one command directly (`coffer-age ARGS` = `coffer age ARGS`). */
