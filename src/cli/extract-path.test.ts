@@ -13,7 +13,7 @@ test("keys in either quote, indices bare, brackets inside keys", () => {
   }
 })
 
-test("findNode walks mappings and lists (comments are not list items)", () => {
+test("findNode walks mappings and lists (indices count comments, as sops's Truncate)", () => {
   const root: Mapping = {
     kind: "mapping",
     items: [
@@ -31,8 +31,10 @@ test("findNode walks mappings and lists (comments are not list items)", () => {
       },
     ],
   }
-  assert.deepEqual(findNode(root, ["list", 1]), { kind: "string", value: "second" })
-  assert.throws(() => findNode(root, ["list", 2]), /has no \[2\]/)
+  assert.deepEqual(findNode(root, ["list", 1]), { kind: "string", value: "first" })
+  assert.deepEqual(findNode(root, ["list", 2]), { kind: "string", value: "second" })
+  assert.throws(() => findNode(root, ["list", 0]), /can't extract \["list"\]\[0\]: it is a comment/)
+  assert.throws(() => findNode(root, ["list", 3]), /has no \[3\]/)
   assert.throws(() => findNode(root, ["nope"]), /the top level has no \["nope"\]/)
   assert.throws(() => findNode(root, ["list", "x"]), /\["list"\] is not a mapping/)
 })

@@ -46,9 +46,12 @@ export function parseTreePath(text: string): TreePathStep[] {
 }
 
 /**
- * Finds the node at `path` below `root` (sops's `Truncate`).
+ * Finds the node at `path` below `root` (sops's `Truncate`). As in sops, a list index
+ * counts the list's comment items too (`Truncate` indexes the raw Go slice, comments
+ * included), so `[1]` in `[# note, a, b]` is `a`.
  * @returns the node
- * @throws UsageError when a component is not there (naming the path up to it)
+ * @throws UsageError when a component is not there, or names a comment (naming the path
+ *   up to it)
  */
 export function findNode(root: Node, path: readonly TreePathStep[]): Node {
   let node: Node = root
@@ -61,8 +64,16 @@ export function findNode(root: Node, path: readonly TreePathStep[]): Node {
         if (item.kind === "entry" && item.key === step) next = item.value
       }
     } else if (typeof step === "number" && node.kind === "sequence") {
-      const values = node.items.filter((item): item is Node => item.kind !== "comment")
-      next = values[step]
+      // spec: sops's Truncate indexes the list with its comments
+      const item = node.items[step]
+      if (item?.kind === "comment") {
+        throw new UsageError(`can't extract ${walked}${shown}: it is a comment`, {
+          hints: [
+            "list indices count comment lines too, as in sops; decrypt the whole file to see them",
+          ],
+        })
+      }
+      next = item
     }
     if (next === undefined) {
       const where = walked === "" ? "the top level" : walked

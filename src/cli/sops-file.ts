@@ -11,7 +11,7 @@ import { parseFlags, flagValue, type FlagSpec, type ParsedFlags } from "./flags.
 import { replaceFile } from "./replace-file.js"
 import { IoError, UsageError } from "../internal/errors.js"
 import type { Store, StoreFormat } from "../sops/stores/index.js"
-import { formatForPath, storeForFormat } from "../sops/stores/index.js"
+import { decodeFileText, formatForPath, storeForFormat } from "../sops/stores/index.js"
 
 /** Where the result goes. */
 export type Destination =
@@ -111,8 +111,17 @@ export function chooseDestination(
  * @throws IoError naming the file
  */
 export async function readInputFile(path: string): Promise<string> {
+  return decodeFileText(await readInputBytes(path))
+}
+
+/**
+ * Reads the input file's exact bytes (a binary file may hold anything, sops-format.md §8.2).
+ * @throws IoError naming the file
+ */
+export async function readInputBytes(path: string): Promise<Uint8Array> {
   try {
-    return await readFile(path, "utf8")
+    const buffer = await readFile(path)
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
   } catch (cause) {
     throw new IoError(`can't read ${JSON.stringify(path)}: ${describeSystemError(cause)}`, {
       cause,
@@ -121,13 +130,14 @@ export async function readInputFile(path: string): Promise<string> {
 }
 
 /**
- * Writes the result. Files (in place or `--output`) are replaced atomically with a temp
- * file and a rename; a new `--output` file gets mode 0600, an existing one keeps its mode.
+ * Writes the result, text or exact bytes. Files (in place or `--output`) are replaced
+ * atomically with a temp file and a rename; a new `--output` file gets mode 0600, an
+ * existing one keeps its mode.
  * @throws IoError naming the file
  */
 export async function writeResult(
   destination: Destination,
-  content: string,
+  content: string | Uint8Array,
   ctx: CliContext,
 ): Promise<void> {
   switch (destination.kind) {

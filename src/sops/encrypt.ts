@@ -82,8 +82,8 @@ export function encryptDocument(
     hasher.add(leaf, ctx.encrypted)
     if (!ctx.encrypted) return leaf
     const text = encryptValue(leaf, dataKey, additionalDataOf(ctx.keys), cipherOptions)
-    // spec: empty values are never encrypted
-    if (text === "") return leaf
+    // spec: empty values are never encrypted (empty bytes are the empty string, as in Go)
+    if (text === "") return leaf.kind === "bytes" ? { kind: "string", value: "" } : leaf
     if (leaf.kind === "comment" && commentGuard?.(text) === true) {
       throw new SelectorError(
         `the encrypted comment at ${describeLeaf(ctx)} would match unencrypted_comment_regex`,
@@ -105,6 +105,11 @@ export interface DecryptOptions {
   readonly ivStash?: IvStash
   /** Receives warnings (a comment that is not encrypted where the selector says it should be). */
   readonly onWarning?: (message: string) => void
+  /**
+   * Decrypt `type:str` values to raw bytes (`bytes` scalars), not UTF-8 text: the binary
+   * store's `data` holds the file's bytes, which need not be UTF-8 (sops-format.md §8.2).
+   */
+  readonly stringsAsBytes?: boolean
 }
 
 /**
@@ -112,7 +117,7 @@ export interface DecryptOptions {
  * @param doc the encrypted document (from `Store.parseEncrypted`)
  * @param metadata its metadata
  * @param dataKey the 32-byte data key (`unwrapDataKey`)
- * @param options `ignoreMac`, an IV stash to fill, a warning sink
+ * @param options `ignoreMac`, an IV stash to fill, a warning sink, `stringsAsBytes`
  * @returns the plaintext document
  * @throws ValueAuthenticationError naming the path of a value that fails authentication
  * @throws EncryptedValueError naming the path of a malformed value, or of a clear value
@@ -129,6 +134,7 @@ export function decryptDocument(
   const select = compileSelector(metadata.selector)
   const hasher = createMacHasher(metadata.macOnlyEncrypted)
   const cipherOptions = options.ivStash === undefined ? {} : { ivStash: options.ivStash }
+  const valueOptions = { ...cipherOptions, stringsAsBytes: options.stringsAsBytes === true }
 
   const plaintext = mapLeaves(
     doc,
@@ -155,7 +161,7 @@ export function decryptDocument(
           }
           if (out.kind !== "comment") out = { kind: "comment", text: leaf.text }
         } else if (leaf.kind === "string") {
-          out = decryptValue(leaf.value, dataKey, aad, where, cipherOptions)
+          out = decryptValue(leaf.value, dataKey, aad, where, valueOptions)
           if (out.kind === "comment" && ctx.slot !== "sequence-item") {
             throw new EncryptedValueError(where, `value at ${where} decrypts to a comment`, {
               hints: [

@@ -2,10 +2,12 @@
 // groups written to and read from real YAML/JSON text, and edit cycles keeping ciphertext.
 import { test } from "node:test"
 import assert from "node:assert/strict"
+import { randomBytes } from "node:crypto"
 import { generateX25519Identity } from "../age/x25519.js"
 import { DataKeyError } from "./errors.js"
 import { closeFile, decryptFile, encryptFile, openEncryptedFile, reencryptFile } from "./index.js"
 import { storeForFormat } from "./stores/index.js"
+import { encryptedValueType } from "./value-cipher.js"
 
 const keys = [generateX25519Identity(), generateX25519Identity(), generateX25519Identity()]
 const recipients = keys.map((k) => k.toRecipient().toString())
@@ -91,8 +93,53 @@ test("binary files: the whole content under data, no selector written", async ()
     keyGroups: [{ age: [recipients[2] ?? ""], pgp: [] }],
   })
   assert.doesNotMatch(encrypted, /unencrypted_suffix/)
-  assert.equal(
+  assert.match(encrypted, /^\t"data": "ENC\[AES256_GCM,[^"]*,type:str\]",$/m)
+  assert.deepEqual(
     await decryptFile(encrypted, "binary", { identities: [keys[2] ?? assert.fail()] }),
-    text,
+    new TextEncoder().encode(text),
   )
+})
+
+/** Binary contents that are not UTF-8 text, and edge cases. */
+function binarySamples(): [string, Uint8Array][] {
+  return [
+    ["NUL and 0xff", new Uint8Array([0x00, 0xff, 0x00, 0xfe])],
+    ["invalid UTF-8", new Uint8Array([0x80, 0xc0, 0xaf, 0xe2, 0x82, 0xed, 0xa0, 0x80, 0xf8])],
+    ["a lone CR", new Uint8Array([0x0d])],
+    ["CRLF text with a BOM", new Uint8Array([0xef, 0xbb, 0xbf, 0x61, 0x0d, 0x0a])],
+    ["empty", new Uint8Array(0)],
+    ["random", new Uint8Array(randomBytes(4096))],
+    ["1 MiB random", new Uint8Array(randomBytes(1024 * 1024))],
+  ]
+}
+
+test("binary files: any bytes round-trip exactly (encryptFile/decryptFile, open/reencrypt)", async () => {
+  const identities = [keys[0] ?? assert.fail()]
+  for (const [name, bytes] of binarySamples()) {
+    const encrypted = await encryptFile(bytes, "binary", {
+      keyGroups: [{ age: [recipients[0] ?? ""], pgp: [] }],
+    })
+    // the plaintext is encrypted as sops does: type:str over the raw bytes
+    const data = (JSON.parse(encrypted) as { data: string }).data
+    if (bytes.length === 0) assert.equal(data, "", name)
+    else assert.equal(encryptedValueType(data), "str", name)
+    const decrypted = await decryptFile(encrypted, "binary", { identities })
+    assert.ok(Buffer.from(decrypted).equals(bytes), name)
+    // the encrypted file may also be given as bytes
+    const fromBytes = await decryptFile(new TextEncoder().encode(encrypted), "binary", {
+      identities,
+    })
+    assert.ok(Buffer.from(fromBytes).equals(bytes), name)
+
+    const file = await openEncryptedFile(encrypted, "binary", { identities })
+    try {
+      const value = file.doc.branches[0]?.items[0]
+      assert.equal(value?.kind === "entry" ? value.value.kind : undefined, "bytes", name)
+      // unchanged bytes keep their ciphertext on re-encryption
+      const again = reencryptFile(file, file.doc)
+      assert.equal((JSON.parse(again) as { data: string }).data, data, name)
+    } finally {
+      closeFile(file)
+    }
+  }
 })

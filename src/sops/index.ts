@@ -10,6 +10,7 @@ import { wipeBytes } from "../internal/bytes.js"
 import type { Metadata, ValueSelector } from "./metadata.js"
 import type { Document } from "./tree.js"
 import type { Store, StoreFormat } from "./stores/store.js"
+import { decodeFileText, emitPlaintext, isBytesStore, parsePlaintext } from "./stores/store.js"
 import { storeForFormat } from "./stores/index.js"
 import { decryptDocument, encryptDocument } from "./encrypt.js"
 import type { KeyGroupRecipients, UnwrapKeys } from "./data-key.js"
@@ -96,22 +97,23 @@ function toStore(format: StoreFormat | Store): Store {
 
 /**
  * Parses, unwraps the data key (once) and decrypts an encrypted file.
- * @param text the encrypted file
+ * @param input the encrypted file (its bytes or its text)
  * @param format its format, or a configured store
  * @param keys age identities and the PGP port
  * @param options MAC check, decryption order, warnings
- * @returns the plaintext document with its metadata, data key and IV stash
+ * @returns the plaintext document with its metadata, data key and IV stash; for the binary
+ *   store, `data` is a `bytes` scalar holding the file's exact bytes
  * @throws StoreParseError, MetadataError from the store; DataKeyError; the value and MAC
  *   errors of `decryptDocument`
  */
 export async function openEncryptedFile(
-  text: string,
+  input: string | Uint8Array,
   format: StoreFormat | Store,
   keys: UnwrapKeys,
   options: OpenOptions = {},
 ): Promise<OpenedFile> {
   const store = toStore(format)
-  const { doc, metadata } = store.parseEncrypted(text)
+  const { doc, metadata } = store.parseEncrypted(decodeFileText(input))
   const dataKey = await unwrapDataKey(
     metadata,
     keys,
@@ -121,6 +123,7 @@ export async function openEncryptedFile(
   try {
     const plaintext = decryptDocument(doc, metadata, dataKey, {
       ivStash,
+      stringsAsBytes: isBytesStore(store),
       ...(options.ignoreMac === undefined ? {} : { ignoreMac: options.ignoreMac }),
       ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
     })
@@ -138,19 +141,44 @@ export function closeFile(file: OpenedFile): void {
 }
 
 /**
- * Decrypts an encrypted file to its plaintext text (`sops decrypt`).
- * @returns the plaintext in the same format
+ * Decrypts an encrypted file to its plaintext (`sops decrypt`).
+ * @param input the encrypted file (its bytes or its text)
+ * @param format its format, or a configured store
+ * @param keys age identities and the PGP port
+ * @param options MAC check, decryption order, warnings
+ * @returns the plaintext in the same format: the exact bytes for the binary store, text
+ *   for the others
  * @throws as `openEncryptedFile`
  */
 export async function decryptFile(
-  text: string,
+  input: string | Uint8Array,
+  format: "binary",
+  keys: UnwrapKeys,
+  options?: OpenOptions,
+): Promise<Uint8Array>
+export async function decryptFile(
+  input: string | Uint8Array,
+  format: Exclude<StoreFormat, "binary">,
+  keys: UnwrapKeys,
+  options?: OpenOptions,
+): Promise<string>
+export async function decryptFile(
+  input: string | Uint8Array,
+  format: StoreFormat | Store,
+  keys: UnwrapKeys,
+  options?: OpenOptions,
+): Promise<string | Uint8Array>
+export async function decryptFile(
+  input: string | Uint8Array,
   format: StoreFormat | Store,
   keys: UnwrapKeys,
   options: OpenOptions = {},
-): Promise<string> {
-  const file = await openEncryptedFile(text, format, keys, options)
+): Promise<string | Uint8Array> {
+  const file = await openEncryptedFile(input, format, keys, options)
   try {
-    return file.store.emit(file.doc)
+    return isBytesStore(file.store)
+      ? emitPlaintext(file.store, file.doc)
+      : file.store.emit(file.doc)
   } finally {
     closeFile(file)
   }
@@ -179,15 +207,15 @@ export interface FileEnvironment {
 
 /**
  * Encrypts a plaintext file with a new data key (`sops encrypt`).
- * @param text the plaintext file
+ * @param input the plaintext file: its bytes (any bytes for the binary store) or its text
  * @param format its format, or a configured store
  * @param settings key groups, threshold, selector
  * @param env entropy and clock
- * @returns the encrypted file text
+ * @returns the encrypted file text (JSON for the binary store)
  * @throws StoreParseError; MasterKeyError, ShamirError, RecipientParseError; SelectorError
  */
 export async function encryptFile(
-  text: string,
+  input: string | Uint8Array,
   format: StoreFormat | Store,
   settings: NewFileSettings,
   env: FileEnvironment = {},
@@ -195,7 +223,7 @@ export async function encryptFile(
   const store = toStore(format)
   const entropy = env.entropy ?? systemEntropy
   const clock = env.clock ?? systemClock
-  const doc = store.parse(text)
+  const doc = parsePlaintext(store, input)
   const dataKey = generateDataKey(entropy)
   try {
     const wrapped = await wrapDataKey(dataKey, settings.keyGroups, {

@@ -143,10 +143,14 @@ export function formatGoFloat(value: number): string {
   return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`
 }
 
-/** @returns the `type:` tag for `value` */
+/**
+ * @returns the `type:` tag for `value`; bytes are `str`, as sops's walk turns a Go `[]byte`
+ *   into a string before encrypting (§3: sops never writes `type:bytes`)
+ */
 export function valueTypeOf(value: Plaintext): ValueType {
   switch (value.kind) {
     case "string":
+    case "bytes":
       return "str"
     case "int":
       return "int"
@@ -156,8 +160,6 @@ export function valueTypeOf(value: Plaintext): ValueType {
       return "bool"
     case "time":
       return "time"
-    case "bytes":
-      return "bytes"
     case "comment":
       return "comment"
     default: {
@@ -273,9 +275,17 @@ const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/
 
-/** Parses decrypted bytes as their `type:` like Go's strconv/time functions do (§3). */
-function plaintextFromBytes(type: string, bytes: Uint8Array, where: string): Plaintext {
-  if (type === "bytes") return { kind: "bytes", value: bytes }
+/**
+ * Parses decrypted bytes as their `type:` like Go's strconv/time functions do (§3).
+ * `stringsAsBytes` keeps a `str` as its raw bytes (a Go string holds any bytes).
+ */
+function plaintextFromBytes(
+  type: string,
+  bytes: Uint8Array,
+  where: string,
+  stringsAsBytes: boolean,
+): Plaintext {
+  if (type === "bytes" || (type === "str" && stringsAsBytes)) return { kind: "bytes", value: bytes }
   let text: string
   try {
     text = decodeUtf8(bytes)
@@ -335,6 +345,11 @@ function plaintextFromBytes(type: string, bytes: Uint8Array, where: string): Pla
 export interface DecryptValueOptions {
   /** Records the IV of the decrypted value, for `encryptValue` to reuse. */
   readonly ivStash?: IvStash
+  /**
+   * Returns a `type:str` value as its raw bytes (a `bytes` scalar) instead of UTF-8 text:
+   * the binary store's `data` is the file's bytes, which need not be UTF-8 (§8.2).
+   */
+  readonly stringsAsBytes?: boolean
 }
 
 /**
@@ -343,6 +358,7 @@ export interface DecryptValueOptions {
  * @param dataKey the 32-byte data key
  * @param additionalData the path string (`a:b:`), or `lastmodified` for the MAC
  * @param where the value's path as shown to people (`a.b[2]`), for messages
+ * @param options an IV stash to fill; `stringsAsBytes` for the binary store
  * @returns the typed plaintext value
  * @throws EncryptedValueError when `text` is malformed or its plaintext does not parse as its type
  * @throws ValueAuthenticationError when the tag does not verify
@@ -355,7 +371,11 @@ export function decryptValue(
   options: DecryptValueOptions = {},
 ): Plaintext {
   checkDataKey(dataKey)
-  if (text === "") return { kind: "string", value: "" }
+  if (text === "") {
+    return options.stringsAsBytes === true
+      ? { kind: "bytes", value: new Uint8Array(0) }
+      : { kind: "string", value: "" }
+  }
   const parts = parseEncryptedValue(text, where)
   if (parts.iv.length === 0)
     throw new EncryptedValueError(where, `encrypted value at ${where} has an empty iv`)
@@ -382,7 +402,7 @@ export function decryptValue(
       ],
     })
   }
-  const value = plaintextFromBytes(parts.type, plaintext, where)
+  const value = plaintextFromBytes(parts.type, plaintext, where, options.stringsAsBytes === true)
   // stash the IV only when re-encrypting would encrypt these very bytes: a value stored
   // non-canonically (`true` for a bool, `1.50` for a float) re-encodes differently, and one
   // IV must never encrypt two different plaintexts under one key

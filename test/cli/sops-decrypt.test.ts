@@ -8,6 +8,8 @@ import { join } from "node:path"
 import { repoRoot, runCli } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { sopsEnv } from "../sops/sops-env.js"
+import { requireTool } from "../support/tools.js"
+import { generateX25519Identity } from "../../src/age/x25519.js"
 
 const vectors = join(repoRoot, "test/vectors/sops")
 const ageYaml = join(vectors, "sops-age/secret.enc.yaml")
@@ -75,6 +77,101 @@ test("--extract of a missing key is a usage error naming it", async (t) => {
   const bad = await runCli(["decrypt", "--extract", "complex.value", ageYaml], { env })
   assert.equal(bad.status, 2)
   assert.match(bad.stderr, /invalid tree path/)
+})
+
+test("real sops binary files decrypt to their exact bytes (stdout, --output, -i)", async (t) => {
+  const cases: readonly { file: string; pgp?: string[]; age?: string }[] = [
+    {
+      file: join(vectors, "getsops-sops/example.txt"),
+      pgp: [join(vectors, "getsops-sops/keys/sops_functional_tests_key.asc")],
+    },
+    {
+      file: join(vectors, "helm-secrets/secrets.trailing-newline.raw"),
+      pgp: ["private.gpg", "private2.gpg"].map((n) => join(vectors, "helm-secrets/keys", n)),
+    },
+    {
+      file: join(vectors, "fluxcd-kustomize-controller/files/file.txt"),
+      age: join(vectors, "fluxcd-kustomize-controller/keys/age.txt"),
+    },
+  ]
+  for (const c of cases) {
+    const expected = JSON.parse(readFileSync(`${c.file}.expected.json`, "utf8")) as {
+      plaintext: { data: string }
+    }
+    const bytes = Buffer.from(expected.plaintext.data, "utf8")
+    await t.test(c.file.slice(vectors.length + 1), async (t) => {
+      if (c.pgp !== undefined && !requireTool(t, "gpg", "gnupg")) return
+      const { env } =
+        c.age === undefined ? sopsEnv(t, c.pgp ?? []) : sopsEnv(t, [], { SOPS_AGE_KEY_FILE: c.age })
+      const r = await runCli(["decrypt", c.file], { env })
+      assert.equal(r.status, 0, r.stderr)
+      assert.ok(r.stdout.equals(bytes), r.stdout.toString("utf8"))
+      const dir = tmpTree(t)
+      const out = join(dir, "plain")
+      const toFile = await runCli(["decrypt", "--output", out, c.file], { env })
+      assert.equal(toFile.status, 0, toFile.stderr)
+      assert.ok(readFileSync(out).equals(bytes))
+      const inPlace = join(dir, "copy")
+      copyFileSync(c.file, inPlace)
+      const replaced = await runCli(["decrypt", "-i", inPlace], { env })
+      assert.equal(replaced.status, 0, replaced.stderr)
+      assert.ok(readFileSync(inPlace).equals(bytes))
+      const json = await runCli(["decrypt", "--output-type", "json", c.file], { env })
+      assert.deepEqual(JSON.parse(json.stdout.toString("utf8")), expected.plaintext)
+    })
+  }
+})
+
+test("a binary file that is not UTF-8 shows as a string with U+FFFD in --output-type json", async (t) => {
+  const identity = generateX25519Identity()
+  const dir = tmpTree(t, {
+    "key.txt": `${identity.encode()}\n`,
+    "b.bin": new Uint8Array([0x61, 0xff, 0x00]),
+  })
+  const { env } = sopsEnv(t, [], { SOPS_AGE_KEY_FILE: join(dir, "key.txt") })
+  const enc = await runCli(
+    [
+      "encrypt",
+      "--age",
+      identity.toRecipient().encode(),
+      "--output",
+      join(dir, "b.enc"),
+      join(dir, "b.bin"),
+    ],
+    { env },
+  )
+  assert.equal(enc.status, 0, enc.stderr)
+  const json = await runCli(
+    ["decrypt", "--input-type", "binary", "--output-type", "json", join(dir, "b.enc")],
+    { env },
+  )
+  assert.equal(json.status, 0, json.stderr)
+  assert.deepEqual(JSON.parse(json.stdout.toString("utf8")), { data: "a\ufffd\u0000" })
+  const raw = await runCli(["decrypt", "--extract", '["data"]', join(dir, "b.enc")], { env })
+  assert.equal(raw.status, 0, raw.stderr)
+  assert.ok(raw.stdout.equals(Buffer.from([0x61, 0xff, 0x00])))
+})
+
+test("--extract list indices count comments, as sops does", async (t) => {
+  const identity = generateX25519Identity()
+  const dir = tmpTree(t, {
+    "key.txt": `${identity.encode()}\n`,
+    "l.yaml": "list:\n    # first comes a comment\n    - a\n    - b\n",
+  })
+  const { env } = sopsEnv(t, [], { SOPS_AGE_KEY_FILE: join(dir, "key.txt") })
+  const enc = await runCli(
+    ["encrypt", "--age", identity.toRecipient().encode(), "-i", join(dir, "l.yaml")],
+    { env },
+  )
+  assert.equal(enc.status, 0, enc.stderr)
+  const first = await runCli(["decrypt", "--extract", '["list"][1]', join(dir, "l.yaml")], { env })
+  assert.equal(first.status, 0, first.stderr)
+  assert.equal(first.stdout.toString("utf8"), "a")
+  const comment = await runCli(["decrypt", "--extract", '["list"][0]', join(dir, "l.yaml")], {
+    env,
+  })
+  assert.equal(comment.status, 2)
+  assert.match(comment.stderr, /^error: can't extract \["list"\]\[0\]: it is a comment$/m)
 })
 
 test("-i replaces the file atomically and keeps its mode", async (t) => {

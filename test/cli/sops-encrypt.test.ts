@@ -4,6 +4,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { repoRoot, runCli } from "../support/cli.js"
@@ -79,6 +80,54 @@ test("JSON, dotenv, INI and binary files round-trip", async (t) => {
     const dec = await runCli(["decrypt", out], { env })
     assert.equal(dec.status, 0, `${name}: ${dec.stderr}`)
     assert.equal(dec.stdout.toString("utf8"), content, name)
+  }
+})
+
+test("binary files: any bytes round-trip exactly (stdout, -i, --output)", async (t) => {
+  const key = newKey(t)
+  const samples: Record<string, Uint8Array> = {
+    "nul-ff.bin": new Uint8Array([0x00, 0xff, 0x00, 0xfe, 0x0a]),
+    "invalid-utf8.bin": new Uint8Array([0x80, 0xc0, 0xaf, 0xe2, 0x82, 0xed, 0xa0, 0x80, 0xf8]),
+    "lone-cr.bin": new Uint8Array([0x0d]),
+    "empty.bin": new Uint8Array(0),
+    "random.dat": new Uint8Array(randomBytes(1000)),
+    "big.dat": new Uint8Array(randomBytes(1024 * 1024)),
+  }
+  const dir = tmpTree(t, samples)
+  const { env } = sopsEnv(t, [], { SOPS_AGE_KEY_FILE: key.keyFile })
+  for (const [name, bytes] of Object.entries(samples)) {
+    const plain = join(dir, name)
+    // stdout
+    const enc = await runCli(["encrypt", "--age", key.recipient, plain], { env })
+    assert.equal(enc.status, 0, `${name}: ${enc.stderr}`)
+    const doc = JSON.parse(enc.stdout.toString("utf8")) as { data: string }
+    assert.match(doc.data, bytes.length === 0 ? /^$/ : /^ENC\[AES256_GCM,.*,type:str\]$/, name)
+    const encrypted = join(dir, `${name}.enc`)
+    writeFileSync(encrypted, enc.stdout)
+    const dec = await runCli(["decrypt", encrypted], { env })
+    assert.equal(dec.status, 0, `${name}: ${dec.stderr}`)
+    assert.ok(dec.stdout.equals(bytes), `${name}: stdout differs`)
+    // --output
+    const out = join(dir, `${name}.out`)
+    const toFile = await runCli(["decrypt", "--output", out, encrypted], { env })
+    assert.equal(toFile.status, 0, `${name}: ${toFile.stderr}`)
+    assert.ok(readFileSync(out).equals(bytes), `${name}: --output differs`)
+    const encOut = join(dir, `${name}.enc2`)
+    const encToFile = await runCli(["encrypt", "--age", key.recipient, "--output", encOut, plain], {
+      env,
+    })
+    assert.equal(encToFile.status, 0, `${name}: ${encToFile.stderr}`)
+    const viaOutput = await runCli(["decrypt", encOut], { env })
+    assert.ok(viaOutput.stdout.equals(bytes), `${name}: encrypt --output differs`)
+    // -i both ways
+    const inPlace = join(dir, `${name}.inplace`)
+    writeFileSync(inPlace, bytes)
+    const encInPlace = await runCli(["encrypt", "-i", "--age", key.recipient, inPlace], { env })
+    assert.equal(encInPlace.status, 0, `${name}: ${encInPlace.stderr}`)
+    assert.match(readFileSync(inPlace, "utf8"), /"sops": \{/)
+    const decInPlace = await runCli(["decrypt", "-i", inPlace], { env })
+    assert.equal(decInPlace.status, 0, `${name}: ${decInPlace.stderr}`)
+    assert.ok(readFileSync(inPlace).equals(bytes), `${name}: -i differs`)
   }
 })
 

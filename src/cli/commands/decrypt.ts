@@ -16,7 +16,7 @@ import {
   chooseDestination,
   chooseStores,
   parseFlagsAnywhere,
-  readInputFile,
+  readInputBytes,
   singleFile,
   writeResult,
 } from "../sops-file.js"
@@ -26,7 +26,13 @@ import { UsageError } from "../../internal/errors.js"
 import { decryptDocument } from "../../sops/encrypt.js"
 import type { Document, Mapping, Node } from "../../sops/tree.js"
 import type { Store } from "../../sops/stores/index.js"
-import { emitYamlDocuments, scalarToText } from "../../sops/stores/index.js"
+import {
+  decodeFileText,
+  emitPlaintext,
+  emitYamlDocuments,
+  isBytesStore,
+  scalarToText,
+} from "../../sops/stores/index.js"
 import { emitJsonBranch } from "../../sops/stores/json.js"
 
 const flagSpecs: readonly FlagSpec[] = [
@@ -93,13 +99,14 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const stores = chooseStores(parsed, file)
   const destination = chooseDestination(parsed, file, inPlace)
 
-  const text = await readInputFile(file)
-  const { doc, metadata } = stores.input.parseEncrypted(text)
+  const { doc, metadata } = stores.input.parseEncrypted(decodeFileText(await readInputBytes(file)))
   const dataKey = await recoverDataKey(metadata, ctx, file)
   let plaintext: Document
   try {
     plaintext = decryptDocument(doc, metadata, dataKey, {
       ignoreMac: flagIsSet(parsed, "ignoreMac"),
+      // the binary store's data is the file's bytes, UTF-8 or not
+      stringsAsBytes: isBytesStore(stores.input),
       onWarning: (message) => {
         ctx.warn(`${file}: ${message}`)
       },
@@ -107,12 +114,16 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   } finally {
     dataKey.fill(0)
   }
+  // A binary file shown as YAML/JSON/...: its data is a string there, as in sops.
+  if (isBytesStore(stores.input) && !isBytesStore(stores.output)) {
+    plaintext = { branches: plaintext.branches.map(bytesAsText) }
+  }
 
   const out =
     extractPath === undefined
-      ? stores.output.emit(plaintext)
+      ? emitPlaintext(stores.output, plaintext)
       : emitExtracted(findNode(firstBranch(plaintext), extractPath), stores.output)
-  if (destination.kind === "stdout" && ctx.stdout.isTTY && out.includes("\u0000")) {
+  if (destination.kind === "stdout" && ctx.stdout.isTTY && isBinary(out)) {
     // STYLE.md: never write binary to a terminal unless asked.
     throw new UsageError(
       `${JSON.stringify(file)} decrypts to binary data, which is not shown on a terminal`,
@@ -125,18 +136,37 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   return undefined
 }
 
+/**
+ * The top-level `bytes` values of a branch as strings (invalid UTF-8 becomes U+FFFD, as
+ * Go's encoders write a string that is not UTF-8).
+ */
+function bytesAsText(branch: Mapping): Mapping {
+  return {
+    kind: "mapping",
+    items: branch.items.map((item) =>
+      item.kind === "entry" && item.value.kind === "bytes"
+        ? { ...item, value: { kind: "string", value: decodeFileText(item.value.value) } }
+        : item,
+    ),
+  }
+}
+
+/** Whether output holds a NUL byte (text never does). */
+function isBinary(out: string | Uint8Array): boolean {
+  return typeof out === "string" ? out.includes("\u0000") : out.includes(0)
+}
+
 function firstBranch(doc: Document): Mapping {
   return doc.branches[0] ?? { kind: "mapping", items: [] }
 }
 
 /**
  * What `--extract` prints (sops's `extract`): a mapping as a document in the output
- * format, a string raw, any other value as the output format writes a value.
+ * format, a string raw (bytes exactly), any other value as the output format writes a value.
  */
-function emitExtracted(node: Node, store: Store): string {
-  if (node.kind === "mapping") return store.emit({ branches: [node] })
-  if (node.kind === "string") return node.value
-  if (node.kind === "bytes") return Buffer.from(node.value).toString("utf8")
+function emitExtracted(node: Node, store: Store): string | Uint8Array {
+  if (node.kind === "mapping") return emitPlaintext(store, { branches: [node] })
+  if (node.kind === "string" || node.kind === "bytes") return node.value
   const wrapper: Mapping = { kind: "mapping", items: [{ kind: "entry", key: "x", value: node }] }
   switch (store.format) {
     case "json": {

@@ -17,7 +17,7 @@ import {
   chooseDestination,
   chooseStores,
   parseFlagsAnywhere,
-  readInputFile,
+  readInputBytes,
   singleFile,
   writeResult,
 } from "../sops-file.js"
@@ -28,7 +28,7 @@ import { SOPS_VERSION } from "../../sops/index.js"
 import type { Metadata, ValueSelector } from "../../sops/metadata.js"
 import type { Document } from "../../sops/tree.js"
 import type { Store } from "../../sops/stores/index.js"
-import { METADATA_KEY } from "../../sops/stores/index.js"
+import { METADATA_KEY, decodeFileText, parsePlaintext } from "../../sops/stores/index.js"
 
 /** The file is already a sops file (sops exit code 203, "File already encrypted"). */
 export class AlreadyEncryptedError extends ToolError {}
@@ -132,9 +132,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       : keys.selector
   const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))
 
-  const text = await readInputFile(file)
-  refuseEncrypted(text, file, stores.input)
-  const doc = stores.input.parse(text)
+  // bytes as they are: a binary file may hold anything (sops-format.md §8.2)
+  const content = await readInputBytes(file)
+  refuseEncrypted(decodeFileText(content), file, stores.input)
+  const doc = parsePlaintext(stores.input, content)
   refuseMetadataKey(doc, file, stores.input)
 
   const dataKey = new Uint8Array(randomBytes(32))

@@ -10,6 +10,7 @@ import type { Metadata } from "../metadata.js"
 import type { Document, Entry, Mapping, Node, Scalar } from "../tree.js"
 import { BinaryStore } from "./binary.js"
 import { JsonStore, quoteGoJson } from "./json.js"
+import { emitPlaintext, isBytesStore, parsePlaintext } from "./store.js"
 
 const store = new JsonStore()
 const s = (value: string): Scalar => ({ kind: "string", value })
@@ -108,6 +109,46 @@ test("binary store: raw text in, {data, sops} JSON out", () => {
   assert.ok(out.startsWith('{\n\t"data": "line one\\nline two\\n",\n\t"sops": {'))
   assert.deepEqual(binary.parseEncrypted(out), { doc: d, metadata })
   assert.throws(() => binary.emit(doc(map(e("other", s("x"))))), StoreEmitError)
+})
+
+/** Bytes that are not UTF-8: NUL, 0xff, a lone continuation byte, a truncated sequence, a lone CR. */
+const notUtf8 = new Uint8Array([
+  0x00, 0xff, 0x80, 0x41, 0xe2, 0x82, 0x0d, 0xc0, 0xaf, 0xed, 0xa0, 0x80,
+])
+
+test("binary store: any bytes in, the same bytes out (parseBytes/emitBytes)", () => {
+  const binary = new BinaryStore()
+  assert.ok(isBytesStore(binary))
+  assert.ok(!isBytesStore(store))
+  const d = binary.parseBytes(notUtf8)
+  assert.deepEqual(d, doc(map(e("data", { kind: "bytes", value: notUtf8 }))))
+  assert.deepEqual(binary.emitBytes(d), notUtf8)
+  assert.deepEqual(emitPlaintext(binary, parsePlaintext(binary, notUtf8)), notUtf8)
+  assert.deepEqual(binary.emitBytes(binary.parseBytes(new Uint8Array(0))), new Uint8Array(0))
+  // a string data (a file read as text) is written as its UTF-8
+  assert.deepEqual(binary.emitBytes(binary.parse("é\r")), new Uint8Array([0xc3, 0xa9, 0x0d]))
+  // text emit works for UTF-8 bytes and refuses the rest instead of replacing them
+  assert.equal(binary.emit(binary.parseBytes(new Uint8Array([0x68, 0x69, 0x0d]))), "hi\r")
+  assert.throws(() => binary.emit(d), StoreEmitError)
+  assert.throws(() => binary.emitBytes(doc(map(e("other", s("x"))))), StoreEmitError)
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+      assert.deepEqual(binary.emitBytes(binary.parseBytes(bytes)), bytes)
+    }),
+    { numRuns: 300 },
+  )
+})
+
+test("text stores read bytes as UTF-8 (invalid sequences become U+FFFD) and write UTF-8", () => {
+  const text = '{\n\t"a": "\u00e9"\n}\n'
+  const bytes = new TextEncoder().encode(text)
+  assert.deepEqual(parsePlaintext(store, bytes), store.parse(text))
+  assert.deepEqual(emitPlaintext(store, store.parse(text)), bytes)
+  const bad = parsePlaintext(
+    store,
+    new Uint8Array([...new TextEncoder().encode('{"a": "'), 0xff, 0x22, 0x7d]),
+  )
+  assert.deepEqual(bad, doc(map(e("a", s("\ufffd")))))
 })
 
 test("malformed JSON gives one-line StoreParseErrors with the line", () => {

@@ -3,6 +3,10 @@
  * sops-format.md §8.2, §12): plaintext `parse`/`emit` and the encrypted pair, which adds
  * the `sops` metadata section in the format's own layout. The concrete stores live beside
  * this file; `storeForPath`/`storeForFormat` (in `index.ts`) choose one as sops does.
+ *
+ * Text formats read and write text. The binary store's plaintext is any bytes (sops reads
+ * a file into a Go string, which holds bytes, not text), so it also implements
+ * `BytesStore`; `parsePlaintext`/`emitPlaintext` take and give bytes for every store.
  */
 import type { Metadata } from "../metadata.js"
 import type { Document } from "../tree.js"
@@ -37,6 +41,62 @@ export interface Store {
    * @throws StoreEmitError
    */
   emitEncrypted(doc: Document, metadata: Metadata): string
+}
+
+/** A store whose plaintext is bytes, not text (the binary store, sops-format.md §8.2). */
+export interface BytesStore extends Store {
+  /** Parses a plaintext file of any bytes. */
+  parseBytes(bytes: Uint8Array): Document
+  /**
+   * Writes a plaintext document as the file's exact bytes.
+   * @throws StoreEmitError when the document does not fit the format
+   */
+  emitBytes(doc: Document): Uint8Array
+}
+
+/** @returns whether `store` reads and writes its plaintext as bytes */
+export function isBytesStore(store: Store): store is BytesStore {
+  return "parseBytes" in store && "emitBytes" in store
+}
+
+// Text stores decode as Node's `readFile(path, "utf8")` does: invalid sequences become
+// U+FFFD and a byte order mark is kept.
+const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
+const textEncoder = new TextEncoder()
+
+/**
+ * Decodes a text file's bytes (invalid UTF-8 becomes U+FFFD, a byte order mark is kept).
+ * @param input the file's bytes, or text already
+ * @returns the text
+ */
+export function decodeFileText(input: string | Uint8Array): string {
+  return typeof input === "string" ? input : textDecoder.decode(input)
+}
+
+/**
+ * Parses a plaintext file: the binary store takes the bytes as they are, text stores
+ * decode them as UTF-8.
+ * @param store the file's store
+ * @param input the file's bytes (or its text)
+ * @returns the document
+ * @throws StoreParseError naming the file and line
+ */
+export function parsePlaintext(store: Store, input: string | Uint8Array): Document {
+  if (isBytesStore(store)) {
+    return store.parseBytes(typeof input === "string" ? textEncoder.encode(input) : input)
+  }
+  return store.parse(decodeFileText(input))
+}
+
+/**
+ * Writes a plaintext document as bytes: the binary store's exact bytes, text stores' UTF-8.
+ * @param store the output store
+ * @param doc the plaintext document
+ * @returns the file's bytes
+ * @throws StoreEmitError when the document does not fit the format
+ */
+export function emitPlaintext(store: Store, doc: Document): Uint8Array {
+  return isBytesStore(store) ? store.emitBytes(doc) : textEncoder.encode(store.emit(doc))
 }
 
 /** The formats sops knows (`--input-type`/`--output-type`). */
