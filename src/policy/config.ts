@@ -15,7 +15,8 @@
  * removed. Cloud keys (KMS, GCP, Azure, Vault, HuaweiCloud) are kept as opaque entries with
  * the field names sops writes in a file's metadata, so rules and files compare directly.
  * Errors name the file and line; unknown fields are reported as warnings (sops ignores
- * them silently, which turns a misspelt `path-regex` into a catch-all rule).
+ * them silently, which turns a misspelt `path-regex` into a catch-all rule); unknown
+ * top-level keys are normal (they hold anchors) and are not reported.
  */
 import { dirname, join, resolve } from "node:path"
 import { LineCounter, isAlias, isSeq, parseDocument } from "yaml"
@@ -170,8 +171,6 @@ const GROUP_FIELDS = new Set([
   "merge",
 ])
 
-const TOP_FIELDS = new Set(["creation_rules", "destination_rules", "stores"])
-
 const SELECTOR_KINDS: readonly ValueSelector["kind"][] = [
   "unencrypted_suffix",
   "encrypted_suffix",
@@ -252,12 +251,7 @@ export function parseSopsConfig(text: string, path: string): SopsConfig {
   if (!isRecord(value)) {
     throw fail({ ...top, line: 1 }, `the top level must be a mapping, not ${describeType(value)}`)
   }
-  for (const key of Object.keys(value)) {
-    if (!TOP_FIELDS.has(key))
-      warnings.push(
-        `${JSON.stringify(path)}: unknown top-level key ${JSON.stringify(key)} is ignored`,
-      )
-  }
+  // Other top-level keys are fine: they hold YAML anchors (`keys: [&admin age1…]`).
   const stores = parseStores(value["stores"], { ...top, what: "stores" })
 
   const rulesValue = value["creation_rules"]
