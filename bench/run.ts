@@ -15,6 +15,7 @@ import { cpus, loadavg, release, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
 import { formatAgeBench, runAgeBench } from "./age.js"
 import { formatSopsBench, runSopsBench } from "./sops.js"
+import { formatUpdatekeysBench, runUpdatekeysBench } from "./updatekeys.js"
 import { formatInstallBench, runInstallBench } from "./install.js"
 
 /** A suite: a name for argv and a function producing its README section. */
@@ -27,6 +28,7 @@ const suites: readonly Suite[] = [
   { name: "age", run: async () => formatAgeBench(await runAgeBench()) },
   { name: "sops", run: async () => formatSopsBench(await runSopsBench({ cli: true })) },
   { name: "install", run: async () => formatInstallBench(await runInstallBench()) },
+  { name: "updatekeys", run: async () => formatUpdatekeysBench(await runUpdatekeysBench()) },
 ]
 
 const readmePath = fileURLToPath(new URL("../../bench/README.md", import.meta.url))
