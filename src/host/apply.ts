@@ -22,6 +22,7 @@ import { ToolError } from "../internal/errors.js"
 import { closeFile, openEncryptedFile } from "../sops/index.js"
 import type { Document, Mapping, Node } from "../sops/tree.js"
 import type { Store } from "../sops/stores/store.js"
+import { emitPlaintext } from "../sops/stores/store.js"
 import { scalarToText, storeForFormat } from "../sops/stores/index.js"
 import type { HostFs, GenerationEntry, Accounts } from "./host-fs.js"
 import { MEMORY_FS_TYPES, parseId } from "./host-fs.js"
@@ -581,9 +582,9 @@ async function decryptSource(
     if (secret.format === "age") {
       return { ok: true, value: { kind: "age", bytes: await decryptAge(bytes, keys.identities) } }
     }
-    const text = Buffer.from(bytes).toString("utf8")
+    // The bytes as they are: a binary sops file's data may be any bytes (not UTF-8).
     const file = await openEncryptedFile(
-      text,
+      bytes,
       secret.format,
       keys.pgp === undefined
         ? { identities: keys.identities }
@@ -607,7 +608,7 @@ function extractValue(secret: SecretSpec, source: DecryptedSource): Outcome<Uint
   if (source.kind === "age") return { ok: true, value: source.bytes }
   const whole = (): Outcome<Uint8Array> => ({
     ok: true,
-    value: new Uint8Array(Buffer.from(source.store.emit(source.doc), "utf8")),
+    value: emitPlaintext(source.store, source.doc),
   })
   if (secret.key === "" || (secret.format !== "yaml" && secret.format !== "json")) return whole()
   const found = findKey(source.doc, secret.key)

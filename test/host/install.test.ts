@@ -194,6 +194,12 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
   await sopsFile(join(root, "b.json"), "json", '{"native": "native-secret"}', key.sshRecipient)
   await sopsFile(join(root, "c.yaml"), "yaml", "x: unreachable-value\n", otherRecipient())
   await sopsFile(join(root, "d.yaml"), "yaml", "flaky: flaky-v1\n", key.ageRecipient)
+  // a binary secret whose bytes are not UTF-8: installed byte for byte
+  const blob = Uint8Array.from([0, 255, 0xc3, 0x28, 13, 10, 0xfe, 0x80])
+  writeFileSync(
+    join(root, "e.bin"),
+    await encryptFile(blob, "binary", { keyGroups: [{ age: [key.ageRecipient], pgp: [] }] }),
+  )
   execFileSync("age", ["-R", `${key.path}.pub`, "-o", join(root, "token.age")], {
     input: "agenix-token-value",
   })
@@ -242,6 +248,7 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
     entry("undecryptable", { key: "x", sopsFile: join(root, "c.yaml") }),
     entry("ghost", { key: "api", owner: ghost }),
     entry("flaky", { sopsFile: join(root, "d.yaml"), restartUnits: ["flaky.service"] }),
+    entry("blob", { key: "", format: "binary", sopsFile: join(root, "e.bin") }),
     entry("agenix-token", {
       key: "",
       format: "age",
@@ -319,6 +326,7 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
   const expected = [
     "agenix-token",
     "api",
+    "blob",
     "db/password",
     "flaky",
     "native",
@@ -334,6 +342,7 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
   assert.equal(read("native"), "native-secret")
   assert.equal(read("flaky"), "flaky-v1")
   assert.equal(read("agenix-token"), "agenix-token-value")
+  assert.deepEqual(new Uint8Array(readFileSync(ns.inside(`${mount}/1/blob`))), blob)
   assert.equal(read("rendered/app.conf"), "password=pw-one\n")
   const st = (rel: string): [number, number, number] => {
     const s = lstatSync(ns.inside(`${mount}/1/${rel}`))
