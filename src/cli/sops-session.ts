@@ -12,6 +12,7 @@ import type { OpenedFile } from "../sops/index.js"
 import { SOPS_VERSION, createIvStash, decryptDocument, reencryptFile } from "../sops/index.js"
 import type { Document } from "../sops/tree.js"
 import type { Store } from "../sops/stores/index.js"
+import { isBytesStore } from "../sops/stores/store.js"
 
 /**
  * Decrypts an encrypted file's text, keeping what re-encryption needs.
@@ -37,6 +38,8 @@ export async function openSopsFile(
     const plaintext = decryptDocument(doc, metadata, dataKey, {
       ivStash,
       ignoreMac,
+      // the binary store's data is any bytes, not necessarily UTF-8 text
+      stringsAsBytes: isBytesStore(store),
       onWarning: (message) => {
         ctx.warn(`${file}: ${message}`)
       },

@@ -19,6 +19,7 @@ import { openSopsFile } from "../sops-session.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import { closeFile } from "../../sops/index.js"
 import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
+import { emitPlaintext } from "../../sops/stores/store.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "noFifo", names: ["no-fifo"], kind: "boolean" },
@@ -96,9 +97,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     ctx,
     flagIsSet(parsed, "ignoreMac"),
   )
-  let plaintext: string
+  let plaintext: Uint8Array
   try {
-    plaintext = output.emit(opened.doc)
+    plaintext = emitPlaintext(output, opened.doc)
   } finally {
     closeFile(opened)
   }
@@ -139,7 +140,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
 }
 
 /** Writes the plaintext into the FIFO once a reader opens it; errors (no reader) are ignored. */
-async function feedFifo(path: string, plaintext: string): Promise<void> {
+async function feedFifo(path: string, plaintext: Uint8Array): Promise<void> {
   try {
     const handle = await open(path, "w")
     try {
