@@ -16,6 +16,7 @@ import { InternalError } from "../internal/errors.js"
 import type { KeyGroupRecipients, WrappedDataKey } from "../sops/data-key.js"
 import { generateDataKey, wrapDataKey } from "../sops/data-key.js"
 import { decryptDocument, encryptDocument } from "../sops/encrypt.js"
+import { isBytesStore } from "../sops/stores/store.js"
 import { SOPS_VERSION } from "../sops/index.js"
 import { encryptAgeMasterKey, encryptPgpMasterKey, type PgpPort } from "../sops/master-keys.js"
 import type { AgeMasterKey, KeyGroup, Metadata, PgpMasterKey } from "../sops/metadata.js"
@@ -80,7 +81,11 @@ export async function rewriteKeys(
       })
     }
     const ivStash = createIvStash()
-    const plaintext = decryptDocument(doc, metadata, dataKey, { ivStash })
+    // the binary store's data is any bytes, not necessarily UTF-8 text
+    const plaintext = decryptDocument(doc, metadata, dataKey, {
+      ivStash,
+      stringsAsBytes: isBytesStore(store),
+    })
     const newKey = generateDataKey(systemEntropy)
     try {
       const wrapped = await wrapDataKey(newKey, change.groups, {

@@ -10,7 +10,7 @@ import { tmpTree } from "../support/tmp.js"
 import { sopsEnv } from "../sops/sops-env.js"
 import { generateX25519Identity } from "../../src/age/x25519.js"
 
-test("exec-file passes a non-UTF-8 binary secret byte for byte (FIFO and --no-fifo)", async (t) => {
+test("exec-file and rotate keep a non-UTF-8 binary secret byte for byte (FIFO and --no-fifo)", async (t) => {
   const identity = generateX25519Identity()
   const blob = Buffer.from([0, 255, 0xc3, 0x28, 13, 10, 0xfe, 0x80, 0x41])
   const dir = tmpTree(t, { "key.txt": `${identity.encode()}\n`, "blob.bin": blob })
@@ -29,4 +29,10 @@ test("exec-file passes a non-UTF-8 binary secret byte for byte (FIFO and --no-fi
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout.toString().replace(/\s+/g, ""), blob.toString("hex"), flags.join(" "))
   }
+  // rotate re-encrypts the bytes under a new data key without turning them into text
+  const rotated = await runCli(["rotate", "-i", join(dir, "blob.enc")], { env, cwd: dir })
+  assert.equal(rotated.status, 0, rotated.stderr)
+  const decrypted = await runCli(["decrypt", join(dir, "blob.enc")], { env, cwd: dir })
+  assert.equal(decrypted.status, 0, decrypted.stderr)
+  assert.deepEqual(decrypted.stdout, blob)
 })
