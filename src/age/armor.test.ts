@@ -105,3 +105,36 @@ test("detects armor after whitespace, and binary files at once", () => {
   assert.equal(detectArmor(encodeUtf8(`garbage\n${BEGIN}\n`), true), true)
   assert.equal(detectArmor(encodeUtf8("garbage"), true), false)
 })
+
+test("a bad byte anywhere in a long run of full lines is refused, however the input is split", () => {
+  const data = new Uint8Array(48 * 300 + 7).map((_, i) => (i * 31) & 0xff)
+  const armored = encodeArmor(data)
+  const firstData = BEGIN.length + 1
+  const lastData = armored.length - END.length - 1 - 12
+  fc.assert(
+    fc.property(
+      fc.integer({ min: firstData, max: lastData }),
+      fc.constantFrom(..."-_=*. \t\r\u00e9\u0000"),
+      fc.integer({ min: 1, max: 5000 }),
+      (at, replacement, piece) => {
+        fc.pre(armored[at] !== 0x0a)
+        const damaged = armored.slice()
+        damaged[at] = replacement.charCodeAt(0)
+        const out: Uint8Array[] = []
+        const decoder = new ArmorDecoder()
+        assert.throws(() => {
+          for (let i = 0; i < damaged.length; i += piece) {
+            decoder.push(damaged.subarray(i, i + piece), (p) => out.push(p))
+          }
+          decoder.finish((p) => out.push(p))
+        }, ArmorError)
+        // only whole lines before the damaged one were released (a line ending in `=` may be
+        // a valid last line, refused only for what follows it)
+        const line = Math.floor((at - firstData) / 65)
+        const released = Buffer.concat(out)
+        if (replacement === "=") assert.ok(released.length <= (line + 1) * 48)
+        else assert.deepEqual(released, Buffer.from(data.subarray(0, line * 48)))
+      },
+    ),
+  )
+})

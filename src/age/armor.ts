@@ -18,6 +18,8 @@ const BYTES_PER_LINE = 48
 /** Most whitespace accepted before BEGIN and after END (as the reference). */
 export const MAX_ARMOR_WHITESPACE = 1024
 const LF = 0x0a
+const CR = 0x0d
+const EQUALS = 0x3d
 /** How far into a non-age file to look for a BEGIN line preceded by garbage. */
 const GARBAGE_WINDOW = 2048
 const paddedBase64 = /^[A-Za-z0-9+/]+={0,2}$/
@@ -143,12 +145,17 @@ function encodeLines(bytes: Uint8Array): Uint8Array {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
   const lines = Math.ceil(text.length / COLUMNS)
   const out = Buffer.allocUnsafe(text.length + lines)
-  let at = 0
-  for (let i = 0; i < text.length; i += COLUMNS) {
-    at += out.write(text.slice(i, i + COLUMNS), at, "latin1")
-    out[at++] = LF
+  // write the base64 text in one call, then spread it into lines from the last one back
+  // (each line moves right by its index, so no line overwrites one not yet moved)
+  out.write(text, 0, "latin1")
+  for (let i = lines - 1; i >= 0; i--) {
+    const from = i * COLUMNS
+    const length = Math.min(COLUMNS, text.length - from)
+    const to = from + i
+    if (i > 0) out.copyWithin(to, from, from + length)
+    out[to + length] = LF
   }
-  return new Uint8Array(out.buffer, out.byteOffset, at)
+  return new Uint8Array(out.buffer, out.byteOffset, out.length)
 }
 
 type DecoderState = "leading" | "data" | "footer" | "trailing"
@@ -172,20 +179,39 @@ export class ArmorDecoder {
       this.#checkTrailing(bytes)
       return
     }
-    let data = this.#pending.length === 0 ? bytes : Buffer.concat([this.#pending, bytes])
     let start = 0
-    for (;;) {
-      const end = data.indexOf(LF, start)
-      if (end < 0) break
-      this.#line(data.subarray(start, end), emit)
+    if (this.#pending.length > 0) {
+      // finish the pending line first, without copying the rest of the input
+      const end = bytes.indexOf(LF)
+      if (end < 0) {
+        this.#keepPartial(Buffer.concat([this.#pending, bytes]))
+        return
+      }
+      const line = Buffer.concat([this.#pending, bytes.subarray(0, end)])
+      this.#pending = new Uint8Array(0)
+      this.#line(line, emit)
       start = end + 1
       if (this.#isTrailing()) {
-        this.#pending = new Uint8Array(0)
-        this.#checkTrailing(data.subarray(start))
+        this.#checkTrailing(bytes.subarray(start))
         return
       }
     }
-    data = data.subarray(start)
+    for (;;) {
+      if (this.#state === "data") start = this.#fullLines(bytes, start, emit)
+      const end = bytes.indexOf(LF, start)
+      if (end < 0) break
+      this.#line(bytes.subarray(start, end), emit)
+      start = end + 1
+      if (this.#isTrailing()) {
+        this.#checkTrailing(bytes.subarray(start))
+        return
+      }
+    }
+    this.#keepPartial(bytes.subarray(start))
+  }
+
+  /** Keeps the start of a line that has no LF yet, if it can still become a valid line. */
+  #keepPartial(data: Uint8Array): void {
     const limit =
       this.#state === "leading" ? MAX_ARMOR_WHITESPACE + ARMOR_BEGIN.length + 2 : COLUMNS + 1
     if (data.length > limit) {
@@ -196,6 +222,44 @@ export class ArmorDecoder {
       )
     }
     this.#pending = data.slice()
+  }
+
+  /**
+   * Decodes, in one go, the run of full data lines (64 columns, no padding, LF or CRLF) that
+   * starts at `start`. A run with any invalid byte is handed line by line to `#line`, which
+   * reports the first bad line exactly as for a short run.
+   * @returns where the run ends
+   */
+  #fullLines(data: Uint8Array, start: number, emit: (binary: Uint8Array) => void): number {
+    let at = start
+    let lines = 0
+    while (at + COLUMNS < data.length && data[at + COLUMNS - 1] !== EQUALS) {
+      const after = data[at + COLUMNS]
+      if (after === LF) {
+        at += COLUMNS + 1
+      } else if (after === CR && data[at + COLUMNS + 1] === LF) {
+        at += COLUMNS + 2
+      } else {
+        break
+      }
+      lines++
+    }
+    if (lines === 0) return start
+    const run = Buffer.from(data.buffer, data.byteOffset + start, at - start)
+    // Node's decoder skips CR and LF, and also any byte outside the alphabet (so the length
+    // falls short) except the URL-safe `-` and `_`, which it accepts and we must not
+    const decoded = Buffer.from(run.toString("latin1"), "base64")
+    if (decoded.length === lines * BYTES_PER_LINE && !run.includes(0x2d) && !run.includes(0x5f)) {
+      emit(new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength))
+      return at
+    }
+    let from = start
+    while (from < at) {
+      const end = data.indexOf(LF, from)
+      this.#line(data.subarray(from, end), emit)
+      from = end + 1
+    }
+    return at
   }
 
   /**

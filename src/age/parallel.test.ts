@@ -408,6 +408,68 @@ test("decryptFile fails like decryptStream on damaged files, releasing the same 
   }
 })
 
+test("armored files go through openPayload, on worker threads when large", async () => {
+  const plaintext = new Uint8Array(randomBytes(40 * CHUNK_SIZE + 77))
+  const armored = await encrypt(plaintext, [recipient], { armor: true })
+  const crlf = new TextEncoder().encode(new TextDecoder().decode(armored).replaceAll("\n", "\r\n"))
+  for (const file of [armored, crlf]) {
+    const places: string[] = []
+    // slow the reads down until a worker has taken a batch (workers need a moment to start)
+    const delay = async (): Promise<void> => {
+      if (!places.includes("worker")) await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const sink = memorySink()
+    await decryptFile(memorySource(file, 100_003, delay), sink, [identity], {
+      ...threaded,
+      onBatch: (where) => places.push(where),
+    })
+    assert.deepEqual(sink.bytes(), plaintext)
+    assert.ok(places.includes("worker"), "some batches ran on a worker")
+  }
+})
+
+test("an armor error in the middle of a large file releases what decryptStream releases", async () => {
+  // 48 decoded bytes a line: a full encrypted chunk is 65552 / 48 = 1365.67 lines
+  const sized = async (size: number): Promise<{ text: string; lines: string[] }> => {
+    const text = new TextDecoder().decode(
+      await encrypt(new Uint8Array(randomBytes(size)), [recipient], { armor: true }),
+    )
+    return { text, lines: text.split("\n") }
+  }
+  const odd = await sized(30 * CHUNK_SIZE + 1000)
+  const whole = await sized(12 * CHUNK_SIZE)
+  const damage = (lines: readonly string[], at: number, line: string): string =>
+    [...lines.slice(0, at), line, ...lines.slice(at + 1)].join("\n")
+  const cases: [string, string][] = []
+  for (const at of [3, 1366, 1367, 2732, 5000, 20_000, odd.lines.length - 4]) {
+    const line = odd.lines[at] ?? ""
+    cases.push([`bad byte on line ${at}`, damage(odd.lines, at, `${line.slice(0, 20)}*${line.slice(21)}`)])
+    cases.push([`url-safe byte on line ${at}`, damage(odd.lines, at, `${line.slice(0, 63)}_`)])
+    cases.push([`short line ${at}`, damage(odd.lines, at, line.slice(0, 60))])
+    cases.push([`long line ${at}`, damage(odd.lines, at, `${line}AAAA`)])
+    cases.push([`cut at line ${at}`, odd.lines.slice(0, at).join("\n")])
+  }
+  cases.push(["data after END", `${odd.text}x`])
+  cases.push(["missing END", odd.text.slice(0, odd.text.lastIndexOf("-----END"))])
+  // a full final chunk ends the last data line: everything is released before the error
+  cases.push(["full final chunk, data after END", `${whole.text}garbage\n`])
+  cases.push(["full final chunk, missing END", whole.text.slice(0, whole.text.lastIndexOf("-----END"))])
+  cases.push(["CRLF, bad line", damage(odd.lines, 9000, "!").replaceAll("\n", "\r\n")])
+  for (const [name, text] of cases) {
+    const bytes = new TextEncoder().encode(text)
+    const expected = await viaDecryptStream(bytes)
+    assert.ok(expected.error instanceof Error, `decryptStream refuses ${name}`)
+    for (const options of [inline, threaded, { workers: 2, parallelThreshold: 0 }]) {
+      const actual = await viaDecryptFile(bytes, options)
+      assert.ok(actual.error instanceof Error, `${name}: no error`)
+      assert.equal(actual.error.constructor, expected.error.constructor, name)
+      assert.equal(actual.error.message, expected.error.message, name)
+      assert.equal(actual.out.length, expected.out.length, `${name}: released length`)
+      assert.deepEqual(actual.out, expected.out, `${name}: released plaintext`)
+    }
+  }
+})
+
 test("streamSource reads a Web stream into the caller's buffers", async () => {
   const bytes = new Uint8Array(randomBytes(200_000))
   const sink = memorySink()

@@ -17,7 +17,7 @@ import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
 import { wipeBytes } from "../internal/bytes.js"
 import { InternalError, IoError } from "../internal/errors.js"
-import { ArmorEncoder, detectArmor } from "./armor.js"
+import { ArmorDecoder, ArmorEncoder, detectArmor, encodeArmor } from "./armor.js"
 import {
   type BatchJob,
   type BatchKind,
@@ -215,21 +215,42 @@ function createBatchRunner(
   }
 }
 
-/** Fills `into` from `source` until it is full or the source ends. @returns bytes read */
-async function readFull(source: ByteSource, into: Uint8Array): Promise<number> {
-  let filled = 0
-  while (filled < into.length) {
-    const n = await source.read(into.subarray(filled))
+/**
+ * Fills `into` from `source` until it is full or the source ends.
+ * @param progress counts the bytes read so far, also when a read then fails
+ */
+async function readFull(
+  source: ByteSource,
+  into: Uint8Array,
+  progress: { filled: number },
+): Promise<void> {
+  while (progress.filled < into.length) {
+    const n = await source.read(into.subarray(progress.filled))
     if (n === 0) break
-    filled += n
+    progress.filled += n
   }
-  return filled
 }
 
 interface Buffers {
   readonly input: ArrayBuffer
   readonly output: ArrayBuffer
 }
+
+/** A batch on its way to the writer, or (with `sourceError`) the source's failure after them. */
+type Dispatched =
+  | {
+      readonly job: BatchJob
+      readonly result: Promise<BatchResult>
+      /** Set on the last batch before a source error; `leftover`: bytes followed it. */
+      readonly beforeSourceError: { readonly leftover: boolean } | null
+      readonly sourceError: null
+    }
+  | {
+      readonly job: null
+      readonly result: null
+      readonly beforeSourceError: null
+      readonly sourceError: { readonly error: unknown }
+    }
 
 async function runPayload(
   kind: BatchKind,
@@ -252,10 +273,7 @@ async function runPayload(
   for (let i = 0; i <= inFlight; i++) {
     free.push({ input: new ArrayBuffer(inputSize), output: new ArrayBuffer(outputSize) })
   }
-  const dispatched = createQueue<{
-    readonly job: BatchJob
-    readonly result: Promise<BatchResult>
-  }>()
+  const dispatched = createQueue<Dispatched>()
   let stopped = false
   // a function, so that checks after an await are not narrowed away
   const isStopped = (): boolean => stopped
@@ -271,20 +289,47 @@ async function runPayload(
     let counter = 0
     let bytesRead = 0
     let held: { buffers: Buffers; length: number } | null = null
-    const dispatch = (buffers: Buffers, length: number, final: boolean): void => {
+    const dispatch = (
+      buffers: Buffers,
+      length: number,
+      final: boolean,
+      beforeSourceError: Dispatched["beforeSourceError"] = null,
+    ): void => {
       const chunkSize = kind === "seal" ? CHUNK_SIZE : ENCRYPTED_CHUNK_SIZE
       const job: BatchJob = { id: id++, kind, ...buffers, length, counter, final }
       counter += Math.max(1, Math.ceil(length / chunkSize))
       const result = runner.run(job)
       // the writer awaits results in order; until then a failure must not count as unhandled
       result.catch(() => undefined)
-      dispatched.push({ job, result })
+      dispatched.push({ job, result, beforeSourceError, sourceError: null })
     }
     for (;;) {
       const buffers = await free.shift()
       if (buffers === null || isStopped()) return
-      const length = await readFull(source, new Uint8Array(buffers.input))
+      const progress = { filled: 0 }
+      let sourceError: { readonly error: unknown } | null = null
+      try {
+        await readFull(source, new Uint8Array(buffers.input), progress)
+      } catch (error) {
+        if (kind === "seal") throw error
+        sourceError = { error }
+      }
       if (isStopped()) return
+      const length = progress.filled
+      if (sourceError !== null) {
+        // As PayloadDecryptor fed up to a failing source (an armor error, say): every whole
+        // chunk read before the failure is opened and released, as not known to be final;
+        // then the failure is reported, unless a chunk failed first.
+        const whole = length - (length % ENCRYPTED_CHUNK_SIZE)
+        if (held !== null) {
+          dispatch(held.buffers, held.length, false, length === 0 ? { leftover: false } : null)
+        }
+        if (whole > 0) dispatch(buffers, whole, false, { leftover: length > whole })
+        else free.push(buffers)
+        dispatched.push({ job: null, result: null, beforeSourceError: null, sourceError })
+        dispatched.close()
+        return
+      }
       bytesRead += length
       const ended = length < inputSize
       if (held !== null) dispatch(held.buffers, held.length, ended && length === 0)
@@ -310,6 +355,7 @@ async function runPayload(
     for (;;) {
       const item = await dispatched.shift()
       if (item === null || isStopped()) return
+      if (item.sourceError !== null) throw item.sourceError.error
       const result = await item.result
       if (isStopped()) return
       if (result.outputLength > 0) {
@@ -319,7 +365,12 @@ async function runPayload(
         const { job } = item
         if (result.failure !== null) throw chunkError(result.failure, job.final)
         const batchChunks = Math.ceil(job.length / ENCRYPTED_CHUNK_SIZE)
-        if (result.sawFinal && (!job.final || result.chunks < batchChunks)) {
+        // a final chunk that ends what was read before a source error is followed by nothing
+        const endsBeforeError =
+          item.beforeSourceError !== null &&
+          !item.beforeSourceError.leftover &&
+          result.chunks === batchChunks
+        if (result.sawFinal && (!job.final || result.chunks < batchChunks) && !endsBeforeError) {
           throw new PayloadError("trailing data after the final payload chunk", {
             hints: ["the file was modified or concatenated with other data"],
           })
@@ -503,6 +554,8 @@ export function streamSource(stream: ReadableStream<Uint8Array>): ByteSource {
 
 const HEADER_READ_SIZE = 64 * 1024
 
+const emptySource: ByteSource = { read: () => Promise.resolve(0) }
+
 /** Pieces of a source as a Web stream (for the single-threaded fallback). */
 function sourceStream(source: ByteSource): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
@@ -565,21 +618,70 @@ export async function encryptFile(
 /** Options for `decryptFile`. */
 export interface DecryptFileOptions extends DecryptStreamOptions, ParallelOptions {}
 
+/** Raw armored bytes read at once by `dearmoredSource` (decoding about 750 KiB). */
+const ARMOR_READ_SIZE = 1024 * 1024
+
 /**
- * Decrypts an age file from `source` to `sink`, with the semantics of `decryptStream`: a
- * binary file's payload goes through `openPayload`; an armored file, or one that ends
- * before its header does, goes through `decryptStream` itself (which then reports it).
+ * The binary age file inside an armored one, de-armored as it is read (strictly, with
+ * `ArmorDecoder`). As in `decryptStream`, the bytes decoded before an armor error are still
+ * returned; the read after them rejects with the ArmorError.
+ * @param armored the armored bytes, from their first byte
+ * @returns the source; reads reject with ArmorError, or with what `armored` rejects with
+ */
+export function dearmoredSource(armored: ByteSource): ByteSource {
+  const decoder = new ArmorDecoder()
+  const raw = new Uint8Array(ARMOR_READ_SIZE)
+  const decoded: Uint8Array[] = []
+  let failure: { readonly error: unknown } | null = null
+  let ended = false
+  return {
+    async read(into) {
+      let next = decoded[0]
+      while (next === undefined) {
+        if (failure !== null) throw failure.error
+        if (ended) return 0
+        const n = await armored.read(raw)
+        const emit = (binary: Uint8Array): void => {
+          if (binary.length > 0) decoded.push(binary)
+        }
+        try {
+          if (n === 0) {
+            ended = true
+            decoder.finish(emit)
+          } else {
+            decoder.push(raw.subarray(0, n), emit)
+          }
+        } catch (error) {
+          failure = { error }
+        }
+        next = decoded[0]
+      }
+      const n = Math.min(into.length, next.length)
+      into.set(next.subarray(0, n))
+      if (n === next.length) decoded.shift()
+      else decoded[0] = next.subarray(n)
+      return n
+    },
+  }
+}
+
+/**
+ * Decrypts an age file from `source` to `sink`, with the semantics of `decryptStream`: the
+ * payload of a binary or armored file goes through `openPayload` (an armored one de-armored
+ * on the way by `dearmoredSource`); a file that ends before its header does goes through
+ * `decryptStream` itself (which then reports it).
  * @throws ArmorError, HeaderError, NoIdentityMatchError, HeaderMacError, PayloadError (the
  *   authenticated plaintext before a payload failure has been written); errors of `source`
  *   and `sink` as they are
  */
 export async function decryptFile(
-  source: ByteSource,
+  file: ByteSource,
   sink: ByteSink,
   identities: IdentitySource,
   options: DecryptFileOptions = {},
 ): Promise<void> {
   const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024 * 1024
+  let source = file
   let buffered = new Uint8Array(0)
   let ended = false
   // a function, so that checks after an await are not narrowed away
@@ -597,8 +699,11 @@ export async function decryptFile(
     buffered = grown
   }
   const fallback = async (): Promise<void> => {
-    const rest = atEnd() ? { read: () => Promise.resolve(0) } : source
-    const output = sourceStream(prefixedSource(buffered, rest)).pipeThrough(
+    // the bytes of an armored file are decoded by now: give decryptStream them armored again
+    // (canonical armor of the same bytes reaches the same verdict; it never needs the rest)
+    const rest = atEnd() || armored === true ? { read: () => Promise.resolve(0) } : source
+    const start = armored === true ? encodeArmor(buffered) : buffered
+    const output = sourceStream(prefixedSource(start, rest)).pipeThrough(
       decryptStream(identities, options),
     )
     for await (const plaintext of output) await sink.write(plaintext)
@@ -609,14 +714,19 @@ export async function decryptFile(
     await readMore()
     armored = detectArmor(buffered, atEnd())
   }
-  if (armored) return fallback()
+  if (armored) {
+    source = dearmoredSource(prefixedSource(buffered, atEnd() ? emptySource : source))
+    buffered = new Uint8Array(0)
+    ended = false
+    await readMore()
+  }
   let header = parseHeader(buffered)
   while (header === null) {
     if (atEnd() || buffered.length > maxHeaderSize) return fallback()
     await readMore()
     header = parseHeader(buffered)
   }
-  const fileKey = await unwrapHeader(header, identities, false)
+  const fileKey = await unwrapHeader(header, identities, armored)
   const payloadStart = header.headerLength + PAYLOAD_NONCE_SIZE
   try {
     while (buffered.length < payloadStart && !atEnd()) await readMore()
@@ -634,7 +744,7 @@ export async function decryptFile(
   const payloadKey = derivePayloadKey(fileKey, buffered.subarray(header.headerLength, payloadStart))
   wipeBytes(fileKey)
   try {
-    const rest = atEnd() ? { read: () => Promise.resolve(0) } : source
+    const rest = atEnd() ? emptySource : source
     await openPayload(
       payloadKey,
       prefixedSource(buffered.subarray(payloadStart), rest),
