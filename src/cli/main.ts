@@ -33,21 +33,70 @@ const commands: Readonly<Record<string, CommandEntry>> = {
     summary: "convert SSH ed25519 keys to age keys (as Mic92/ssh-to-age)",
     load: () => import("./commands/ssh-to-age.js"),
   },
-  decrypt: { summary: "decrypt a sops file (YAML, JSON, dotenv, INI, binary)", load: () => import("./commands/decrypt.js") },
-  encrypt: { summary: "encrypt a file as sops does, to --age and --pgp keys", load: () => import("./commands/encrypt.js") },
-  units: { summary: "write the systemd units that install a manifest's secrets at boot", load: () => import("./commands/units.js") },
-  install: { summary: "install a host's secrets into /run/secrets (a sops-nix manifest)", load: () => import("./commands/install.js") },
-  edit: { summary: "edit a sops file in your editor (also: coffer FILE)", load: () => import("./commands/edit.js") },
-  set: { summary: "set one value of a sops file: set FILE '[\"a\"][\"b\"]' JSON", load: () => import("./commands/set.js") },
-  unset: { summary: "remove one key of a sops file: unset FILE '[\"a\"]'", load: () => import("./commands/unset.js") },
-  "exec-env": { summary: "run a command with a sops file's values in its environment", load: () => import("./commands/exec-env.js") },
-  "exec-file": { summary: "run a command with a sops file's plaintext at {} (FIFO or private file)", load: () => import("./commands/exec-file.js") },
-  filestatus: { summary: "print whether a file is sops-encrypted, as JSON", load: () => import("./commands/filestatus.js") },
-  agenix: { summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)", load: () => import("./commands/agenix.js") },
-  completion: { summary: "print a shell completion script (bash, zsh or fish)", load: () => import("./commands/completion.js") },
-  updatekeys: { summary: "give sops files (and folders of them) the keys of their .sops.yaml rule", load: () => import("./commands/updatekeys.js") },
-  rotate: { summary: "make a new data key for a sops file and re-encrypt every value", load: () => import("./commands/rotate.js") },
-  groups: { summary: "add or delete a key group of a sops file (Shamir secret sharing)", load: () => import("./commands/groups.js") },
+  encrypt: {
+    summary: "encrypt a file as sops does, to --age and --pgp keys",
+    load: () => import("./commands/encrypt.js"),
+  },
+  decrypt: {
+    summary: "decrypt a sops file (YAML, JSON, dotenv, INI, binary)",
+    load: () => import("./commands/decrypt.js"),
+  },
+  edit: {
+    summary: "edit a sops file in your editor (also: coffer FILE)",
+    load: () => import("./commands/edit.js"),
+  },
+  set: {
+    summary: 'set one value of a sops file: set FILE \'["a"]["b"]\' JSON',
+    load: () => import("./commands/set.js"),
+  },
+  unset: {
+    summary: "remove one key of a sops file: unset FILE '[\"a\"]'",
+    load: () => import("./commands/unset.js"),
+  },
+  updatekeys: {
+    summary: "give sops files (and folders of them) the keys of their .sops.yaml rule",
+    load: () => import("./commands/updatekeys.js"),
+  },
+  rotate: {
+    summary: "make a new data key for a sops file and re-encrypt every value",
+    load: () => import("./commands/rotate.js"),
+  },
+  groups: {
+    summary: "add or delete a key group of a sops file (Shamir secret sharing)",
+    load: () => import("./commands/groups.js"),
+  },
+  "exec-env": {
+    summary: "run a command with a sops file's values in its environment",
+    load: () => import("./commands/exec-env.js"),
+  },
+  "exec-file": {
+    summary: "run a command with a sops file's plaintext at {} (FIFO or private file)",
+    load: () => import("./commands/exec-file.js"),
+  },
+  filestatus: {
+    summary: "print whether a file is sops-encrypted, as JSON",
+    load: () => import("./commands/filestatus.js"),
+  },
+  agenix: {
+    summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)",
+    load: () => import("./commands/agenix.js"),
+  },
+  install: {
+    summary: "install a host's secrets into /run/secrets (a sops-nix manifest)",
+    load: () => import("./commands/install.js"),
+  },
+  units: {
+    summary: "write the systemd units that install a manifest's secrets at boot",
+    load: () => import("./commands/units.js"),
+  },
+  completion: {
+    summary: "print a shell completion script (bash, zsh or fish)",
+    load: () => import("./commands/completion.js"),
+  },
+  demo: {
+    summary: "run the whole flow on a throwaway repository (keys, rule, encrypt, install, units)",
+    load: () => import("./commands/demo.js"),
+  },
 }
 
 /**
@@ -128,7 +177,8 @@ async function dispatch(program: string, argv: readonly string[]): Promise<ExitC
     process.stdout.write(`coffer ${cofferVersion}\n`)
     return exitCodes.ok
   }
-  if (!Object.hasOwn(commands, first) && /[./]/.test(first)) return runCommand("edit", "coffer edit", argv)
+  if (!Object.hasOwn(commands, first) && /[./]/.test(first))
+    return runCommand("edit", "coffer edit", argv)
   return runCommand(first, `coffer ${first}`, rest)
 }
 
