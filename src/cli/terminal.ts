@@ -41,12 +41,14 @@ function openTerminal(): number {
  */
 export async function readSecret(prompt: string): Promise<string> {
   const fd = openTerminal()
-  writeSync(fd, `${prompt} `)
   const input = new ReadStream(fd)
   let raw = false
   try {
+    // Echo off before the prompt shows: whatever is typed once the prompt is visible must
+    // never appear on the screen.
     input.setRawMode(true)
     raw = true
+    writeSync(fd, `${prompt} `)
     return await new Promise<string>((resolve, reject) => {
       let typed = ""
       const onData = (chunk: Buffer): void => {
