@@ -75,13 +75,7 @@ export interface NullScalar {
 }
 
 export type Scalar =
-  | StringScalar
-  | IntScalar
-  | FloatScalar
-  | BoolScalar
-  | TimeScalar
-  | BytesScalar
-  | NullScalar
+  StringScalar | IntScalar | FloatScalar | BoolScalar | TimeScalar | BytesScalar | NullScalar
 
 /** Any value in the tree. */
 export type Node = Mapping | Sequence | Scalar
