@@ -51,7 +51,7 @@ function assertSopsSection(sops: Record<string, unknown>): void {
     assertAgeArmor(entry["enc"])
   })
   assert.equal(sops["lastmodified"], "2026-11-23T10:20:30Z")
-  assert.match(String(sops["lastmodified"]), rfc3339)
+  assert.match(sops["lastmodified"], rfc3339)
   assert.match(String(sops["mac"]), encValue)
   assert.equal(sops["unencrypted_suffix"], "_unencrypted")
   assert.equal(sops["version"], "3.13.2")
