@@ -1,101 +1,121 @@
 /**
- * Editing a secret's plaintext safely (MISSION.md C3 "Editing is safe"; agenix.md §4 "Edit";
- * sops-format.md §12 `edit`): the plaintext lives only in a private directory (mode 0700)
- * on a RAM-backed file system where one exists (`$XDG_RUNTIME_DIR`, then `/dev/shm`, else
- * the temp dir), in a file created exclusively with mode 0600; the directory is removed on
- * every exit path, including SIGINT, SIGTERM and SIGHUP. The editor is `$EDITOR`-style text
- * run by `/bin/sh` (so `code --wait` works), with the file as its last argument.
+ * Editing plaintext in an editor (MISSION.md C3 "Editing is safe"; agenix.md §4 "Edit";
+ * sops-format.md §12 `edit`): choosing the editor from the environment, writing the
+ * plaintext to a 0600 file in a private directory (`private-temp.ts`), running the editor on
+ * it attached to the terminal, and reading the result back. `coffer edit` and
+ * `coffer agenix -e` share it; each keeps its own documented order of variables.
+ *
+ * The command line is either split into words as sops does (`splitShellWords`, no shell) or,
+ * for agenix, run by `/bin/sh` as agenix does; either way the file's path is passed as one
+ * argument after the others, never through a shell's parser. While the editor runs, a
+ * signal stops it and removes the private directory (`PrivateTempDir.attachChild`).
  */
 import { spawn } from "node:child_process"
-import { accessSync, constants, mkdtempSync, rmSync, statSync } from "node:fs"
+import { accessSync, constants } from "node:fs"
 import { open, readFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { basename, join } from "node:path"
-import { ToolError } from "../internal/errors.js"
+import { basename, delimiter, join } from "node:path"
 import { describeSystemError } from "./files.js"
+import type { PrivateTempDir } from "./private-temp.js"
+import { ToolError } from "../internal/errors.js"
+import { splitShellWords } from "../keys/shell-words.js"
 
-/** The editor could not be started or exited with a failure status (nothing was written). */
+/** The editor could not be started, or exited with a failure: nothing was changed. */
 export class EditorError extends ToolError {}
 
-/** A private directory for plaintext; `remove()` deletes it and everything in it. */
-export interface PrivateDir {
-  readonly path: string
-  /** Whether it is on a RAM-backed file system (`$XDG_RUNTIME_DIR`, `/dev/shm`). */
-  readonly inMemory: boolean
-  remove(): void
-}
-
-const liveDirs = new Set<string>()
-let signalHandlerInstalled = false
-
-function installSignalHandler(): void {
-  if (signalHandlerInstalled) return
-  signalHandlerInstalled = true
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(signal, () => {
-      // Remove the plaintext first, then exit as the signal would have.
-      for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true })
-      liveDirs.clear()
-      process.exit(signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 129)
-    })
-  }
-}
-
-function usableDirectory(path: string | undefined): path is string {
-  if (path === undefined || path === "") return false
-  try {
-    if (!statSync(path).isDirectory()) return false
-    accessSync(path, constants.W_OK | constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
+/** An editor to run: the words of its command line, and how messages name it. */
+export interface EditorCommand {
+  /** The program and its arguments; the file's path is added as the last argument. */
+  readonly words: readonly string[]
+  /** The editor as the user wrote it, for messages. */
+  readonly shown: string
+  /** The variables that choose the editor, for hints (`EDITOR`). */
+  readonly variables: readonly string[]
 }
 
 /**
- * Creates a private (0700) directory for plaintext, preferring memory-backed places.
- * @param env the environment (`XDG_RUNTIME_DIR`)
- * @returns the directory; call `remove()` in a `finally`
+ * The editor from the environment: the first non-empty variable of `variables`, else the
+ * first of `fallbacks` found on `PATH`.
+ * @param env the environment (`PATH` and the variables)
+ * @param options `variables` in order (sops: `SOPS_EDITOR`, `EDITOR`, `VISUAL`);
+ *   `fallbacks` in order (sops: vim, nano, vi); `shell` runs the command line with
+ *   `/bin/sh -c` (agenix) instead of splitting it into words (sops)
+ * @returns the editor command
+ * @throws EditorError when no variable is set and no fallback is on `PATH`
+ * @throws UsageError when the variable has an unterminated quote (without `shell`)
  */
-export function createPrivateDir(env: Readonly<Record<string, string | undefined>>): PrivateDir {
-  const runtime = env["XDG_RUNTIME_DIR"]
-  const candidates: { dir: string | undefined; inMemory: boolean }[] = [
-    { dir: runtime, inMemory: true },
-    { dir: "/dev/shm", inMemory: true },
-    { dir: tmpdir(), inMemory: false },
-  ]
-  const chosen = candidates.find((c) => usableDirectory(c.dir)) ?? {
-    dir: tmpdir(),
-    inMemory: false,
+export function chooseEditor(
+  env: NodeJS.ProcessEnv,
+  options: {
+    readonly variables: readonly string[]
+    readonly fallbacks: readonly string[]
+    readonly shell?: boolean
+  },
+): EditorCommand {
+  for (const name of options.variables) {
+    const value = env[name]?.trim()
+    if (value === undefined || value === "") continue
+    if (options.shell === true) return shellEditor(value, options.variables)
+    const words = splitShellWords(value, name)
+    if (words.length > 0) return { words, shown: words[0] ?? value, variables: options.variables }
   }
-  // mkdtemp creates the directory with mode 0700.
-  const path = mkdtempSync(join(chosen.dir ?? tmpdir(), "coffer-edit-"))
-  installSignalHandler()
-  liveDirs.add(path)
-  return {
-    path,
-    inMemory: chosen.inMemory,
-    remove: () => {
-      rmSync(path, { recursive: true, force: true })
-      liveDirs.delete(path)
-    },
+  for (const candidate of options.fallbacks) {
+    if (onPath(candidate, env["PATH"] ?? "")) {
+      return { words: [candidate], shown: candidate, variables: options.variables }
+    }
   }
+  throw new EditorError("no editor found", {
+    hints: [
+      `set ${options.variables.join(" or ")}, e.g. EDITOR=nano; ${options.fallbacks.join(", ")} ${options.fallbacks.length === 1 ? "is" : "are"} not on PATH`,
+    ],
+  })
 }
 
 /**
- * Writes plaintext into a new 0600 file in a private directory.
- * @param dir the private directory
- * @param name the file name to use (its base name is kept, so editors pick the syntax)
+ * An editor command line run by `/bin/sh` (so `code --wait` and `$HOME/bin/ed` work), as
+ * agenix runs `$EDITOR`.
+ * @param command the command line
+ * @param variables the variables that choose the editor, for hints
+ */
+export function shellEditor(command: string, variables: readonly string[]): EditorCommand {
+  // the file is "$1": one argument, whatever its name
+  return { words: ["/bin/sh", "-c", `${command} "$1"`, "coffer-editor"], shown: command, variables }
+}
+
+function onPath(command: string, path: string): boolean {
+  return path.split(delimiter).some((dir) => {
+    if (dir === "") return false
+    try {
+      accessSync(join(dir, command), constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+}
+
+/**
+ * The path for the plaintext of `name` in a private directory: its base name is kept, so
+ * the editor picks the right syntax highlighting.
+ * @param temp the private directory
+ * @param name the file being edited
+ * @param fallback the name when `name` has no usable base name
+ */
+export function plaintextPath(temp: PrivateTempDir, name: string, fallback: string): string {
+  const base = basename(name)
+  return join(temp.path, base === "" || base === "." || base === ".." ? fallback : base)
+}
+
+/**
+ * Writes plaintext into a new file, created exclusively with mode 0600 (no one else can
+ * read it, and a planted file or symlink makes it fail rather than be followed).
+ * @param path the file, in a private directory
  * @param content the plaintext
- * @returns the file's path
- * @throws IoError-like EditorError when the file can't be created
+ * @throws EditorError when the file can't be created
  */
 export async function writePlaintextFile(
-  dir: PrivateDir,
-  name: string,
-  content: Uint8Array,
-): Promise<string> {
-  const path = join(dir.path, basename(name) || "secret")
+  path: string,
+  content: Uint8Array | string,
+): Promise<void> {
   try {
     // "wx": O_CREAT|O_EXCL, mode 0600 from the start.
     const handle = await open(path, "wx", 0o600)
@@ -107,17 +127,15 @@ export async function writePlaintextFile(
   } catch (cause) {
     throw new EditorError(
       `can't create the temporary plaintext file: ${describeSystemError(cause)}`,
-      {
-        cause,
-      },
+      { cause },
     )
   }
-  return path
 }
 
 /**
  * Reads a plaintext file back after editing.
  * @returns its bytes, or undefined when the editor removed it (or never created it)
+ * @throws EditorError when it can't be read
  */
 export async function readPlaintextFile(path: string): Promise<Uint8Array | undefined> {
   try {
@@ -131,54 +149,45 @@ export async function readPlaintextFile(path: string): Promise<Uint8Array | unde
 }
 
 /**
- * The editor command from the environment: the first non-empty variable of `variables`,
- * else `vi`.
- * @param env the environment
- * @param variables the variables to look at, in order (sops: SOPS_EDITOR, EDITOR, VISUAL)
- */
-export function chooseEditor(
-  env: Readonly<Record<string, string | undefined>>,
-  variables: readonly string[] = ["EDITOR", "VISUAL"],
-): string {
-  for (const name of variables) {
-    const value = env[name]?.trim()
-    if (value !== undefined && value !== "") return value
-  }
-  return "vi"
-}
-
-/**
- * Runs the editor on a file, attached to the terminal, and waits for it.
- * @param command the editor command line (shell words, e.g. `code --wait`)
- * @param file the file to edit (passed as one argument, never through the shell's parser)
+ * Runs the editor on a file, attached to the terminal, and waits for it. A signal meanwhile
+ * stops the editor and removes `temp` (`private-temp.ts`).
+ * @param editor the editor command
+ * @param file the file to edit
+ * @param temp the private directory holding `file`
  * @param env the environment for the editor
  * @throws EditorError when it can't start or exits with a failure status
  */
-export function runEditor(
-  command: string,
+export async function runEditor(
+  editor: EditorCommand,
   file: string,
-  env: Readonly<Record<string, string | undefined>>,
+  temp: PrivateTempDir,
+  env: NodeJS.ProcessEnv,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("/bin/sh", ["-c", `${command} "$1"`, "coffer-editor", file], {
-      stdio: "inherit",
-      env,
+  const [command, ...args] = editor.words
+  if (command === undefined) throw new EditorError("the editor command is empty")
+  const shown = JSON.stringify(editor.shown)
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(command, [...args, file], { stdio: "inherit", env })
+    temp.attachChild(child)
+    child.once("error", (cause) => {
+      temp.attachChild(undefined)
+      reject(
+        new EditorError(`can't start the editor ${shown}: ${describeSystemError(cause)}`, {
+          cause,
+          hints: [`check ${editor.variables.join(" or ")}; nothing was changed`],
+        }),
+      )
     })
-    child.on("error", (cause) => {
-      reject(new EditorError(`can't start the editor: ${describeSystemError(cause)}`, { cause }))
-    })
-    child.on("close", (status, signal) => {
-      if (status === 0) {
+    child.once("exit", (code, signal) => {
+      temp.attachChild(undefined)
+      if (code === 0) {
         resolve()
         return
       }
-      const how = signal === null ? `exit status ${String(status)}` : `signal ${signal}`
       reject(
         new EditorError(
-          `the editor ${JSON.stringify(command)} failed (${how}): nothing was changed`,
-          {
-            hints: ["set EDITOR to the editor you want, e.g. EDITOR=nano"],
-          },
+          `the editor ${shown} ${signal === null ? `exited with status ${String(code)}` : `was killed by ${signal}`}: nothing was changed`,
+          { hints: ["the file is as it was before the edit"] },
         ),
       )
     })

@@ -69,8 +69,8 @@ async function setup(t: TestContext): Promise<Setup | undefined> {
     r2: keys[1] ?? "",
     hostPub: readFileSync(`${host}.pub`, "utf8").trim(),
     // HOME without ~/.ssh keys, so only -i identities count; a private runtime dir to
-    // check that no plaintext is left behind
-    env: { HOME: dir, XDG_RUNTIME_DIR: runtime },
+    // check that no plaintext is left behind (COFFER_TMPDIR: coffer puts it there)
+    env: { HOME: dir, XDG_RUNTIME_DIR: runtime, COFFER_TMPDIR: runtime },
   }
 }
 
@@ -163,7 +163,7 @@ test("agenix -e runs $EDITOR on a terminal; no change means no rewrite; a failin
   assert.equal(failing.status, 1)
   assert.match(
     failing.stderr,
-    /error: the editor "false" failed \(exit status 1\): nothing was changed/,
+    /error: the editor "false" exited with status 1: nothing was changed/,
   )
   assert.deepEqual(readFileSync(join(s.dir, "a.age")), before)
   assert.deepEqual(readdirSync(s.env["XDG_RUNTIME_DIR"] ?? ""), [])

@@ -2,7 +2,7 @@
  * `coffer agenix`: the agenix command line (agenix.md §4) over coffer's age engine.
  *
  * - `-e FILE` edits (or creates) a secret with `$EDITOR` in a private RAM-backed directory
- *   (`cli/editor.ts`); with standard input not a terminal, the new plaintext is read from it
+ *   (`cli/editor.ts`, `cli/private-temp.ts`); with standard input not a terminal, the new plaintext is read from it
  *   (agenix's `cp /dev/stdin`), or pass `--editor CMD` (`--editor -` = standard input, as
  *   ragenix). An unchanged plaintext is not re-encrypted.
  * - `-r` re-encrypts every file of the rules to its current recipients, reporting each and
@@ -19,16 +19,19 @@ import { readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { join, relative, resolve } from "node:path"
 import type { CliContext } from "../command.js"
+import type { EditorCommand } from "../editor.js"
 import {
   chooseEditor,
-  createPrivateDir,
+  plaintextPath,
   readPlaintextFile,
   runEditor,
+  shellEditor,
   writePlaintextFile,
 } from "../editor.js"
 import { exitCodes, type ExitCode } from "../exit-codes.js"
 import { describeSystemError, readSmallFile } from "../files.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec } from "../flags.js"
+import { createPrivateTempDir } from "../private-temp.js"
 import { replaceFile } from "../replace-file.js"
 import { parseFlagsAnywhere } from "../sops-file.js"
 import { readSecret } from "../terminal.js"
@@ -44,6 +47,9 @@ import { IoError, ToolError, UsageError } from "../../internal/errors.js"
 
 /** `-r` could not rekey every file (the others were rekeyed and are listed). */
 export class RekeyIncompleteError extends ToolError {}
+
+/** agenix runs `$EDITOR`; coffer also looks at `$VISUAL`, then `vi` (see the help). */
+const AGENIX_EDITOR_VARIABLES = ["EDITOR", "VISUAL"]
 
 /** The flags of `coffer agenix` (also read by `coffer completion`). */
 export const flagSpecs: readonly FlagSpec[] = [
@@ -196,7 +202,15 @@ async function editSecret(
         )
       }
     } else {
-      after = await editInPrivateDir(name, before, editorFlag ?? chooseEditor(ctx.env), ctx)
+      const editor =
+        editorFlag === undefined
+          ? chooseEditor(ctx.env, {
+              variables: AGENIX_EDITOR_VARIABLES,
+              fallbacks: ["vi"],
+              shell: true,
+            })
+          : shellEditor(editorFlag, ["--editor"])
+      after = await editInPrivateDir(name, before, editor, ctx)
     }
     if (after === undefined) {
       ctx.note(`${name} wasn't created, nothing to encrypt`)
@@ -219,19 +233,20 @@ async function editSecret(
 async function editInPrivateDir(
   name: string,
   before: Uint8Array | undefined,
-  editor: string,
+  editor: EditorCommand,
   ctx: CliContext,
 ): Promise<Uint8Array | undefined> {
-  const dir = createPrivateDir(ctx.env)
+  const temp = createPrivateTempDir(ctx.env, (m) => {
+    ctx.warn(m)
+  })
   try {
-    const file =
-      before === undefined
-        ? join(dir.path, safeBaseName(name))
-        : await writePlaintextFile(dir, name, before)
-    await runEditor(editor, file, ctx.env)
+    // a new secret's file is left for the editor to create
+    const file = plaintextPath(temp, name, "secret")
+    if (before !== undefined) await writePlaintextFile(file, before)
+    await runEditor(editor, file, temp, ctx.env)
     return await readPlaintextFile(file)
   } finally {
-    dir.remove()
+    temp.remove()
   }
 }
 
@@ -412,11 +427,6 @@ function describeKeys(rule: AgenixRule): string {
 function displayPath(path: string, cwd: string): string {
   const rel = relative(cwd, path)
   return rel === "" || rel.startsWith("..") ? path : rel
-}
-
-function safeBaseName(name: string): string {
-  const base = name.split("/").at(-1) ?? ""
-  return base === "" || base === "." || base === ".." ? "secret" : base
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -13,31 +13,32 @@
  * is discarded rather than kept on disk in plaintext); the file is replaced atomically with
  * its mode kept.
  */
-import { spawn } from "node:child_process"
-import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "node:fs"
-import { basename, delimiter, join } from "node:path"
+import { existsSync } from "node:fs"
 import type { CliContext } from "../command.js"
+import {
+  EditorError,
+  chooseEditor,
+  plaintextPath,
+  readPlaintextFile,
+  runEditor,
+  writePlaintextFile,
+} from "../editor.js"
 import { exitCodes, type ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec } from "../flags.js"
 import type { NewFileKeys } from "../creation-rule.js"
 import { newFileKeys, wrapForNewFile } from "../creation-rule.js"
-import type { PrivateTempDir } from "../private-temp.js"
 import { createPrivateTempDir } from "../private-temp.js"
 import { replaceFile } from "../replace-file.js"
 import { parseFlagsAnywhere, readInputFile, singleFile } from "../sops-file.js"
 import { openSopsFile, writeSopsFile } from "../sops-session.js"
 import { confirm } from "../terminal.js"
 import { InternalError, ToolError, UsageError } from "../../internal/errors.js"
-import { splitShellWords } from "../../keys/shell-words.js"
 import type { OpenedFile } from "../../sops/index.js"
 import { SOPS_VERSION, closeFile, encryptDocument, generateDataKey } from "../../sops/index.js"
 import type { Metadata } from "../../sops/metadata.js"
 import type { Document } from "../../sops/tree.js"
 import type { Store, StoreFormat } from "../../sops/stores/index.js"
 import { METADATA_KEY, formatForPath, storeForFormat } from "../../sops/stores/index.js"
-
-/** The editor could not be started, or exited with a failure: nothing was changed. */
-export class EditorError extends ToolError {}
 
 /** The edited plaintext does not parse (or uses the reserved `sops` key). */
 export class EditedContentError extends ToolError {}
@@ -160,17 +161,23 @@ async function editPlaintext(
   store: Store,
   ctx: CliContext,
 ): Promise<Document | undefined> {
-  const editor = chooseEditor(ctx.env)
+  const editor = chooseEditor(ctx.env, {
+    variables: ["SOPS_EDITOR", "EDITOR", "VISUAL"],
+    fallbacks: ["vim", "nano", "vi"],
+  })
   const temp = createPrivateTempDir(ctx.env, (m) => {
     ctx.warn(m)
   })
   try {
-    // Keep the file's name so the editor picks the right syntax highlighting.
-    const path = join(temp.path, basename(file) === "" ? "file" : basename(file))
-    writeFileSync(path, original, { mode: 0o600, flag: "wx" })
+    const path = plaintextPath(temp, file, "file")
+    await writePlaintextFile(path, original)
     for (;;) {
-      await runEditor(editor, path, temp)
-      const text = readFileSync(path, "utf8")
+      await runEditor(editor, path, temp, ctx.env)
+      const edited = await readPlaintextFile(path)
+      if (edited === undefined) {
+        throw new EditorError(`the editor removed the plaintext of ${file}: nothing was changed`)
+      }
+      const text = Buffer.from(edited).toString("utf8")
       if (text === original) return undefined
       try {
         return parseEdited(text, file, store)
@@ -219,69 +226,6 @@ function parseEdited(text: string, file: string, store: Store): Document {
     }
   }
   return doc
-}
-
-/** The editor command: `SOPS_EDITOR`, `EDITOR`, `VISUAL`, else vim, nano or vi on PATH. */
-export function chooseEditor(env: NodeJS.ProcessEnv): readonly string[] {
-  for (const name of ["SOPS_EDITOR", "EDITOR", "VISUAL"]) {
-    const value = env[name]
-    if (value !== undefined && value.trim() !== "") {
-      const words = splitShellWords(value, name)
-      if (words.length > 0) return words
-    }
-  }
-  for (const candidate of ["vim", "nano", "vi"]) {
-    if (onPath(candidate, env["PATH"] ?? "")) return [candidate]
-  }
-  throw new EditorError("no editor found", {
-    hints: ["set EDITOR (or SOPS_EDITOR), e.g. EDITOR=nano; vim, nano and vi are not on PATH"],
-  })
-}
-
-function onPath(command: string, path: string): boolean {
-  return path.split(delimiter).some((dir) => {
-    if (dir === "") return false
-    try {
-      accessSync(join(dir, command), constants.X_OK)
-      return true
-    } catch {
-      return false
-    }
-  })
-}
-
-async function runEditor(
-  editor: readonly string[],
-  path: string,
-  temp: PrivateTempDir,
-): Promise<void> {
-  const [command, ...args] = editor
-  if (command === undefined) throw new EditorError("the editor command is empty")
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(command, [...args, path], { stdio: "inherit" })
-    temp.attachChild(child)
-    child.once("error", (cause) => {
-      reject(
-        new EditorError(`can't start the editor ${JSON.stringify(command)}: ${cause.message}`, {
-          cause,
-          hints: ["check EDITOR (or SOPS_EDITOR); nothing was changed"],
-        }),
-      )
-    })
-    child.once("exit", (code, signal) => {
-      temp.attachChild(undefined)
-      if (code === 0) {
-        resolve()
-        return
-      }
-      reject(
-        new EditorError(
-          `the editor ${JSON.stringify(command)} ${signal === null ? `exited with status ${String(code)}` : `was killed by ${signal}`}: nothing was changed`,
-          { hints: ["the file is as it was before the edit"] },
-        ),
-      )
-    })
-  })
 }
 
 async function encryptNewFile(
