@@ -224,11 +224,7 @@ export class PluginRecipientGroup implements WrapLabelsRecipient {
    * @throws PluginError if the list is empty or mixes plugins
    */
   constructor(recipients: readonly PluginRecipient[]) {
-    const first = recipients[0]
-    if (first === undefined || recipients.some((r) => r.name !== first.name)) {
-      throw new PluginError("a plugin recipient group needs recipients of one plugin")
-    }
-    this.name = first.name
+    this.name = nameOfOnePlugin(recipients, "a plugin recipient group needs recipients")
     this.recipients = recipients
   }
 
@@ -341,11 +337,7 @@ export class PluginIdentityGroup implements Identity {
    * @throws PluginError if the list is empty or mixes plugins
    */
   constructor(identities: readonly PluginIdentity[]) {
-    const first = identities[0]
-    if (first === undefined || identities.some((i) => i.name !== first.name)) {
-      throw new PluginError("a plugin identity group needs identities of one plugin")
-    }
-    this.name = first.name
+    this.name = nameOfOnePlugin(identities, "a plugin identity group needs identities")
     this.identities = identities
   }
 
@@ -365,26 +357,11 @@ export class PluginIdentityGroup implements Identity {
  * @returns the recipients to encrypt to
  */
 export function groupPluginRecipients(recipients: readonly Recipient[]): Recipient[] {
-  const byName = new Map<string, PluginRecipient[]>()
-  for (const r of recipients) {
-    if (r instanceof PluginRecipient) {
-      const list = byName.get(r.name) ?? []
-      list.push(r)
-      byName.set(r.name, list)
-    }
-  }
-  const out: Recipient[] = []
-  for (const r of recipients) {
-    if (!(r instanceof PluginRecipient)) {
-      out.push(r)
-      continue
-    }
-    const list = byName.get(r.name)
-    if (list === undefined) continue // already placed with the first of its plugin
-    byName.delete(r.name)
-    out.push(list.length === 1 ? r : new PluginRecipientGroup(list))
-  }
-  return out
+  return groupByPlugin(
+    recipients,
+    (r) => r instanceof PluginRecipient,
+    (list) => new PluginRecipientGroup(list),
+  )
 }
 
 /**
@@ -393,26 +370,53 @@ export function groupPluginRecipients(recipients: readonly Recipient[]): Recipie
  * @returns the identities to decrypt with
  */
 export function groupPluginIdentities(identities: readonly Identity[]): Identity[] {
-  const byName = new Map<string, PluginIdentity[]>()
-  for (const i of identities) {
-    if (i instanceof PluginIdentity) {
-      const list = byName.get(i.name) ?? []
-      list.push(i)
-      byName.set(i.name, list)
+  return groupByPlugin(
+    identities,
+    (i) => i instanceof PluginIdentity,
+    (list) => new PluginIdentityGroup(list),
+  )
+}
+
+/** Replaces the plugin keys of each plugin by `group(keys)` at the place of the first. */
+function groupByPlugin<K, P extends K & { readonly name: string }>(
+  keys: readonly K[],
+  isPlugin: (key: K) => key is P,
+  group: (keys: readonly P[]) => K,
+): K[] {
+  const byName = new Map<string, P[]>()
+  for (const k of keys) {
+    if (isPlugin(k)) {
+      const list = byName.get(k.name) ?? []
+      list.push(k)
+      byName.set(k.name, list)
     }
   }
-  const out: Identity[] = []
-  for (const i of identities) {
-    if (!(i instanceof PluginIdentity)) {
-      out.push(i)
+  const out: K[] = []
+  for (const k of keys) {
+    if (!isPlugin(k)) {
+      out.push(k)
       continue
     }
-    const list = byName.get(i.name)
-    if (list === undefined) continue
-    byName.delete(i.name)
-    out.push(list.length === 1 ? i : new PluginIdentityGroup(list))
+    const list = byName.get(k.name)
+    if (list === undefined) continue // already placed with the first of its plugin
+    byName.delete(k.name)
+    out.push(list.length === 1 ? k : group(list))
   }
   return out
+}
+
+/**
+ * @param keys the keys of a group
+ * @param what the start of the error message
+ * @returns the one plugin name of `keys`
+ * @throws PluginError if `keys` is empty or mixes plugins
+ */
+function nameOfOnePlugin(keys: readonly { readonly name: string }[], what: string): string {
+  const first = keys[0]
+  if (first === undefined || keys.some((k) => k.name !== first.name)) {
+    throw new PluginError(`${what} of one plugin`)
+  }
+  return first.name
 }
 
 // ---------------------------------------------------------------------------------------
@@ -426,22 +430,15 @@ async function wrapWithPlugin(
   fileKey: Uint8Array,
   options: PluginOptions,
 ): Promise<{ stanzas: Stanza[]; labels: string[] }> {
-  const connection = await launch(name, "recipient-v1", options)
-  try {
+  const stanzas: Stanza[] = []
+  let labels: string[] | null = null
+  return exchange(name, "recipient-v1", options, {
     // Phase 1: our keys, the file key, and the labels extension.
-    for (const r of recipients) {
-      await connection.send(command(r.isIdentity ? "add-identity" : "add-recipient", [r.encoding]))
-      await sendGrease(connection, options.entropy ?? systemEntropy)
-    }
-    await connection.send(command("wrap-file-key", [], fileKey))
-    await connection.send(command("extension-labels"))
-    await connection.send(command("done"))
-
-    // Phase 2: the plugin talks until done.
-    const stanzas: Stanza[] = []
-    let labels: string[] | null = null
-    for (;;) {
-      const message = await receiveWithNotice(connection, name, options.ui)
+    keys: recipients.map((r) =>
+      command(r.isIdentity ? "add-identity" : "add-recipient", [r.encoding]),
+    ),
+    then: [command("wrap-file-key", [], fileKey), command("extension-labels")],
+    accept: (message) => {
       switch (message.type) {
         case "recipient-stanza": {
           const [index, type, ...args] = message.args
@@ -451,35 +448,29 @@ async function wrapWithPlugin(
           // We send a single file key, so its index is 0.
           if (index !== "0") throw protocolError(name, `recipient-stanza for file ${index ?? ""}`)
           stanzas.push({ type, args, body: message.body })
-          await connection.send(command("ok"))
-          break
+          return true
         }
         case "labels":
           if (labels !== null) throw protocolError(name, "labels sent twice")
           labels = [...message.args]
-          await connection.send(command("ok"))
-          break
-        case "error":
-          await connection.send(command("ok"))
-          throw pluginReportedError(name, message)
-        case "done":
-          if (stanzas.length === 0) {
-            throw new PluginError(`plugin ${name} returned no recipient stanzas`, {
-              hints: [`check that age-plugin-${name} supports these recipients`],
-            })
-          }
-          // spec: no more stanzas per file than recipients and identities
-          if (stanzas.length > recipients.length) {
-            throw protocolError(name, `${stanzas.length} stanzas for ${recipients.length} keys`)
-          }
-          return { stanzas, labels: labels ?? [] }
+          return true
         default:
-          await answerRequest(connection, name, message, options.ui)
+          return false
       }
-    }
-  } finally {
-    await connection.close()
-  }
+    },
+    done: () => {
+      if (stanzas.length === 0) {
+        throw new PluginError(`plugin ${name} returned no recipient stanzas`, {
+          hints: [`check that age-plugin-${name} supports these recipients`],
+        })
+      }
+      // spec: no more stanzas per file than recipients and identities
+      if (stanzas.length > recipients.length) {
+        throw protocolError(name, `${stanzas.length} stanzas for ${recipients.length} keys`)
+      }
+      return { stanzas, labels: labels ?? [] }
+    },
+  })
 }
 
 async function unwrapWithPlugin(
@@ -488,42 +479,74 @@ async function unwrapWithPlugin(
   stanzas: readonly Stanza[],
   options: PluginOptions,
 ): Promise<Uint8Array | null> {
-  const connection = await launch(name, "identity-v1", options)
-  try {
+  let fileKey: Uint8Array | null = null
+  return exchange(name, "identity-v1", options, {
     // Phase 1: our identities and every stanza of the (single) file.
-    for (const identity of identities) {
-      await connection.send(command("add-identity", [identity]))
+    keys: identities.map((identity) => command("add-identity", [identity])),
+    then: stanzas.map((s) => command("recipient-stanza", ["0", s.type, ...s.args], s.body)),
+    accept: (message) => {
+      if (message.type !== "file-key") return false
+      if (message.args.length !== 1 || message.args[0] !== "0") {
+        throw protocolError(name, "file-key for a file we did not send")
+      }
+      if (fileKey !== null) throw protocolError(name, "file-key sent twice")
+      if (message.body.length !== FILE_KEY_LENGTH) {
+        throw protocolError(name, `file key of ${message.body.length} bytes`)
+      }
+      fileKey = message.body
+      return true
+    },
+    done: () => fileKey,
+  })
+}
+
+/** What one run of a state machine sends, and how it takes the plugin's answers. */
+interface Exchange<T> {
+  /** Phase 1: the `add-recipient`/`add-identity` commands, each followed by grease. */
+  readonly keys: readonly Stanza[]
+  /** Phase 1: the commands after the keys (before `done`). */
+  readonly then: readonly Stanza[]
+  /**
+   * Phase 2: takes a message of this state machine (answered `ok`).
+   * @returns false when the message is not one (it is then answered as a request)
+   * @throws PluginError when the message breaks the protocol
+   */
+  accept(message: Stanza): boolean
+  /** Phase 2: the result once the plugin says `done`. */
+  done(): T
+}
+
+/**
+ * Runs `age-plugin-NAME --age-plugin=STATE_MACHINE` through both phases, then ends it.
+ * `error` and the requests (`msg`, `confirm`, …) are handled the same in both machines.
+ * @returns the result of `steps.done()`
+ * @throws PluginError if the plugin is missing, reports an error or breaks the protocol
+ */
+async function exchange<T>(
+  name: string,
+  stateMachine: PluginStateMachine,
+  options: PluginOptions,
+  steps: Exchange<T>,
+): Promise<T> {
+  const connection = await launch(name, stateMachine, options)
+  try {
+    for (const key of steps.keys) {
+      await connection.send(key)
       await sendGrease(connection, options.entropy ?? systemEntropy)
     }
-    for (const s of stanzas) {
-      await connection.send(command("recipient-stanza", ["0", s.type, ...s.args], s.body))
-    }
+    for (const message of steps.then) await connection.send(message)
     await connection.send(command("done"))
 
-    // Phase 2.
-    let fileKey: Uint8Array | null = null
+    // Phase 2: the plugin talks until done.
     for (;;) {
       const message = await receiveWithNotice(connection, name, options.ui)
-      switch (message.type) {
-        case "file-key":
-          if (message.args.length !== 1 || message.args[0] !== "0") {
-            throw protocolError(name, "file-key for a file we did not send")
-          }
-          if (fileKey !== null) throw protocolError(name, "file-key sent twice")
-          if (message.body.length !== FILE_KEY_LENGTH) {
-            throw protocolError(name, `file key of ${message.body.length} bytes`)
-          }
-          fileKey = message.body
-          await connection.send(command("ok"))
-          break
-        case "error":
-          await connection.send(command("ok"))
-          throw pluginReportedError(name, message)
-        case "done":
-          return fileKey
-        default:
-          await answerRequest(connection, name, message, options.ui)
+      if (message.type === "done") return steps.done()
+      if (message.type === "error") {
+        await connection.send(command("ok"))
+        throw pluginReportedError(name, message)
       }
+      if (steps.accept(message)) await connection.send(command("ok"))
+      else await answerRequest(connection, name, message, options.ui)
     }
   } finally {
     await connection.close()
