@@ -114,7 +114,7 @@ test("a bad byte anywhere in a long run of full lines is refused, however the in
   fc.assert(
     fc.property(
       fc.integer({ min: firstData, max: lastData }),
-      fc.constantFrom(..."-_=*. \t\r\u00e9\u0000"),
+      fc.constantFrom("-", "_", "=", "*", ".", " ", "\t", "\r", "\u00e9", "\u0000"),
       fc.integer({ min: 1, max: 5000 }),
       (at, replacement, piece) => {
         fc.pre(armored[at] !== 0x0a)

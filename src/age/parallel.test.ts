@@ -443,7 +443,10 @@ test("an armor error in the middle of a large file releases what decryptStream r
   const cases: [string, string][] = []
   for (const at of [3, 1366, 1367, 2732, 5000, 20_000, odd.lines.length - 4]) {
     const line = odd.lines[at] ?? ""
-    cases.push([`bad byte on line ${at}`, damage(odd.lines, at, `${line.slice(0, 20)}*${line.slice(21)}`)])
+    cases.push([
+      `bad byte on line ${at}`,
+      damage(odd.lines, at, `${line.slice(0, 20)}*${line.slice(21)}`),
+    ])
     cases.push([`url-safe byte on line ${at}`, damage(odd.lines, at, `${line.slice(0, 63)}_`)])
     cases.push([`short line ${at}`, damage(odd.lines, at, line.slice(0, 60))])
     cases.push([`long line ${at}`, damage(odd.lines, at, `${line}AAAA`)])
@@ -453,7 +456,10 @@ test("an armor error in the middle of a large file releases what decryptStream r
   cases.push(["missing END", odd.text.slice(0, odd.text.lastIndexOf("-----END"))])
   // a full final chunk ends the last data line: everything is released before the error
   cases.push(["full final chunk, data after END", `${whole.text}garbage\n`])
-  cases.push(["full final chunk, missing END", whole.text.slice(0, whole.text.lastIndexOf("-----END"))])
+  cases.push([
+    "full final chunk, missing END",
+    whole.text.slice(0, whole.text.lastIndexOf("-----END")),
+  ])
   cases.push(["CRLF, bad line", damage(odd.lines, 9000, "!").replaceAll("\n", "\r\n")])
   for (const [name, text] of cases) {
     const bytes = new TextEncoder().encode(text)
