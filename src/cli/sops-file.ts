@@ -1,8 +1,9 @@
 /**
- * What `coffer decrypt` and `coffer encrypt` share (sops-format.md §12): Go-style flags
- * that may also follow the file name (`coffer decrypt app.yaml --extract '["a"]'`),
- * choosing the input and output stores, reading the file, and writing the result to
- * standard output, `--output FILE` or back in place (`-i`, atomically).
+ * What the sops file commands share (sops-format.md §12): Go-style flags that may also
+ * follow the file name (`coffer decrypt app.yaml --extract '["a"]'`) and `--help`, the
+ * positional arguments, choosing the input and output stores, reading the file, and
+ * writing the result to standard output, `--output FILE` or back in place (`-i`,
+ * atomically).
  */
 import { readFile } from "node:fs/promises"
 import type { CliContext } from "./command.js"
@@ -52,6 +53,46 @@ export function parseFlagsAnywhere(
 }
 
 /**
+ * Parses a command's arguments (flags anywhere, as `parseFlagsAnywhere`); with `--help`,
+ * prints the help instead.
+ * @param helpText the command's help, given how it was invoked
+ * @returns the flags and positional arguments, or undefined when the help was printed
+ * @throws UsageError for an unknown flag or a missing value
+ */
+export function parseCommandLine(
+  args: readonly string[],
+  specs: readonly FlagSpec[],
+  ctx: CliContext,
+  helpText: (invokedAs: string) => string,
+): ParsedFlags | undefined {
+  const parsed = parseFlagsAnywhere(args, specs, ctx.invokedAs)
+  if (!parsed.help) return parsed
+  ctx.stdout.write(helpText(ctx.invokedAs))
+  return undefined
+}
+
+/**
+ * Exactly the positional arguments `names` (`FILE COMMAND`).
+ * @param hint what to do instead (default: see the help)
+ * @returns one string for each name
+ * @throws UsageError when there are fewer or more
+ */
+export function exactPositionals<const Names extends readonly string[]>(
+  parsed: ParsedFlags,
+  names: Names,
+  command: string,
+  hint = `run "${command} --help" for examples`,
+): { readonly [I in keyof Names]: string } {
+  if (parsed.positionals.length !== names.length) {
+    throw new UsageError(
+      `${command} takes ${names.join(" ")}, got ${String(parsed.positionals.length)} arguments`,
+      { hints: [hint] },
+    )
+  }
+  return parsed.positionals as unknown as { readonly [I in keyof Names]: string }
+}
+
+/**
  * The one FILE argument of a command.
  * @throws UsageError when there is none or more than one
  */
@@ -71,6 +112,15 @@ export function singleFile(parsed: ParsedFlags, command: string): string {
 }
 
 /**
+ * The input format: `--input-type`, else the file's suffix (`.yaml`/`.yml`, `.json`,
+ * `.env`, `.ini`, else binary).
+ * @throws UsageError for an unknown format name
+ */
+export function chooseInputStore(parsed: ParsedFlags, file: string): Store {
+  return storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), { fileName: file })
+}
+
+/**
  * The input and output formats: `--input-type`/`--output-type`, else the file's suffix
  * (`.yaml`/`.yml`, `.json`, `.env`, `.ini`, else binary); the output defaults to the input's.
  * @throws UsageError for an unknown format name
@@ -79,10 +129,8 @@ export function chooseStores(
   parsed: ParsedFlags,
   file: string,
 ): { readonly input: Store; readonly output: Store; readonly inputFormat: StoreFormat } {
-  const inputType = flagValue(parsed, "inputType")
-  const outputType = flagValue(parsed, "outputType")
-  const input = storeForFormat(inputType ?? formatForPath(file), { fileName: file })
-  const output = storeForFormat(outputType ?? input.format, { fileName: file })
+  const input = chooseInputStore(parsed, file)
+  const output = storeForFormat(flagValue(parsed, "outputType") ?? input.format, { fileName: file })
   return { input, output, inputFormat: input.format }
 }
 

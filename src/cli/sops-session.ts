@@ -6,6 +6,8 @@
  * ciphertext and a git diff shows only what changed.
  */
 import type { CliContext } from "./command.js"
+import { flagIsSet, type ParsedFlags } from "./flags.js"
+import { chooseInputStore, readInputFile } from "./sops-file.js"
 import { recoverDataKey } from "./sops-keys.js"
 import { wipeBytes } from "../internal/bytes.js"
 import type { OpenedFile } from "../sops/index.js"
@@ -49,6 +51,25 @@ export async function openSopsFile(
     wipeBytes(dataKey)
     throw e
   }
+}
+
+/**
+ * Reads and opens a command's FILE as `openSopsFile` does, in the format of `--input-type`
+ * (else FILE's suffix), checking the MAC unless `--ignore-mac`.
+ * @param parsed the command's flags
+ * @param file the file
+ * @param ctx the command's environment
+ * @returns the opened file: close it with `closeFile`
+ * @throws UsageError, IoError, and as `openSopsFile`
+ */
+export async function openInputFile(
+  parsed: ParsedFlags,
+  file: string,
+  ctx: CliContext,
+): Promise<OpenedFile> {
+  const store = chooseInputStore(parsed, file)
+  const text = await readInputFile(file)
+  return openSopsFile(text, store, file, ctx, flagIsSet(parsed, "ignoreMac"))
 }
 
 /** Whether dotted version `a` is newer than `b` (numeric parts; anything unparsable is older). */

@@ -33,7 +33,7 @@ import { describeSystemError, readSmallFile } from "../files.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec } from "../flags.js"
 import { createPrivateTempDir } from "../private-temp.js"
 import { replaceFile } from "../replace-file.js"
-import { parseFlagsAnywhere } from "../sops-file.js"
+import { parseCommandLine } from "../sops-file.js"
 import { readSecret } from "../terminal.js"
 import { NoIdentityMatchError, RecipientParseError } from "../../age/errors.js"
 import { KEY_FILE_SIZE_LIMIT, parseIdentityFile } from "../../age/keyfile.js"
@@ -105,11 +105,8 @@ Examples:
  *   RekeyIncompleteError, the age errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   if (parsed.positionals.length > 0) {
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`, {
       hints: [`name the file with -e, -d: ${ctx.invokedAs} -e ${parsed.positionals[0] ?? "FILE"}`],

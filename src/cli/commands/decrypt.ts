@@ -15,7 +15,7 @@ import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
 import {
   chooseDestination,
   chooseStores,
-  parseFlagsAnywhere,
+  parseCommandLine,
   readInputBytes,
   singleFile,
   writeResult,
@@ -82,11 +82,8 @@ Examples:
  * @throws UsageError, IoError, the sops store and crypto errors (see `src/sops/errors.ts`)
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
   const inPlace = flagIsSet(parsed, "inPlace")
   const extractText = flagValue(parsed, "extract")

@@ -29,7 +29,7 @@ import type { NewFileKeys } from "../creation-rule.js"
 import { newFileKeys, wrapForNewFile } from "../creation-rule.js"
 import { createPrivateTempDir } from "../private-temp.js"
 import { replaceFile } from "../replace-file.js"
-import { parseFlagsAnywhere, readInputFile, singleFile } from "../sops-file.js"
+import { chooseInputStore, parseCommandLine, readInputFile, singleFile } from "../sops-file.js"
 import { openSopsFile, writeSopsFile } from "../sops-session.js"
 import { confirm } from "../terminal.js"
 import { InternalError, ToolError, UsageError } from "../../internal/errors.js"
@@ -38,7 +38,7 @@ import { SOPS_VERSION, closeFile, encryptDocument, generateDataKey } from "../..
 import type { Metadata } from "../../sops/metadata.js"
 import type { Document } from "../../sops/tree.js"
 import type { Store, StoreFormat } from "../../sops/stores/index.js"
-import { METADATA_KEY, formatForPath, storeForFormat } from "../../sops/stores/index.js"
+import { METADATA_KEY } from "../../sops/stores/index.js"
 
 /** The edited plaintext does not parse (or uses the reserved `sops` key). */
 export class EditedContentError extends ToolError {}
@@ -92,15 +92,10 @@ Examples:
  * @throws UsageError, IoError, EditorError, EditedContentError, the config, key and sops errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
-  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
-    fileName: file,
-  })
+  const store = chooseInputStore(parsed, file)
   const threshold = flagValue(parsed, "threshold")
   if (threshold !== undefined && !/^\d{1,3}$/.test(threshold)) {
     throw new UsageError(

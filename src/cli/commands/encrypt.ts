@@ -16,7 +16,7 @@ import { flagIsSet, flagValue, flagValues, type FlagSpec, type ParsedFlags } fro
 import {
   chooseDestination,
   chooseStores,
-  parseFlagsAnywhere,
+  parseCommandLine,
   readInputBytes,
   singleFile,
   writeResult,
@@ -110,11 +110,8 @@ Examples:
  * @throws UsageError, IoError, AlreadyEncryptedError, the sops store and crypto errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
   const thresholdFlag = flagValue(parsed, "threshold")
   // Keys from --age/--pgp, else from the first creation rule in .sops.yaml that matches FILE.

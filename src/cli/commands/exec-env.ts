@@ -9,12 +9,12 @@ import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { runShellCommand } from "../child-command.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
-import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
-import { openSopsFile } from "../sops-session.js"
-import { ToolError, UsageError } from "../../internal/errors.js"
+import { exactPositionals, parseCommandLine } from "../sops-file.js"
+import { openInputFile } from "../sops-session.js"
+import { ToolError } from "../../internal/errors.js"
 import { closeFile } from "../../sops/index.js"
 import type { Document } from "../../sops/tree.js"
-import { formatForPath, scalarToText, storeForFormat } from "../../sops/stores/index.js"
+import { scalarToText } from "../../sops/stores/index.js"
 
 /** The file can't become environment variables (nested values, `=` in a key). */
 export class EnvironmentShapeError extends ToolError {}
@@ -84,30 +84,15 @@ export function environmentOf(doc: Document, file: string): Record<string, strin
  * @throws UsageError, IoError, EnvironmentShapeError, CommandStartError, the key and sops errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
-  const [file, command, ...extra] = parsed.positionals
-  if (file === undefined || command === undefined || extra.length > 0) {
-    throw new UsageError(
-      `${ctx.invokedAs} takes FILE COMMAND, got ${String(parsed.positionals.length)} arguments`,
-      {
-        hints: ["quote the command as one argument: coffer exec-env secrets.env './run --flag'"],
-      },
-    )
-  }
-  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
-    fileName: file,
-  })
-  const opened = await openSopsFile(
-    await readInputFile(file),
-    store,
-    file,
-    ctx,
-    flagIsSet(parsed, "ignoreMac"),
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
+  const [file, command] = exactPositionals(
+    parsed,
+    ["FILE", "COMMAND"],
+    ctx.invokedAs,
+    "quote the command as one argument: coffer exec-env secrets.env './run --flag'",
   )
+  const opened = await openInputFile(parsed, file, ctx)
   let vars: Record<string, string>
   try {
     vars = environmentOf(opened.doc, file)

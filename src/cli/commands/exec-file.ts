@@ -14,11 +14,10 @@ import type { ExitCode } from "../exit-codes.js"
 import { runShellCommand } from "../child-command.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
 import { createPrivateTempDir } from "../private-temp.js"
-import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
-import { openSopsFile } from "../sops-session.js"
+import { chooseStores, exactPositionals, parseCommandLine } from "../sops-file.js"
+import { openInputFile } from "../sops-session.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import { closeFile } from "../../sops/index.js"
-import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
 import { emitPlaintext } from "../../sops/stores/store.js"
 
 const flagSpecs: readonly FlagSpec[] = [
@@ -71,32 +70,17 @@ function checkFilename(name: string): string {
  * @throws UsageError, IoError, CommandStartError, the key and sops errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
-  const [file, command, ...extra] = parsed.positionals
-  if (file === undefined || command === undefined || extra.length > 0) {
-    throw new UsageError(
-      `${ctx.invokedAs} takes FILE COMMAND, got ${String(parsed.positionals.length)} arguments`,
-      {
-        hints: ["quote the command as one argument: coffer exec-file app.yaml 'cat {}'"],
-      },
-    )
-  }
-  const name = checkFilename(flagValue(parsed, "filename") ?? basename(file))
-  const input = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
-    fileName: file,
-  })
-  const output = storeForFormat(flagValue(parsed, "outputType") ?? input.format, { fileName: file })
-  const opened = await openSopsFile(
-    await readInputFile(file),
-    input,
-    file,
-    ctx,
-    flagIsSet(parsed, "ignoreMac"),
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
+  const [file, command] = exactPositionals(
+    parsed,
+    ["FILE", "COMMAND"],
+    ctx.invokedAs,
+    "quote the command as one argument: coffer exec-file app.yaml 'cat {}'",
   )
+  const name = checkFilename(flagValue(parsed, "filename") ?? basename(file))
+  const { output } = chooseStores(parsed, file)
+  const opened = await openInputFile(parsed, file, ctx)
   let plaintext: Uint8Array
   try {
     plaintext = emitPlaintext(output, opened.doc)

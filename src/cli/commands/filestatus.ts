@@ -5,9 +5,8 @@
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
-import { flagValue, type FlagSpec } from "../flags.js"
-import { parseFlagsAnywhere, readInputFile, singleFile } from "../sops-file.js"
-import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
+import type { FlagSpec } from "../flags.js"
+import { chooseInputStore, parseCommandLine, readInputFile, singleFile } from "../sops-file.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "inputType", names: ["input-type"], kind: "value" },
@@ -38,15 +37,10 @@ Examples:
  * @throws UsageError, IoError when FILE can't be read
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
-  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
-    fileName: file,
-  })
+  const store = chooseInputStore(parsed, file)
   const text = await readInputFile(file)
   let encrypted = false
   try {

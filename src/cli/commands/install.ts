@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
-import { parseFlagsAnywhere, singleFile } from "../sops-file.js"
+import { parseCommandLine, singleFile } from "../sops-file.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import type { CheckMode, InstallPhase } from "../../host/apply.js"
 import { assertComplete, installManifest } from "../../host/apply.js"
@@ -83,11 +83,8 @@ function phaseOf(text: string | undefined): InstallPhase {
  *   SecretSourceError (check mode), InstallIncompleteError (some secrets failed)
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
   const checkMode = checkModeOf(flagValue(parsed, "checkMode"))
   const phase = phaseOf(flagValue(parsed, "phase"))

@@ -13,7 +13,7 @@ import { recipientsOf, rewriteKeys } from "../key-groups.js"
 import {
   chooseDestination,
   chooseStores,
-  parseFlagsAnywhere,
+  parseCommandLine,
   readInputFile,
   singleFile,
   writeResult,
@@ -66,11 +66,8 @@ Examples:
  * @throws UsageError, IoError, DataKeyError, MasterKeyError, the store and crypto errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
   const stores = chooseStores(parsed, file)
   const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))

@@ -11,14 +11,13 @@ import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { describeSystemError } from "../files.js"
 import { parseTreePath } from "../extract-path.js"
-import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { flagIsSet, type FlagSpec } from "../flags.js"
 import { replaceFile } from "../replace-file.js"
-import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
-import { openSopsFile, writeSopsFile } from "../sops-session.js"
+import { parseCommandLine } from "../sops-file.js"
+import { openInputFile, writeSopsFile } from "../sops-session.js"
 import { parseJsonValue, sameNode, setInDocument } from "../tree-edit.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import { closeFile } from "../../sops/index.js"
-import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
 import { findNode } from "../extract-path.js"
 
 const flagSpecs: readonly FlagSpec[] = [
@@ -58,11 +57,8 @@ Examples:
  * @throws UsageError, IoError, TreePathError, the key and sops errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const fromStdin = flagIsSet(parsed, "valueStdin")
   const fromFile = flagIsSet(parsed, "valueFile")
   if (fromStdin && fromFile) {
@@ -94,16 +90,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   }
   const value = parseJsonValue(valueText.trim())
 
-  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
-    fileName: file,
-  })
-  const opened = await openSopsFile(
-    await readInputFile(file),
-    store,
-    file,
-    ctx,
-    flagIsSet(parsed, "ignoreMac"),
-  )
+  const opened = await openInputFile(parsed, file, ctx)
   try {
     if (
       flagIsSet(parsed, "idempotent") &&

@@ -7,14 +7,12 @@
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { parseTreePath } from "../extract-path.js"
-import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { flagIsSet, type FlagSpec } from "../flags.js"
 import { replaceFile } from "../replace-file.js"
-import { parseFlagsAnywhere, readInputFile } from "../sops-file.js"
-import { openSopsFile, writeSopsFile } from "../sops-session.js"
+import { exactPositionals, parseCommandLine } from "../sops-file.js"
+import { openInputFile, writeSopsFile } from "../sops-session.js"
 import { TreePathError, unsetInDocument } from "../tree-edit.js"
-import { UsageError } from "../../internal/errors.js"
 import { closeFile } from "../../sops/index.js"
-import { formatForPath, storeForFormat } from "../../sops/stores/index.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "idempotent", names: ["idempotent"], kind: "boolean" },
@@ -45,31 +43,11 @@ Examples:
  * @throws UsageError, IoError, TreePathError, the key and sops errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
-  const [file, pathText, ...extra] = parsed.positionals
-  if (file === undefined || pathText === undefined || extra.length > 0) {
-    throw new UsageError(
-      `${ctx.invokedAs} takes FILE PATH, got ${String(parsed.positionals.length)} arguments`,
-      {
-        hints: [`run "${ctx.invokedAs} --help" for examples`],
-      },
-    )
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
+  const [file, pathText] = exactPositionals(parsed, ["FILE", "PATH"], ctx.invokedAs)
   const path = parseTreePath(pathText)
-  const store = storeForFormat(flagValue(parsed, "inputType") ?? formatForPath(file), {
-    fileName: file,
-  })
-  const opened = await openSopsFile(
-    await readInputFile(file),
-    store,
-    file,
-    ctx,
-    flagIsSet(parsed, "ignoreMac"),
-  )
+  const opened = await openInputFile(parsed, file, ctx)
   try {
     const updated = unsetInDocument(opened.doc, path)
     if (updated === undefined) {

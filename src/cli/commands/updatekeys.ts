@@ -20,7 +20,7 @@ import type { BulkReport, BulkTask, BulkWorkerData } from "../bulk-worker.js"
 import { exitCodes, type ExitCode } from "../exit-codes.js"
 import { describeSystemError } from "../files.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
-import { parseFlagsAnywhere } from "../sops-file.js"
+import { parseCommandLine } from "../sops-file.js"
 import { confirm } from "../terminal.js"
 import { ToolError, UsageError } from "../../internal/errors.js"
 import { locateSopsConfig, parseSopsConfig, type SopsConfig } from "../../policy/config.js"
@@ -78,11 +78,8 @@ Examples:
  * @throws UsageError, ConfigError, BulkUpdateError
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseFlagsAnywhere(args, flagSpecs, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   if (parsed.positionals.length === 0) {
     throw new UsageError(`${ctx.invokedAs} needs at least one file or folder`, {
       hints: [`run "${ctx.invokedAs} --help" for examples`],
