@@ -60,3 +60,24 @@ export interface Identity {
    */
   unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null>
 }
+
+/**
+ * `unwrapFileKey` for an identity that unwraps one stanza at a time without waiting.
+ * @param stanzas the header's stanzas
+ * @param unwrapStanza the file key from one stanza, or null if it is not for this identity
+ * @returns the first file key found, or null; what `unwrapStanza` throws becomes a rejection
+ */
+export function unwrapFirstStanza(
+  stanzas: readonly Stanza[],
+  unwrapStanza: (stanza: Stanza) => Uint8Array | null,
+): Promise<Uint8Array | null> {
+  try {
+    for (const stanza of stanzas) {
+      const fileKey = unwrapStanza(stanza)
+      if (fileKey !== null) return Promise.resolve(fileKey)
+    }
+    return Promise.resolve(null)
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+  }
+}

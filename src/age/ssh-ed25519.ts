@@ -10,6 +10,7 @@
 import { createHash, createPrivateKey, createPublicKey, hkdfSync } from "node:crypto"
 import { decodeBase64Strict, encodeBase64 } from "./base64.js"
 import type { Identity, Recipient, Stanza } from "./recipient.js"
+import { unwrapFirstStanza } from "./recipient.js"
 import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.js"
 import { encodeSshString } from "./ssh-wire.js"
 import {
@@ -243,15 +244,7 @@ export class SshEd25519Identity implements Identity {
    * @throws HeaderError when such a stanza is malformed or does not decrypt
    */
   unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null> {
-    try {
-      for (const stanza of stanzas) {
-        const fileKey = this.#unwrapStanza(stanza)
-        if (fileKey !== null) return Promise.resolve(fileKey)
-      }
-      return Promise.resolve(null)
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-    }
+    return unwrapFirstStanza(stanzas, (stanza) => this.#unwrapStanza(stanza))
   }
 
   #unwrapStanza(stanza: Stanza): Uint8Array | null {

@@ -9,6 +9,7 @@
 import { constants, createPublicKey, privateDecrypt, publicEncrypt } from "node:crypto"
 import type { KeyObject } from "node:crypto"
 import type { Identity, Recipient, Stanza } from "./recipient.js"
+import { unwrapFirstStanza } from "./recipient.js"
 import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.js"
 import { sshKeyTag } from "./ssh-ed25519.js"
 import { bigintToBytes, bytesToBigint, encodeSshMpint, encodeSshString } from "./ssh-wire.js"
@@ -149,15 +150,7 @@ export class SshRsaIdentity implements Identity {
    * @throws HeaderError when such a stanza is malformed or does not decrypt
    */
   unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null> {
-    try {
-      for (const stanza of stanzas) {
-        const fileKey = this.#unwrapStanza(stanza)
-        if (fileKey !== null) return Promise.resolve(fileKey)
-      }
-      return Promise.resolve(null)
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-    }
+    return unwrapFirstStanza(stanzas, (stanza) => this.#unwrapStanza(stanza))
   }
 
   #unwrapStanza(stanza: Stanza): Uint8Array | null {
