@@ -6,7 +6,8 @@
  *    each failure pinned on its secret); `--check-mode` stops here;
  * 2. load the host keys, then decrypt each source file ONCE, however many secrets it feeds;
  * 3. mount the secret filesystem (ramfs, or tmpfs with `noswap`) unless it is mounted;
- *    refuse a filesystem that keeps data on disk unless `allowPersistent`;
+ *    refuse a filesystem that keeps data on disk unless `allowPersistent` (this comes
+ *    before step 2 when `sshKeyPaths` needs a temporary keyring there);
  * 4. plan the new generation against the current one (`plan.ts`);
  * 5. write generation N+1 completely (owners, modes, fsync) in a fresh directory;
  * 6. switch the stable symlink to it atomically, place custom-path links, prune;
@@ -236,24 +237,50 @@ async function installPhase(
 
   // 2. Keys, then each source file decrypted once.
   let keys: HostKeys | undefined
+  let mountedFsType: string | undefined
   const sources = new Map<string, Outcome<DecryptedSource>>()
   if (manifest.secrets.length > 0) {
+    // spec §3 step 5: the keyring made from sshKeyPaths lives under the mount point, so
+    // mount first (a dry run mounts nothing and uses the mount point only if it is in RAM)
+    const mountPoint = manifest.secretsMountPoint
+    let keyringParent: string | undefined
+    if (manifest.sshKeyPaths.length > 0 && !dryRun) {
+      mountedFsType = await prepareMount(manifest, options, keysGid, environment)
+      keyringParent = mountPoint
+    } else if (manifest.sshKeyPaths.length > 0 && (await fs.exists(mountPoint))) {
+      const inRam = MEMORY_FS_TYPES.has((await fs.mountState(mountPoint)).fsType)
+      keyringParent = inRam ? mountPoint : undefined
+    }
     keys = await loadHostKeys(manifest, {
       env: environment.env,
       readFile: async (path) => ((await fs.exists(path)) ? fs.readFile(path) : undefined),
+      keyring:
+        keyringParent === undefined
+          ? undefined
+          : {
+              parent: keyringParent,
+              createDirectory: (path) =>
+                fs.createDirectory(path, process.getuid?.() ?? 0, process.getgid?.() ?? 0, 0o700),
+              removeTree: (path) => fs.removeTree(path),
+            },
     })
-    for (const warning of keys.warnings) log.warn(warning)
-    if (manifest.logging.keyImport) for (const line of keys.imported) log.note(line)
-    for (const secret of manifest.secrets) {
-      const id = sourceId(secret)
-      if (sources.has(id)) continue
-      decryptions.set(secret.sopsFile, (decryptions.get(secret.sopsFile) ?? 0) + 1)
-      const outcome = await decryptSource(secret, keys, fs)
-      if (!outcome.ok)
-        log.warn(
-          `${secret.format === "age" ? "age" : "sops"} file "${secret.sopsFile}": ${outcome.reason}`,
-        )
-      sources.set(id, outcome)
+    try {
+      for (const warning of keys.warnings) log.warn(warning)
+      if (manifest.logging.keyImport) for (const line of keys.imported) log.note(line)
+      for (const secret of manifest.secrets) {
+        const id = sourceId(secret)
+        if (sources.has(id)) continue
+        decryptions.set(secret.sopsFile, (decryptions.get(secret.sopsFile) ?? 0) + 1)
+        const outcome = await decryptSource(secret, keys, fs)
+        if (!outcome.ok)
+          log.warn(
+            `${secret.format === "age" ? "age" : "sops"} file "${secret.sopsFile}": ${outcome.reason}`,
+          )
+        sources.set(id, outcome)
+      }
+    } finally {
+      // the temporary keyring (secret keys) goes as soon as decryption is over
+      for (const warning of await keys.close()) log.warn(warning)
     }
   }
   await step(environment, "decrypted")
@@ -336,7 +363,7 @@ async function installPhase(
   }
 
   // 5. The secret filesystem.
-  const fsType = await prepareMount(manifest, options, keysGid, environment)
+  const fsType = mountedFsType ?? (await prepareMount(manifest, options, keysGid, environment))
   await step(environment, "mounted")
 
   // 6. Generation N+1, complete before anyone can see it.

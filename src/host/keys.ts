@@ -6,16 +6,25 @@
  *   recipient both open (upstream sops-nix #824); an unreadable or unconvertible key is a
  *   warning, as in sops-nix;
  * - `ageKeyFile` is read whole (every identity in it); failing to read it is fatal;
- * - `gnupgHome` makes gpg use that keyring (`SOPS_GPG_EXEC` still picks the binary).
+ * - `gnupgHome` makes gpg use that keyring (`SOPS_GPG_EXEC` still picks the binary);
+ * - every `sshKeyPaths` RSA key is turned into an OpenPGP key as sops-nix does
+ *   (`keys/ssh-to-pgp.ts`) and imported (through stdin) into a fresh keyring: a 0700
+ *   directory on the secret filesystem, which `HostKeys.close` removes after stopping the
+ *   keyring's gpg-agent; an unreadable or non-RSA key is a warning, as in sops-nix.
  *
  * Unlike sops-nix, no `age-keys.txt` is written into the ramfs: identities stay in memory.
  * Lookups reuse `keys/discover.ts` with an environment that names one source at a time.
  */
+import { randomBytes } from "node:crypto"
 import type { Identity } from "../age/recipient.js"
+import { parseSshPrivateKey } from "../age/ssh-private-key.js"
+import { ToolError } from "../internal/errors.js"
 import type { DiscoveryIo, SearchedPlace } from "../keys/discover.js"
 import { describeSearch, discoverAgeIdentities } from "../keys/discover.js"
-import type { GpgPort } from "../keys/pgp.js"
-import { createGpgPort } from "../keys/pgp.js"
+import type { GpgOptions, GpgPort } from "../keys/pgp.js"
+import { createGpgPort, importGpgKey, PgpError, stopGpgDaemons } from "../keys/pgp.js"
+import type { PgpKeyFromSsh } from "../keys/ssh-to-pgp.js"
+import { sshRsaKeyToPgp } from "../keys/ssh-to-pgp.js"
 import { HostKeyError } from "./errors.js"
 import type { Manifest } from "./manifest.js"
 
@@ -25,6 +34,21 @@ export interface HostKeyIo {
   readFile(path: string): Promise<Uint8Array | undefined>
   /** The installer's environment (`SOPS_GPG_EXEC`). */
   readonly env: Readonly<Record<string, string | undefined>>
+  /**
+   * Where the keyring for `sshKeyPaths` goes (on the secret filesystem); undefined when there
+   * is no such place (a dry run before the first mount): the keys are then skipped.
+   */
+  readonly keyring?: KeyringPlace | undefined
+}
+
+/** A place for a temporary GnuPG keyring, and the means to make and remove it. */
+export interface KeyringPlace {
+  /** The directory the keyring directory is made in (the secret mount point). */
+  readonly parent: string
+  /** Creates a fresh directory (failing if anything is there), mode 0700, owned by the installer. */
+  createDirectory(path: string): Promise<void>
+  /** Removes a directory recursively, not following symlinks. */
+  removeTree(path: string): Promise<void>
 }
 
 /** The identities and PGP access for one install. */
@@ -35,6 +59,12 @@ export interface HostKeys {
   readonly imported: readonly string[]
   /** Keys that could not be used (not fatal). */
   readonly warnings: readonly string[]
+  /**
+   * Ends the keys' use: stops the temporary keyring's gpg-agent and removes the keyring.
+   * Call it once decryption is over, also after a failure.
+   * @returns warnings about what could not be cleaned up (never rejects)
+   */
+  close(): Promise<readonly string[]>
 }
 
 async function fromSource(
@@ -61,6 +91,7 @@ async function fromSource(
  * @param io file reading and the environment
  * @returns the identities, the PGP port, and what was imported or skipped
  * @throws HostKeyError when `ageKeyFile` cannot be read or holds no identity
+ * @throws HostFsError (or the port's own error) when the keyring directory cannot be made
  */
 export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<HostKeys> {
   const identities: Identity[] = []
@@ -106,19 +137,120 @@ export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<H
   }
 
   let pgp: GpgPort | undefined
+  let close = (): Promise<readonly string[]> => Promise.resolve([])
+  const executable = io.env["SOPS_GPG_EXEC"] ?? ""
+  const gpgOptions = (homeDir: string): GpgOptions => ({
+    executable: executable === "" ? "gpg" : executable,
+    homeDir,
+    env: { ...io.env, GNUPGHOME: homeDir },
+  })
   if (manifest.gnupgHome !== null) {
-    const executable = io.env["SOPS_GPG_EXEC"]
-    pgp = createGpgPort({
-      executable: executable === undefined || executable === "" ? "gpg" : executable,
-      homeDir: manifest.gnupgHome,
-      env: { ...io.env, GNUPGHOME: manifest.gnupgHome },
-    })
+    pgp = createGpgPort(gpgOptions(manifest.gnupgHome))
     imported.push(`using GnuPG home "${manifest.gnupgHome}"`)
   }
   if (manifest.sshKeyPaths.length > 0) {
-    warnings.push(
-      `sshKeyPaths (RSA SSH keys turned into PGP keys) is not supported: ${manifest.sshKeyPaths.map((p) => `"${p}"`).join(", ")} ignored; use age (ageSshKeyPaths) or gnupgHome`,
-    )
+    const converted = await convertSshKeys(manifest.sshKeyPaths, io, warnings)
+    if (converted.length > 0 && io.keyring === undefined) {
+      warnings.push(
+        `sshKeyPaths ${converted.map((c) => `"${c.path}"`).join(", ")} not imported: there is no secret filesystem to hold their keyring yet (dry run)`,
+      )
+    } else if (converted.length > 0 && io.keyring !== undefined) {
+      const keyring = await createKeyring(io.keyring, gpgOptions, converted, imported, warnings)
+      pgp = keyring.pgp
+      close = keyring.close
+    }
+    for (const c of converted) c.key.secretKey.fill(0)
   }
-  return { identities, pgp, imported, warnings }
+  return { identities, pgp, imported, warnings, close }
+}
+
+interface ConvertedKey {
+  readonly path: string
+  readonly key: PgpKeyFromSsh
+}
+
+/** spec §3 step 5 "GPG from SSH": an unreadable or non-RSA key is only a warning. */
+async function convertSshKeys(
+  paths: readonly string[],
+  io: HostKeyIo,
+  warnings: string[],
+): Promise<ConvertedKey[]> {
+  const converted: ConvertedKey[] = []
+  for (const path of paths) {
+    try {
+      const bytes = await io.readFile(path)
+      if (bytes === undefined) {
+        warnings.push(`cannot read SSH key "${path}": it does not exist`)
+        continue
+      }
+      const text = Buffer.from(bytes).toString("utf8")
+      bytes.fill(0)
+      const key = await parseSshPrivateKey(text, { name: path })
+      if (key.type !== "ssh-rsa") {
+        warnings.push(
+          `SSH key "${path}" is ${key.type}, not RSA: only RSA keys become PGP keys (list ed25519 keys in ageSshKeyPaths)`,
+        )
+        key.seed.fill(0)
+        continue
+      }
+      converted.push({ path, key: sshRsaKeyToPgp(key.privateKey) })
+    } catch (e) {
+      warnings.push(`cannot read/convert SSH key "${path}" to a PGP key: ${reasonOf(e)}`)
+    }
+  }
+  return converted
+}
+
+/**
+ * Makes a private keyring on the secret filesystem and imports the converted keys into it.
+ * If anything unexpected fails, the keyring is removed before the error goes on.
+ */
+async function createKeyring(
+  place: KeyringPlace,
+  gpgOptions: (homeDir: string) => GpgOptions,
+  converted: readonly ConvertedKey[],
+  imported: string[],
+  warnings: string[],
+): Promise<{ pgp: GpgPort; close: () => Promise<readonly string[]> }> {
+  // security: 0700 on a RAM filesystem; the name is random so a leftover never collides
+  const dir = `${place.parent.replace(/\/+$/, "")}/.gnupg-${randomBytes(6).toString("hex")}`
+  await place.createDirectory(dir)
+  const options = gpgOptions(dir)
+  let closed = false
+  const close = async (): Promise<readonly string[]> => {
+    if (closed) return []
+    closed = true
+    const problems: string[] = []
+    const stopped = await stopGpgDaemons(options)
+    if (stopped !== undefined) {
+      problems.push(`could not stop the gpg-agent of keyring "${dir}": ${stopped}`)
+    }
+    try {
+      await place.removeTree(dir)
+    } catch (e) {
+      problems.push(
+        `could not remove the temporary keyring "${dir}" (it holds secret keys): ${reasonOf(e)}`,
+      )
+    }
+    return problems
+  }
+  try {
+    for (const { path, key } of converted) {
+      try {
+        await importGpgKey(options, key.secretKey)
+        imported.push(`imported "${path}" as PGP key ${key.fingerprint}`)
+      } catch (e) {
+        if (!(e instanceof PgpError)) throw e
+        warnings.push(`cannot import SSH key "${path}" as PGP key ${key.fingerprint}: ${e.message}`)
+      }
+    }
+  } catch (e) {
+    await close()
+    throw e
+  }
+  return { pgp: createGpgPort(options), close }
+}
+
+function reasonOf(e: unknown): string {
+  return e instanceof ToolError || e instanceof Error ? e.message : String(e)
 }

@@ -6,9 +6,12 @@
  * decrypting runs `gpg -d` with the armored message on stdin and reads the data key from
  * stdout. Secrets only ever travel through pipes, never argv. The binary is `gpg` unless
  * `SOPS_GPG_EXEC` names another; the keyring is `GNUPGHOME` (passed as `--homedir`, as sops
- * does) or gpg's own default. This module is an edge: it spawns processes.
+ * does) or gpg's own default. `importGpgKey` and `stopGpgDaemons` serve the temporary keyring
+ * of `sshKeyPaths` (host/keys.ts). This module is an edge: it spawns processes.
  */
 import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { ToolError } from "../internal/errors.js"
 
 /** gpg is missing, or could not encrypt to a fingerprint. */
@@ -153,6 +156,50 @@ export function createGpgPort(options: GpgOptions): GpgPort {
       }
       return result.stdout
     },
+  }
+}
+
+/**
+ * Imports a key into the keyring (`gpg --batch --import`); the key travels on stdin, never argv.
+ * @param options the gpg program and keyring (`homeDir` should be set)
+ * @param key an OpenPGP key, binary or armored (may be secret)
+ * @throws PgpError when gpg cannot be run or does not accept the key
+ */
+export async function importGpgKey(options: GpgOptions, key: Uint8Array): Promise<void> {
+  const result = await runGpg(
+    options,
+    [...homeDirArgs(options.homeDir), "--batch", "--import"],
+    key,
+  )
+  if (result.status !== 0) {
+    throw new PgpError(
+      `gpg could not import a key${keyringHint(options)}: ${gpgReason(result.stderr)}`,
+    )
+  }
+}
+
+/**
+ * Stops the daemons gpg started for a keyring (its gpg-agent holds the secret keys in
+ * memory): `gpgconf --homedir DIR --kill all`, with the `gpgconf` next to `SOPS_GPG_EXEC`
+ * when that is a path. Best effort: it never rejects.
+ * @param options the gpg program and keyring
+ * @returns undefined when done, or why it could not be done (for a warning)
+ */
+export async function stopGpgDaemons(options: GpgOptions): Promise<string | undefined> {
+  if (options.homeDir === undefined) return undefined
+  const sibling = options.executable.includes("/")
+    ? join(dirname(options.executable), "gpgconf")
+    : undefined
+  const executable = sibling !== undefined && existsSync(sibling) ? sibling : "gpgconf"
+  try {
+    const result = await runGpg(
+      { ...options, executable },
+      ["--homedir", options.homeDir, "--kill", "all"],
+      new Uint8Array(),
+    )
+    return result.status === 0 ? undefined : gpgReason(result.stderr)
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
   }
 }
 
