@@ -1,36 +1,44 @@
 // Bundles the command line into dist/bundle/ so `coffer` starts fast. Every file sits flat in
 // dist/bundle/:
 //
-//   main.js          what bin/* import: a few lines that load `age-main.js` for `coffer age`
-//                    and `coffer-age`, and `cli-main.js` for everything else
-//   age-main.js      `coffer age` in one file: the dispatcher, the command, and everything an
-//                    X25519, SSH or armored decryption needs (Node's ESM loader pays for each
-//                    file it resolves, so the common path must not be split into many)
-//   vendor-*.js      the heavy libraries `age-main.js` imports lazily (bcrypt-pbkdf for
-//                    encrypted SSH keys, ML-KEM for post-quantum keys)
-//   cli-main.js      every other command, split into chunks loaded when a command needs them
+//   main.cjs         what bin/* require (bin/package.json makes them CommonJS): a few lines
+//                    that require `age-main.cjs` for `coffer age` and `coffer-age`, and
+//                    import() `cli-main.js` for everything else
+//   age-main.cjs     `coffer age` in one CommonJS file: the dispatcher, the command, and
+//                    everything an X25519, SSH or armored decryption needs. CommonJS because
+//                    starting Node's ESM loader alone costs a tenth of `node -e 0`, and one
+//                    file because each file resolved costs too; modules it imports lazily
+//                    are initialised on first use, and node:tty, node:os and node:module
+//                    are required on first use
+//   age-main.cjs.cache  V8's code cache for it, which main.cjs compiles it with
+//   vendor-*.cjs     the heavy libraries `age-main.cjs` requires on first use (bcrypt-pbkdf
+//                    for encrypted SSH keys, ML-KEM for post-quantum keys)
+//   cli-main.js      every other command (ESM), split into chunks loaded when needed
 //   chunk-worker.js  the payload worker thread (parallel.ts finds it beside its own file)
 //   bulk-worker.js   the updatekeys worker thread
 //
-// A process loads either age-main.js or cli-main.js, never both, so the two never share an
+// A process loads either age-main.cjs or cli-main.js, never both, so the two never share an
 // object (an error class, say) that one could test with instanceof against the other's copy.
 import { build } from "esbuild"
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
-import { basename, dirname } from "node:path"
+import { Buffer } from "node:buffer"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { basename, dirname, resolve } from "node:path"
+import { Script } from "node:vm"
 
 const outdir = "dist/bundle"
 // Some dependencies are CommonJS and call require(); an ESM file that needs it gets one.
 const requireBanner =
   "import { createRequire as __cofferCreateRequire } from 'node:module'; const require = __cofferCreateRequire(import.meta.url);"
 
-/** Lazily imported libraries, bundled on their own for age-main.js (which keeps the import). */
+/** Lazily imported libraries, bundled on their own for age-main.cjs (which requires them). */
 const vendors = [
   { specifier: "bcrypt-pbkdf", out: "vendor-bcrypt-pbkdf" },
   { specifier: "@noble/post-quantum/ml-kem.js", out: "vendor-ml-kem" },
 ]
 
-/** Built-in modules that only lazily loaded parts of age-main.js use (plugins run children). */
-const lazyBuiltinFilter = /^(node:)?child_process$/
+/** Built-in modules that age-main.cjs requires when first used (see the "age-only" plugin). */
+const lazyBuiltinFilter = /^(node:)?(module|os|tty)$/
 
 const common = {
   outdir,
@@ -74,90 +82,170 @@ writeOutputs(
   }),
 )
 
-// `coffer age`: one file; other commands' modules are never loaded by this file, and the
-// vendor libraries come from their own files.
-writeOutputs(
-  await build({
-    ...common,
-    entryPoints: [{ in: "src/cli/main.ts", out: "age-main" }],
-    splitting: false,
-    plugins: [
-      {
-        name: "age-only",
-        setup(b) {
-          b.onResolve({ filter: /^\.\/commands\/.*\.js$/ }, (args) => {
-            if (!args.importer.endsWith("src/cli/main.ts") || args.path === "./commands/age.js") {
-              return undefined
-            }
-            // unreachable: main.js sends every other command to cli-main.js
-            return { path: "other-command", namespace: "age-only" }
-          })
-          b.onLoad({ filter: /.*/, namespace: "age-only" }, () => ({
-            contents:
-              "export function run() { throw new Error('bundling bug: age-main.js runs only the age command') }",
-            loader: "js",
-          }))
-          // ESM imports of built-in modules are hoisted to the top of a single-file bundle, so
-          // these (used only by lazily loaded modules) are required when their importer runs
-          b.onResolve({ filter: lazyBuiltinFilter }, (args) => ({
-            path: args.path,
-            namespace: "lazy-builtin",
-          }))
-          b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, async (args) => {
-            const names = Object.keys(await import(args.path)).filter(
-              (name) => name !== "default" && /^[A-Za-z_$][\w$]*$/.test(name),
-            )
-            return {
-              contents: [
-                `import { createRequire } from "node:module"`,
-                `const builtin = createRequire(import.meta.url)(${JSON.stringify(args.path)})`,
-                `export const { ${names.join(", ")} } = builtin`,
-                `export default builtin`,
-              ].join("\n"),
-              loader: "js",
-            }
-          })
-          for (const vendor of vendors) {
-            const filter = new RegExp(`^${vendor.specifier.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`)
-            b.onResolve({ filter }, () => ({ path: `./${vendor.out}.js`, external: true }))
+// `coffer age`: one CommonJS file, which bin/* require() without starting the ESM loader;
+// other commands' modules are never loaded by this file, and the vendor libraries come from
+// their own files, required when first used.
+const ageBanner = "const __cofferModuleUrl = require('node:url').pathToFileURL(__filename).href;"
+const ageResult = await build({
+  ...common,
+  entryPoints: [{ in: "src/cli/main.ts", out: "age-main" }],
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  splitting: false,
+  banner: { js: ageBanner },
+  // the sources find files beside themselves (chunk-worker.js) from import.meta.url
+  define: { "import.meta.url": "__cofferModuleUrl" },
+  plugins: [
+    {
+      name: "age-only",
+      setup(b) {
+        b.onResolve({ filter: /^\.\/commands\/.*\.js$/ }, (args) => {
+          if (!args.importer.endsWith("src/cli/main.ts") || args.path === "./commands/age.js") {
+            return undefined
           }
-        },
+          // unreachable: main.cjs sends every other command to cli-main.js
+          return { path: "other-command", namespace: "age-only" }
+        })
+        b.onLoad({ filter: /.*/, namespace: "age-only" }, () => ({
+          contents:
+            "export function run() { throw new Error('bundling bug: age-main.cjs runs only the age command') }",
+          loader: "js",
+        }))
+        // built-in modules needed only on rare paths (node:tty for prompts) are required on
+        // first use of one of their exports, not when the module importing them starts
+        b.onResolve({ filter: lazyBuiltinFilter }, (args) =>
+          args.namespace === "lazy-builtin"
+            ? { path: args.path, external: true }
+            : { path: args.path, namespace: "lazy-builtin" },
+        )
+        b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, async (args) => {
+          const names = Object.keys(await import(args.path)).filter((n) => n !== "default")
+          const getters = names.map(
+            (n) =>
+              `${JSON.stringify(n)}: { get: () => load()[${JSON.stringify(n)}], enumerable: true }`,
+          )
+          return {
+            contents: [
+              `let builtin`,
+              `const load = () => (builtin ??= require(${JSON.stringify(args.path)}))`,
+              `Object.defineProperties(module.exports, { ${getters.join(", ")} })`,
+            ].join("\n"),
+            loader: "js",
+          }
+        })
+        // a vendor library's import() becomes a require() of its file when first awaited
+        for (const vendor of vendors) {
+          const filter = new RegExp(`^${vendor.specifier.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`)
+          b.onResolve({ filter }, () => ({ path: vendor.out, namespace: "vendor" }))
+        }
+        b.onLoad({ filter: /.*/, namespace: "vendor" }, (args) => ({
+          contents: `module.exports = require("./${args.path}.cjs")`,
+          loader: "js",
+        }))
+        b.onResolve({ filter: /^\.\/vendor-.*\.cjs$/ }, (args) => ({
+          path: args.path,
+          external: true,
+        }))
       },
-    ],
-  }),
-)
+    },
+  ],
+})
+writeOutputs(ageResult)
 
-// The vendor libraries, and the payload worker in one file (it starts on large inputs).
+// The vendor libraries, required by age-main.cjs when a key needs them.
 writeOutputs(
   await build({
     ...common,
-    entryPoints: [
-      ...vendors.map((v) => ({ in: v.specifier, out: v.out })),
-      { in: "src/age/chunk-worker.ts", out: "chunk-worker" },
-    ],
+    entryPoints: vendors.map((v) => ({ in: v.specifier, out: v.out })),
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    banner: {},
     splitting: false,
   }),
 )
 
-// What bin/coffer, bin/coffer-age and bin/coffer-age-keygen import.
+// The payload worker in one file (it starts on large inputs; workers load it as ESM).
+writeOutputs(
+  await build({
+    ...common,
+    entryPoints: [{ in: "src/age/chunk-worker.ts", out: "chunk-worker" }],
+    splitting: false,
+  }),
+)
+
+// V8's code cache for age-main.cjs: compiling 240 kB of JavaScript is a noticeable part of
+// `coffer age -d`, and Node 20 caches no compiled code for require(). main.cjs compiles the
+// file itself with this cache. The file starts with the SHA-1 of the source and the cache:
+// V8 refuses a cache from another Node version or other flags, but trusts the rest of its
+// bytes (a damaged cache can crash it), so main.cjs checks the SHA-1 first and compiles from
+// source, as require() would, when it differs.
+const commonJsWrapper = ["(function (exports, require, module, __filename, __dirname) { ", "\n});"]
+{
+  const source = readFileSync(`${outdir}/age-main.cjs`)
+  const script = new Script(commonJsWrapper.join(source.toString("utf8")), {
+    filename: resolve(outdir, "age-main.cjs"),
+  })
+  const cache = script.createCachedData()
+  const digest = createHash("sha1").update(source).update(cache).digest()
+  writeFileSync(`${outdir}/age-main.cjs.cache`, Buffer.concat([digest, cache]))
+}
+
+// What bin/coffer, bin/coffer-age and bin/coffer-age-keygen require.
 writeFileSync(
-  `${outdir}/main.js`,
-  `// Written by scripts/${basename(import.meta.url)}: \`coffer age\` and \`coffer-age\` load the age
-// command's own bundle, everything else the whole command line.
+  `${outdir}/main.cjs`,
+  `// Written by scripts/${basename(import.meta.url)}: \`coffer age\` and \`coffer-age\` run the age
+// command's own CommonJS bundle; everything else imports the whole (ESM) command line.
+"use strict"
+
 /**
  * Runs the command line and exits the process with its status (src/cli/main.ts run).
  * @param {string} program the executable's name
  * @param {readonly string[]} argv the arguments after the program name
  */
-export function run(program, argv) {
-  const age = program === "coffer-age" || (program === "coffer" && argv[0] === "age")
-  import(age ? "./age-main.js" : "./cli-main.js").then(
-    (cli) => cli.run(program, argv),
-    (error) => {
-      process.stderr.write(\`coffer: cannot load the command line: \${error?.stack ?? error}\\n\`)
-      process.exit(70)
-    },
-  )
+exports.run = function run(program, argv) {
+  if (program === "coffer-age" || (program === "coffer" && argv[0] === "age")) {
+    let cli
+    try {
+      cli = loadAgeMain()
+    } catch (error) {
+      cannotLoad(error)
+    }
+    cli.run(program, argv)
+    return
+  }
+  import("./cli-main.js").then((cli) => cli.run(program, argv), cannotLoad)
+}
+
+/**
+ * age-main.cjs, as require() would load it, but compiled with the code cache written beside
+ * it by the bundler when that cache was made for this very source.
+ */
+function loadAgeMain() {
+  const fs = require("node:fs")
+  const filename = __dirname + "/age-main.cjs"
+  let cache
+  try {
+    cache = fs.readFileSync(filename + ".cache")
+  } catch {
+    return require("./age-main.cjs")
+  }
+  const source = fs.readFileSync(filename)
+  const cachedData = cache.subarray(20)
+  const digest = require("node:crypto").createHash("sha1").update(source).update(cachedData)
+  // V8 trusts the cache's bytes: use it only for the source and cache it was written as
+  if (!digest.digest().equals(cache.subarray(0, 20))) return require("./age-main.cjs")
+  const { Script } = require("node:vm")
+  const wrapper = ${JSON.stringify(commonJsWrapper)}
+  const script = new Script(wrapper.join(source.toString("utf8")), { filename, cachedData })
+  const module = { exports: {} }
+  // the bundle requires built-in modules and files beside it, which this require finds too
+  script.runInThisContext()(module.exports, require, module, filename, __dirname)
+  return module.exports
+}
+
+function cannotLoad(error) {
+  process.stderr.write(\`coffer: cannot load the command line: \${error?.stack ?? error}\\n\`)
+  process.exit(70)
 }
 `,
 )

@@ -8,13 +8,8 @@
  * posts "ready" once loaded, so the main thread keeps processing batches until then.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto"
-import {
-  MessageChannel,
-  type MessagePort,
-  isMainThread,
-  parentPort,
-  workerData,
-} from "node:worker_threads"
+import { createRequire } from "node:module"
+import type * as WorkerThreads from "node:worker_threads"
 import { InternalError } from "../internal/errors.js"
 import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, TAG_SIZE } from "./payload.js"
 
@@ -57,12 +52,14 @@ export interface BatchResult {
 // Buffers returned by cipher.update are garbage after being copied into the batch. Left to
 // the garbage collector they pile up to V8's 64 MiB external-memory soft limit per thread;
 // transferring them to a closed port detaches them, which frees their memory at once.
-let discardPort: MessagePort | null = null
+let discardPort: WorkerThreads.MessagePort | null = null
 
 function discardBuffer(bytes: Uint8Array): void {
   const buffer = bytes.buffer
   if (!(buffer instanceof ArrayBuffer) || bytes.byteOffset !== 0) return
   if (buffer.byteLength !== bytes.byteLength) return
+  // only full chunks pile up; a short last chunk is not worth creating the channel for
+  if (bytes.byteLength < CHUNK_SIZE) return
   if (discardPort === null) {
     const channel = new MessageChannel()
     channel.port2.close()
@@ -238,7 +235,7 @@ function isChunkWorkerData(data: unknown): data is ChunkWorkerData {
   return candidate?.cofferChunkWorker === true && candidate.payloadKey instanceof Uint8Array
 }
 
-function startWorker(port: MessagePort, data: ChunkWorkerData): void {
+function startWorker(port: WorkerThreads.MessagePort, data: ChunkWorkerData): void {
   const key = importPayloadKey(data.payloadKey)
   // the worker's copy of the raw key is no longer needed once imported
   data.payloadKey.fill(0)
@@ -249,6 +246,13 @@ function startWorker(port: MessagePort, data: ChunkWorkerData): void {
   port.postMessage("ready")
 }
 
-if (!isMainThread && parentPort !== null && isChunkWorkerData(workerData)) {
-  startWorker(parentPort, workerData)
+// Workers start from this module's own file (chunk-worker.js, beside parallel.js or in
+// dist/bundle/). Bundled into another file (dist/bundle/age-main.cjs) it only ever runs on
+// the main thread, which then need not load node:worker_threads just to learn that.
+if (import.meta.url.endsWith("/chunk-worker.js")) {
+  const threads = createRequire(import.meta.url)("node:worker_threads") as typeof WorkerThreads
+  const data: unknown = threads.workerData
+  if (!threads.isMainThread && threads.parentPort !== null && isChunkWorkerData(data)) {
+    startWorker(threads.parentPort, data)
+  }
 }

@@ -13,8 +13,9 @@
  * `parallelThreshold` bytes have been read, and until the workers report ready.
  */
 import { read, write } from "node:fs"
+import { createRequire } from "node:module"
 import { availableParallelism } from "node:os"
-import { Worker } from "node:worker_threads"
+import type * as WorkerThreads from "node:worker_threads"
 import { wipeBytes } from "../internal/bytes.js"
 import { InternalError, IoError } from "../internal/errors.js"
 import { ArmorDecoder, ArmorEncoder, detectArmor, encodeArmor } from "./armor.js"
@@ -140,7 +141,7 @@ function createBatchRunner(
 ): BatchRunner {
   const key = importPayloadKey(payloadKey)
   interface Slot {
-    readonly worker: Worker
+    readonly worker: WorkerThreads.Worker
     ready: boolean
     readonly pending: Map<number, (result: BatchResult) => void>
   }
@@ -170,9 +171,11 @@ function createBatchRunner(
   return {
     startWorkers() {
       if (slots.length > 0) return
+      // loaded here, not at the top: most inputs are small and never start a worker
+      const threads = createRequire(import.meta.url)("node:worker_threads") as typeof WorkerThreads
       for (let i = 0; i < workerCount; i++) {
         const data: ChunkWorkerData = { cofferChunkWorker: true, payloadKey }
-        const worker = new Worker(workerUrl, { workerData: data })
+        const worker = new threads.Worker(workerUrl, { workerData: data })
         const slot: Slot = { worker, ready: false, pending: new Map() }
         worker.on("message", (message: BatchResult | "ready") => {
           if (message === "ready") {

@@ -15,10 +15,14 @@ import {
   fstatSync,
   lstatSync,
   openSync,
+  promises as fsPromises,
+  readFileSync,
+  readSync,
   statSync,
   unlinkSync,
 } from "node:fs"
-import { open, readFile, type FileHandle } from "node:fs/promises"
+import type { FileHandle } from "node:fs/promises"
+import type { ByteSource } from "../age/parallel.js"
 import { Readable } from "node:stream"
 import { IoError, UsageError } from "../internal/errors.js"
 
@@ -78,19 +82,21 @@ export class StdinClaim {
  * Reads a whole small file (a key file, a recipients file), or standard input for `-`.
  * @param what for messages, e.g. `identity file`
  * @param limit the largest accepted size in bytes
+ * @param stdin standard input, or a function returning it (creating process.stdin takes
+ *   time, so a caller that reads it only for `-` can leave it uncreated for other paths)
  * @throws IoError when it can't be read or is too large
  */
 export async function readSmallFile(
   path: string,
   what: string,
   limit: number,
-  stdin: NodeJS.ReadableStream,
+  stdin: NodeJS.ReadableStream | (() => NodeJS.ReadableStream),
 ): Promise<Uint8Array> {
   let bytes: Uint8Array
   if (path === "-") {
     const chunks: Buffer[] = []
     let size = 0
-    for await (const chunk of stdin) {
+    for await (const chunk of typeof stdin === "function" ? stdin() : stdin) {
       const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk
       size += b.length
       if (size > limit) break
@@ -106,7 +112,8 @@ export async function readSmallFile(
           hints: [`is ${JSON.stringify(path)} really a ${what}?`],
         })
       }
-      bytes = await readFile(path)
+      // read synchronously: a key file is small, and the thread pool would cost more to start
+      bytes = readFileSync(path)
     } catch (cause) {
       if (cause instanceof IoError) throw cause
       throw new IoError(
@@ -160,6 +167,32 @@ export function openInputFile(path: string): number {
     throw new IoError(`can't open input file ${JSON.stringify(path)}: is a directory`)
   }
   return fd
+}
+
+/** Regular files up to this size are read synchronously by `smallFileSource`. */
+const SMALL_FILE_SIZE = 1024 * 1024
+
+/**
+ * A byte source for a small regular file, read with synchronous reads: reading it
+ * asynchronously would start libuv's thread pool, which costs more than the read.
+ * @param fd the open file (from `openInputFile`); the caller closes it
+ * @param name the quoted path, for error messages
+ * @returns the source, or null when the file is large or not a regular file
+ */
+export function smallFileSource(fd: number, name: string): ByteSource | null {
+  const stat = fstatSync(fd)
+  if (!stat.isFile() || stat.size > SMALL_FILE_SIZE) return null
+  return {
+    read(into) {
+      try {
+        return Promise.resolve(readSync(fd, into, 0, into.length, null))
+      } catch (cause) {
+        return Promise.reject(
+          new IoError(`cannot read ${name}: ${describeSystemError(cause)}`, { cause }),
+        )
+      }
+    },
+  }
 }
 
 /**
@@ -260,7 +293,8 @@ class LazyFileOutput implements Output {
     }
     try {
       // "w": O_CREAT|O_TRUNC with mode 0666, which the kernel reduces by the umask.
-      this.handle = await open(this.path, "w")
+      // (fs.promises is read here, not imported: writing to standard output never loads it)
+      this.handle = await fsPromises.open(this.path, "w")
     } catch (cause) {
       throw new IoError(
         `can't create output file ${JSON.stringify(this.path)}: ${describeSystemError(cause)}`,

@@ -199,7 +199,10 @@ async function runCommand(
   const ctx: CliContext = {
     invokedAs,
     env: process.env,
-    stdin: process.stdin,
+    // a getter: creating process.stdin costs time, and most commands never read it
+    get stdin() {
+      return process.stdin
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     warn: (message) => {

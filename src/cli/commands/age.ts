@@ -27,9 +27,10 @@ import {
   createOutput,
   openInputFile,
   readSmallFile,
+  smallFileSource,
   type Output,
 } from "../files.js"
-import { confirm, isTerminal, readSecret } from "../terminal.js"
+import { confirm, readSecret } from "../terminal.js"
 import type * as PluginModule from "../../age/plugin.js"
 import { UsageError } from "../../internal/errors.js"
 import { NoIdentityMatchError, PassphraseError } from "../../age/errors.js"
@@ -133,7 +134,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const stdin = new StdinClaim()
   if (inputPath === undefined || inputPath === "-") stdin.claim("the input")
   const armor = flagIsSet(parsed, "armor")
-  const outputIsTerminal = outputPath === undefined && isTerminal(1)
+  // standard output's own flag, same as isatty(1): asking node:tty would load it (and net)
+  const outputIsTerminal = outputPath === undefined && ctx.stdout.isTTY
+
   if (mode === "encrypt" && outputIsTerminal && !armor) {
     throw new UsageError("refusing to output binary to the terminal", {
       hints: ["did you mean to use -a/--armor?", 'force anyway with "-o -"'],
@@ -190,8 +193,9 @@ async function openInputSource(
     return { source: fdSource(STDIN_FD, "standard input"), close: () => undefined }
   }
   const fd = openInputFile(path)
+  const name = JSON.stringify(path)
   return {
-    source: fdSource(fd, JSON.stringify(path)),
+    source: smallFileSource(fd, name) ?? fdSource(fd, name),
     close: () => {
       closeSync(fd)
     },
@@ -271,7 +275,7 @@ async function readKeyFile(
   stdin: StdinClaim,
 ): Promise<Uint8Array> {
   if (path === "-") stdin.claim(`${what} "-"`)
-  return readSmallFile(path, what, KEY_FILE_SIZE_LIMIT, ctx.stdin)
+  return readSmallFile(path, what, KEY_FILE_SIZE_LIMIT, () => ctx.stdin)
 }
 
 function displayName(path: string): string {
