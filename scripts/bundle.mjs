@@ -10,7 +10,7 @@
 //                    file because each file resolved costs too; modules it imports lazily
 //                    are initialised on first use, and node:tty, node:os and node:module
 //                    are required on first use
-//   age-main.cjs.cache  V8's code cache for it, which main.cjs compiles it with
+//   age-main.cjs.cache  V8's code cache for it (warmed by a decryption), used by main.cjs
 //   vendor-*.cjs     the heavy libraries `age-main.cjs` requires on first use (bcrypt-pbkdf
 //                    for encrypted SSH keys, ML-KEM for post-quantum keys)
 //   cli-main.js      every other command (ESM), split into chunks loaded when needed
@@ -20,11 +20,11 @@
 // A process loads either age-main.cjs or cli-main.js, never both, so the two never share an
 // object (an error class, say) that one could test with instanceof against the other's copy.
 import { build } from "esbuild"
-import { Buffer } from "node:buffer"
-import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { basename, dirname, resolve } from "node:path"
-import { Script } from "node:vm"
+import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { basename, dirname, join, resolve } from "node:path"
 
 const outdir = "dist/bundle"
 // Some dependencies are CommonJS and call require(); an ESM file that needs it gets one.
@@ -173,22 +173,8 @@ writeOutputs(
   }),
 )
 
-// V8's code cache for age-main.cjs: compiling 240 kB of JavaScript is a noticeable part of
-// `coffer age -d`, and Node 20 caches no compiled code for require(). main.cjs compiles the
-// file itself with this cache. The file starts with the SHA-1 of the source and the cache:
-// V8 refuses a cache from another Node version or other flags, but trusts the rest of its
-// bytes (a damaged cache can crash it), so main.cjs checks the SHA-1 first and compiles from
-// source, as require() would, when it differs.
+/** How main.cjs wraps age-main.cjs's source before compiling it, as Node's require() does. */
 const commonJsWrapper = ["(function (exports, require, module, __filename, __dirname) { ", "\n});"]
-{
-  const source = readFileSync(`${outdir}/age-main.cjs`)
-  const script = new Script(commonJsWrapper.join(source.toString("utf8")), {
-    filename: resolve(outdir, "age-main.cjs"),
-  })
-  const cache = script.createCachedData()
-  const digest = createHash("sha1").update(source).update(cache).digest()
-  writeFileSync(`${outdir}/age-main.cjs.cache`, Buffer.concat([digest, cache]))
-}
 
 // What bin/coffer, bin/coffer-age and bin/coffer-age-keygen require.
 writeFileSync(
@@ -249,3 +235,60 @@ function cannotLoad(error) {
 }
 `,
 )
+
+// V8's code cache for age-main.cjs: compiling 240 kB of JavaScript, and then each function
+// the first time it runs, is a noticeable part of `coffer age -d`, and Node 20 caches no
+// compiled code for require(). main.cjs compiles the file itself with this cache. V8 puts in
+// a cache every function compiled so far, so the cache is written as a real decryption of a
+// small file ends (in a child process, with a throwaway key). The file starts with the SHA-1
+// of the source and the cache: V8 refuses a cache from another Node version or other flags,
+// but trusts the rest of its bytes (a damaged cache can crash it), so main.cjs checks the
+// SHA-1 first and compiles from source, as require() would, when it differs.
+{
+  const work = mkdtempSync(join(tmpdir(), "coffer-bundle-"))
+  try {
+    const key = join(work, "key.txt")
+    const plaintext = join(work, "small")
+    const encrypted = join(work, "small.age")
+    writeFileSync(plaintext, randomBytes(1024))
+    const coffer = (...args) =>
+      execFileSync(process.execPath, ["bin/coffer", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    coffer("age-keygen", "-o", key)
+    const recipient = coffer("age-keygen", "-y", key).toString().trim()
+    coffer("age", "-r", recipient, "-o", encrypted, plaintext)
+    const warmUp = `
+      const { createHash } = require("node:crypto")
+      const { readFileSync, writeFileSync } = require("node:fs")
+      const { createRequire } = require("node:module")
+      const { dirname } = require("node:path")
+      const { Script } = require("node:vm")
+      const [filename, cacheFile, ...argv] = process.argv.slice(1)
+      const source = readFileSync(filename)
+      const script = new Script(${JSON.stringify(commonJsWrapper)}.join(source.toString("utf8")), { filename })
+      const module = { exports: {} }
+      script.runInThisContext()(module.exports, createRequire(filename), module, filename, dirname(filename))
+      process.on("exit", () => {
+        const cache = script.createCachedData()
+        const digest = createHash("sha1").update(source).update(cache).digest()
+        writeFileSync(cacheFile, Buffer.concat([digest, cache]))
+      })
+      module.exports.run("coffer", argv)`
+    execFileSync(
+      process.execPath,
+      [
+        "-e",
+        warmUp,
+        resolve(outdir, "age-main.cjs"),
+        resolve(outdir, "age-main.cjs.cache"),
+        ...["age", "-d", "-i", key, encrypted],
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    )
+  } catch (error) {
+    // without a cache main.cjs just compiles from source: slower to start, nothing else
+    rmSync(`${outdir}/age-main.cjs.cache`, { force: true })
+    process.stderr.write(`bundle: no code cache for age-main.cjs: ${error.message}\n`)
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
