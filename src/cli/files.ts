@@ -15,13 +15,12 @@ import {
   fstatSync,
   lstatSync,
   openSync,
-  promises as fsPromises,
   readFileSync,
   readSync,
   statSync,
   unlinkSync,
+  writeSync,
 } from "node:fs"
-import type { FileHandle } from "node:fs/promises"
 import type { ByteSource } from "../age/parallel.js"
 import { Readable } from "node:stream"
 import { IoError, UsageError } from "../internal/errors.js"
@@ -258,7 +257,11 @@ class LazyFileOutput implements Output {
   readonly name: string
   readonly isStdout = false
   private readonly path: string
-  private handle: FileHandle | undefined
+  /**
+   * The open descriptor. Writes are synchronous, as Go age's are: a file write does not
+   * need the thread pool, and not starting it keeps a small decryption fast.
+   */
+  private fd: number | undefined
   private created = false
   private readonly cleanup = (): void => {
     if (this.created) {
@@ -275,67 +278,82 @@ class LazyFileOutput implements Output {
     this.name = JSON.stringify(path)
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    const handle = this.handle ?? (await this.openNow())
-    let offset = 0
-    while (offset < bytes.length) {
-      const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset)
-      offset += bytesWritten
+  write(bytes: Uint8Array): Promise<void> {
+    try {
+      const fd = this.fd ?? this.openNow()
+      let offset = 0
+      while (offset < bytes.length) {
+        offset += writeSync(fd, bytes, offset, bytes.length - offset)
+      }
+      return Promise.resolve()
+    } catch (cause) {
+      if (cause instanceof IoError) return Promise.reject(cause)
+      return Promise.reject(
+        new IoError(`can't write ${this.name}: ${describeSystemError(cause)}`, { cause }),
+      )
     }
   }
 
-  private async openNow(): Promise<FileHandle> {
+  private openNow(): number {
     let existed = true
     try {
       lstatSync(this.path)
     } catch {
       existed = false
     }
+    let fd: number
     try {
       // "w": O_CREAT|O_TRUNC with mode 0666, which the kernel reduces by the umask.
-      // (fs.promises is read here, not imported: writing to standard output never loads it)
-      this.handle = await fsPromises.open(this.path, "w")
+      fd = openSync(this.path, "w")
     } catch (cause) {
       throw new IoError(
         `can't create output file ${JSON.stringify(this.path)}: ${describeSystemError(cause)}`,
         { cause },
       )
     }
-    if (fstatSync(this.handle.fd).isDirectory()) {
-      await this.handle.close()
+    if (fstatSync(fd).isDirectory()) {
+      closeSync(fd)
       throw new IoError(`output ${JSON.stringify(this.path)} is a directory`)
     }
+    this.fd = fd
     this.created = !existed
     if (this.created) {
       pendingCleanups.add(this.cleanup)
       installSignalHandler()
     }
-    return this.handle
+    return fd
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     pendingCleanups.delete(this.cleanup)
-    if (this.handle === undefined) {
-      // Nothing was written (an empty result): still create the file, as age does.
-      await this.openNow()
-      pendingCleanups.delete(this.cleanup)
-    }
     try {
-      await this.handle?.close()
+      if (this.fd === undefined) {
+        // Nothing was written (an empty result): still create the file, as age does.
+        this.openNow()
+        pendingCleanups.delete(this.cleanup)
+      }
+      if (this.fd !== undefined) closeSync(this.fd)
+      this.fd = undefined
+      return Promise.resolve()
     } catch (cause) {
-      throw new IoError(`can't finish writing ${this.name}: ${describeSystemError(cause)}`, {
-        cause,
-      })
+      if (cause instanceof IoError) return Promise.reject(cause)
+      return Promise.reject(
+        new IoError(`can't finish writing ${this.name}: ${describeSystemError(cause)}`, {
+          cause,
+        }),
+      )
     }
   }
 
-  async discard(): Promise<void> {
+  discard(): Promise<void> {
     pendingCleanups.delete(this.cleanup)
     try {
-      await this.handle?.close()
+      if (this.fd !== undefined) closeSync(this.fd)
     } catch {
       // the file is being abandoned anyway
     }
+    this.fd = undefined
     this.cleanup()
+    return Promise.resolve()
   }
 }
