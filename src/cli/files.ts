@@ -19,6 +19,7 @@ import {
   readSync,
   statSync,
   unlinkSync,
+  write,
   writeSync,
 } from "node:fs"
 import type { ByteSource } from "../age/parallel.js"
@@ -253,15 +254,16 @@ function stdoutOutput(stdout: NodeJS.WriteStream): Output {
   }
 }
 
+/** Output files are written synchronously up to this many bytes, then asynchronously. */
+const SYNC_WRITE_LIMIT = 1024 * 1024
+
 class LazyFileOutput implements Output {
   readonly name: string
   readonly isStdout = false
   private readonly path: string
-  /**
-   * The open descriptor. Writes are synchronous, as Go age's are: a file write does not
-   * need the thread pool, and not starting it keeps a small decryption fast.
-   */
+  /** The open descriptor (opened synchronously on the first write). */
   private fd: number | undefined
+  private written = 0
   private created = false
   private readonly cleanup = (): void => {
     if (this.created) {
@@ -279,19 +281,43 @@ class LazyFileOutput implements Output {
   }
 
   write(bytes: Uint8Array): Promise<void> {
+    let fd: number
     try {
-      const fd = this.fd ?? this.openNow()
-      let offset = 0
-      while (offset < bytes.length) {
-        offset += writeSync(fd, bytes, offset, bytes.length - offset)
+      fd = this.fd ?? this.openNow()
+      if (this.written < SYNC_WRITE_LIMIT) {
+        // small outputs: synchronous, so a small decryption never starts the thread pool
+        let offset = 0
+        while (offset < bytes.length) {
+          offset += writeSync(fd, bytes, offset, bytes.length - offset)
+        }
+        this.written += bytes.length
+        return Promise.resolve()
       }
-      return Promise.resolve()
     } catch (cause) {
       if (cause instanceof IoError) return Promise.reject(cause)
       return Promise.reject(
         new IoError(`can't write ${this.name}: ${describeSystemError(cause)}`, { cause }),
       )
     }
+    // large outputs: asynchronous, so writing overlaps with reading and the workers
+    return this.writeAsync(fd, bytes)
+  }
+
+  private async writeAsync(fd: number, bytes: Uint8Array): Promise<void> {
+    let offset = 0
+    while (offset < bytes.length) {
+      const start = offset
+      offset += await new Promise<number>((resolve, reject) => {
+        write(fd, bytes, start, bytes.length - start, null, (err, n) => {
+          if (err) {
+            reject(
+              new IoError(`can't write ${this.name}: ${describeSystemError(err)}`, { cause: err }),
+            )
+          } else resolve(n)
+        })
+      })
+    }
+    this.written += bytes.length
   }
 
   private openNow(): number {
