@@ -3,7 +3,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { existsSync, readFileSync, rmSync } from "node:fs"
-import { runCli } from "../support/cli.js"
+import { binPath, runCli, runCommand } from "../support/cli.js"
 
 function demoDirOf(stdout: string): string {
   const match = /coffer demo in (\S+)/.exec(stdout)
@@ -44,4 +44,21 @@ test("coffer demo --keep keeps its directory; unknown arguments are refused", as
   const bad = await runCli(["demo", "--frobnicate"])
   assert.equal(bad.status, 2)
   assert.match(bad.stderr, /^error: unknown argument "--frobnicate"/m)
+})
+
+test("coffer demo also runs without root (a user-mode install into the demo's directory)", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip("runs the demo as nobody, which needs root to switch to")
+    return
+  }
+  const r = await runCommand(
+    "su",
+    ["-s", "/bin/sh", "nobody", "-c", `cd /tmp && exec ${binPath()} demo`],
+    { timeoutMs: 120_000 },
+  )
+  const out = r.stdout.toString()
+  assert.equal(r.status, 0, `${out}\n${r.stderr}`)
+  assert.match(out, /installed generation 1 at /)
+  assert.match(out, /-0400\s+nobody:\S+\s+host\/run\/secrets.d\/1\/tailscale_authkey/)
+  assert.ok(!existsSync(demoDirOf(out)), "the demo directory is removed")
 })

@@ -164,10 +164,14 @@ export function run(args: readonly string[], ctx: CliContext): Promise<undefined
   }
   const dir = mkdtempSync(join(tmpdir(), "coffer-demo-"))
   // A clean environment for key discovery: only what the demo sets counts.
+  // The demo's own runtime directory (a user-mode install needs one, as systemd --user has).
+  const runtimeDir = join(dir, "xdg-runtime")
+  mkdirSync(runtimeDir, { mode: 0o700 })
   const env: NodeJS.ProcessEnv = {
     PATH: process.env["PATH"] ?? "/usr/bin:/bin",
     HOME: dir,
     LANG: "C.UTF-8",
+    XDG_RUNTIME_DIR: runtimeDir,
   }
   const demo: Demo = { dir, ctx, env }
   try {
@@ -247,7 +251,6 @@ creation_rules:
 
   say(demo, "5. Install the host's secrets from a sops-nix manifest into a temporary root")
   const user = userInfo()
-  const owner = user.uid === 0 ? "root" : user.username
   const root = join(demo.dir, "host")
   const manifest = {
     secrets: [
@@ -257,8 +260,7 @@ creation_rules:
         path: join(root, "run/secrets/tailscale_authkey"),
         format: "yaml",
         mode: "0400",
-        owner,
-        group: user.uid === 0 ? "root" : undefined,
+        ...(user.uid === 0 ? { owner: "root", group: "root" } : {}),
         sopsFile: join(demo.dir, "secrets/dao/tailscale.yaml"),
         restartUnits: ["tailscaled-autoconnect.service"],
         reloadUnits: [],
@@ -268,7 +270,7 @@ creation_rules:
         name: "tailscale-agenix",
         format: "age",
         mode: "0400",
-        owner,
+        ...(user.uid === 0 ? { owner: "root" } : {}),
         sopsFile: join(demo.dir, "secrets/tailscale.age"),
         restartUnits: [],
         reloadUnits: [],
@@ -280,6 +282,9 @@ creation_rules:
     symlinkPath: join(root, "run/secrets"),
     keepGenerations: 1,
     ageSshKeyPaths: [join(root, "etc/ssh/ssh_host_ed25519_key")],
+    // Without root nothing can be chowned or mounted: install as the user, as home-manager's
+    // sops-nix module does (secrets owned by the user running the demo).
+    userMode: user.uid !== 0,
     logging: { keyImport: true, secretChanges: true },
   }
   write(demo, "manifest.json", `${JSON.stringify(manifest, null, 2)}\n`)
