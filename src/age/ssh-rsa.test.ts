@@ -67,7 +67,9 @@ test("a stanza with our tag that does not decrypt, or with wrong arguments, is H
   tampered[10] = (tampered[10] ?? 0) ^ 0x80
   const bad: Stanza[] = [
     { ...good, body: tampered },
-    { ...good, body: good.body.subarray(1) },
+    // cut at the end: cutting a leading byte that happens to be 0 (1 time in 256) would keep
+    // the same number, which OpenSSL (like Go) decrypts fine
+    { ...good, body: good.body.subarray(0, -1) },
     { ...good, args: [] },
     { ...good, args: [identity.tag, "extra"] },
   ]
