@@ -4,6 +4,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { existsSync, readFileSync, rmSync } from "node:fs"
 import { binPath, runCli, runCommand } from "../support/cli.js"
+import { requireRoot } from "../support/tools.js"
 
 function demoDirOf(stdout: string): string {
   const match = /coffer demo in (\S+)/.exec(stdout)
@@ -47,10 +48,7 @@ test("coffer demo --keep keeps its directory; unknown arguments are refused", as
 })
 
 test("coffer demo also runs without root (a user-mode install into the demo's directory)", async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip("runs the demo as nobody, which needs root to switch to")
-    return
-  }
+  if (!requireRoot(t, "runs the demo as nobody, which needs root to switch to")) return
   const r = await runCommand(
     "su",
     ["-s", "/bin/sh", "nobody", "-c", `cd /tmp && exec ${binPath()} demo`],
