@@ -6,57 +6,17 @@
  * Afterwards the keyring and its gpg-agent are gone.
  */
 import { test } from "node:test"
-import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
-import { spawn } from "node:child_process"
-import { copyFileSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs"
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { setTimeout as sleep } from "node:timers/promises"
-import { repoRoot, runCommand } from "../support/cli.js"
-import type { RunResult } from "../support/cli.js"
+import { repoRoot } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
+import { privateNamespace } from "../support/namespace.js"
 import { requireRoot, requireTool } from "../support/tools.js"
 
 const driver = join(repoRoot, "dist", "test", "host", "install-driver.js")
 const vectors = join(repoRoot, "test/vectors/sops/sops-nix")
 const fingerprint = "2504791468B153B8A3963CC97BA53D1919C5DFD4"
-
-/** A private mount namespace held open by `sleep`; runs node inside it with `nsenter`. */
-async function privateNamespace(
-  t: TestContext,
-): Promise<{ pid: number; node(args: readonly string[]): Promise<RunResult> }> {
-  const holder = spawn("unshare", ["--mount", "--propagation", "private", "--", "sleep", "600"], {
-    stdio: "ignore",
-  })
-  const pid = holder.pid
-  if (pid === undefined) throw new Error("unshare did not start")
-  t.after(async () => {
-    if (holder.exitCode === null && holder.signalCode === null) {
-      const gone = new Promise((resolve) => holder.once("exit", resolve))
-      holder.kill("SIGKILL")
-      await gone
-    }
-  })
-  const ours = readlinkSync("/proc/self/ns/mnt")
-  for (let i = 0; ; i++) {
-    let ready = false
-    try {
-      ready =
-        readlinkSync(`/proc/${String(pid)}/ns/mnt`) !== ours &&
-        readFileSync(`/proc/${String(pid)}/comm`, "utf8").trim() === "sleep"
-    } catch {
-      // not there yet
-    }
-    if (ready) break
-    if (i > 200) throw new Error("the private mount namespace did not come up")
-    await sleep(10)
-  }
-  const enter = ["--target", String(pid), "--mount", "--", process.execPath]
-  return {
-    pid,
-    node: (args) => runCommand("nsenter", [...enter, ...args], { timeoutMs: 60_000 }),
-  }
-}
 
 /** Command lines of running processes that mention `text` (a leftover gpg-agent). */
 function processesMentioning(text: string): string[] {
@@ -139,7 +99,7 @@ test("sshKeyPaths: an RSA host key becomes a PGP key in a temporary keyring that
   )
   assert.match(result.stderr, /warning: SSH key ".*ssh_host_ed25519_key" is ssh-ed25519, not RSA/)
   assert.match(result.stderr, /warning: cannot read SSH key ".*missing_rsa_key"/)
-  const inside = (path: string): string => `/proc/${String(ns.pid)}/root${path}`
+  const inside = (path: string): string => ns.inside(path)
   assert.equal(readFileSync(inside(`${mount}/1/test_key`), "utf8"), expected.plaintext.test_key)
   assert.equal(
     readFileSync(inside(`${mount}/1/nested`), "utf8"),
