@@ -280,7 +280,7 @@ function cannotLoad(error) {
         warmUp,
         resolve(outdir, "age-main.cjs"),
         resolve(outdir, "age-main.cjs.cache"),
-        ...["age", "-d", "-i", key, encrypted],
+        ...["age", "-d", "-i", key, "-o", join(work, "decrypted"), encrypted],
       ],
       { stdio: ["ignore", "ignore", "inherit"] },
     )

@@ -24,7 +24,7 @@ import {
 } from "node:fs"
 import type { ByteSource } from "../age/parallel.js"
 import { Readable } from "node:stream"
-import { IoError, UsageError } from "../internal/errors.js"
+import { IoError, StdoutClosedError, UsageError } from "../internal/errors.js"
 
 /** Where a command's result goes. */
 export interface Output {
@@ -232,23 +232,45 @@ function installSignalHandler(): void {
 /**
  * The command's output: standard output when `path` is undefined or `-`, else a file
  * created lazily on the first write (mode 0666 minus the umask, truncated if it exists).
+ * Standard output is written straight to descriptor 1, never through `process.stdout`
+ * (whose creation costs start-up time); its reader going away gives StdoutClosedError.
  */
-export function createOutput(path: string | undefined, stdout: NodeJS.WriteStream): Output {
-  if (path === undefined || path === "-") return stdoutOutput(stdout)
+export function createOutput(path: string | undefined): Output {
+  if (path === undefined || path === "-") return stdoutOutput()
   return new LazyFileOutput(path)
 }
 
-function stdoutOutput(stdout: NodeJS.WriteStream): Output {
+const STDOUT_FD = 1
+
+function stdoutOutput(): Output {
   return {
     name: "standard output",
     isStdout: true,
-    write: (bytes) =>
-      new Promise<void>((resolve, reject) => {
-        stdout.write(bytes, (err) => {
-          if (err) reject(err)
-          else resolve()
-        })
-      }),
+    write: async (bytes) => {
+      let offset = 0
+      let delay = 1
+      while (offset < bytes.length) {
+        try {
+          // synchronous, as process.stdout writes to files and pipes on Linux
+          offset += writeSync(STDOUT_FD, bytes, offset, bytes.length - offset)
+          delay = 1
+        } catch (cause) {
+          const code = (cause as NodeJS.ErrnoException | undefined)?.code
+          if (code === "EAGAIN" || code === "EWOULDBLOCK") {
+            // a pipe another process made non-blocking: wait for its reader
+            await new Promise((resolve) => setTimeout(resolve, delay))
+            delay = Math.min(delay * 2, 16)
+            continue
+          }
+          if (code === "EPIPE") {
+            throw new StdoutClosedError("standard output was closed by its reader", { cause })
+          }
+          throw new IoError(`can't write standard output: ${describeSystemError(cause)}`, {
+            cause,
+          })
+        }
+      }
+    },
     close: () => Promise.resolve(),
     discard: () => Promise.resolve(),
   }

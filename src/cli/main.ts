@@ -10,7 +10,7 @@ import type { CliContext, CommandModule } from "./command.js"
 import { exitCodes, type ExitCode } from "./exit-codes.js"
 import { cofferVersion, topLevelHelp } from "./help.js"
 import { isSystemError, reportError, reportWarning } from "./report.js"
-import { InternalError, ToolError, UsageError } from "../internal/errors.js"
+import { InternalError, StdoutClosedError, ToolError, UsageError } from "../internal/errors.js"
 
 interface CommandEntry {
   readonly summary: string
@@ -124,7 +124,6 @@ const directPrograms: Readonly<Record<string, string>> = {
  * @param argv the arguments after the program name
  */
 export function run(program: string, argv: readonly string[]): void {
-  process.stdout.on("error", onStdoutError)
   dispatch(program, argv).then(
     (code) => {
       finish(code)
@@ -134,6 +133,18 @@ export function run(program: string, argv: readonly string[]): void {
       finish(exitCodes.bug)
     },
   )
+}
+
+// Creating process.stdout loads Node's stream machinery (and, for a pipe, net): about 10 ms
+// that `coffer age -d -o FILE` never needs. It is created on first use, through this.
+let stdoutCreated = false
+
+function standardOutput(): NodeJS.WriteStream {
+  if (!stdoutCreated) {
+    stdoutCreated = true
+    process.stdout.on("error", onStdoutError)
+  }
+  return process.stdout
 }
 
 function onStdoutError(err: unknown): void {
@@ -148,7 +159,8 @@ function onStdoutError(err: unknown): void {
 function finish(code: ExitCode): void {
   // Flush stdout before exiting; exiting explicitly means no stray handle (an unread
   // stdin, a terminal) can keep the process alive.
-  process.stdout.write("", () => {
+  if (!stdoutCreated) process.exit(code)
+  standardOutput().write("", () => {
     process.exit(code)
   })
 }
@@ -170,11 +182,11 @@ async function dispatch(program: string, argv: readonly string[]): Promise<ExitC
       process.stderr.write(topLevelHelp(listCommands()))
       return exitCodes.usage
     }
-    process.stdout.write(topLevelHelp(listCommands()))
+    standardOutput().write(topLevelHelp(listCommands()))
     return exitCodes.ok
   }
   if (first === "--version" || first === "-version" || first === "-V" || first === "version") {
-    process.stdout.write(`coffer ${cofferVersion}\n`)
+    standardOutput().write(`coffer ${cofferVersion}\n`)
     return exitCodes.ok
   }
   if (!Object.hasOwn(commands, first) && /[./]/.test(first))
@@ -203,8 +215,13 @@ async function runCommand(
     get stdin() {
       return process.stdin
     },
-    stdout: process.stdout,
-    stderr: process.stderr,
+    get stdout() {
+      return standardOutput()
+    },
+    // process.stderr is itself created on first use
+    get stderr() {
+      return process.stderr
+    },
     warn: (message) => {
       reportWarning(process.stderr, message)
     },
@@ -216,6 +233,9 @@ async function runCommand(
     const module = await entry.load()
     return (await module.run(args, ctx)) ?? exitCodes.ok
   } catch (err) {
+    // the reader of standard output went away (`coffer age -d x | head`): stop quietly, as
+    // a SIGPIPE would (the same as onStdoutError)
+    if (err instanceof StdoutClosedError) return exitCodes.failure
     reportError(process.stderr, err)
     return exitCodeFor(err)
   }

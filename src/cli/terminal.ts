@@ -7,7 +7,7 @@
  * anywhere but returned to the caller; the terminal is restored on every exit path,
  * including Ctrl-C (which aborts the prompt rather than killing us with echo still off).
  */
-import { closeSync, openSync, writeSync } from "node:fs"
+import { closeSync, fstatSync, openSync, writeSync } from "node:fs"
 import { ReadStream, isatty } from "node:tty"
 import { PassphraseError } from "../age/errors.js"
 import { ToolError } from "../internal/errors.js"
@@ -17,6 +17,26 @@ export class InterruptedError extends ToolError {}
 
 /** @returns whether file descriptor `fd` is a terminal */
 export function isTerminal(fd: number): boolean {
+  return isatty(fd)
+}
+
+/**
+ * Whether file descriptor `fd` is a terminal, without loading node:tty (and with it net, a
+ * few milliseconds of start-up) when an fstat already answers: a terminal is a character
+ * device, and the memory devices (/dev/null, major number 1) are none.
+ * @returns whether `fd` is a terminal (false when it is not open)
+ */
+export function isTerminalCheap(fd: number): boolean {
+  let rdev: number
+  try {
+    const stats = fstatSync(fd)
+    if (!stats.isCharacterDevice()) return false
+    rdev = stats.rdev
+  } catch {
+    return false
+  }
+  // Linux's encoding of a device number: the low 12 bits of the major sit in bits 8 to 19
+  if (Math.floor(rdev / 256) % 4096 === 1) return false
   return isatty(fd)
 }
 

@@ -30,3 +30,9 @@ export class UsageError extends ToolError {}
 
 /** A file or stream that could not be read or written (names the path and the system error). */
 export class IoError extends ToolError {}
+
+/**
+ * Standard output's reader went away (EPIPE): the command stops quietly with status 1, as a
+ * process killed by SIGPIPE would, instead of printing an error nobody reads.
+ */
+export class StdoutClosedError extends IoError {}

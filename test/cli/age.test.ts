@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { binPath, runCli, runCommand } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { requireTool } from "../support/tools.js"
-import { shellQuote } from "./pty.js"
+import { runInPty, shellQuote } from "./pty.js"
 
 interface KeyPair {
   readonly identityFile: string
@@ -172,6 +172,50 @@ test("stdin to stdout round trip, and -o - forces binary output", async (t) => {
   const dec = await runCli(["age", "-d", "-i", k.identityFile], { input: enc.stdout })
   assert.equal(dec.status, 0, dec.stderr)
   assert.deepEqual(dec.stdout, plaintext)
+})
+
+test("standard output: to /dev/null and to a file without -o; a reader that goes away ends it quietly", async (t) => {
+  const dir = tmpTree(t)
+  const k = await keygen(dir, "key.txt")
+  const plainFile = join(dir, "big")
+  writeFileSync(plainFile, Buffer.alloc(4 * 1024 * 1024, 9))
+  const enc = join(dir, "big.age")
+  // a character device that is no terminal: binary output is not refused
+  const toNull = await runCommand("sh", [
+    "-c",
+    `${shellQuote(binPath())} age -r ${k.recipient} ${shellQuote(plainFile)} > /dev/null`,
+  ])
+  assert.equal(toNull.status, 0, toNull.stderr)
+  const toFile = await runCommand("sh", [
+    "-c",
+    `${shellQuote(binPath())} age -r ${k.recipient} ${shellQuote(plainFile)} > ${shellQuote(enc)}`,
+  ])
+  assert.equal(toFile.status, 0, toFile.stderr)
+  const back = await runCli(["age", "-d", "-i", k.identityFile, enc])
+  assert.equal(back.status, 0, back.stderr)
+  assert.equal(back.stdout.length, 4 * 1024 * 1024)
+  // `| head -c 10`: the reader exits after 10 bytes; coffer stops with status 1 and says
+  // nothing (as a process killed by SIGPIPE would), and never prints a stack
+  const status = await runCommand("bash", [
+    "-c",
+    `set -o pipefail; ${shellQuote(binPath())} age -d -i ${shellQuote(k.identityFile)} ${shellQuote(enc)} | head -c 10 > /dev/null`,
+  ])
+  assert.equal(status.status, 1, status.stderr)
+  assert.equal(status.stderr, "")
+})
+
+test("binary output to a terminal is refused; armored output is not", async (t) => {
+  if (!requireTool(t, "script", "bsdutils")) return
+  const dir = tmpTree(t)
+  const k = await keygen(dir, "key.txt")
+  const plainFile = join(dir, "p.txt")
+  writeFileSync(plainFile, "to the terminal\n")
+  const binary = await runInPty([binPath(), "age", "-r", k.recipient, plainFile], [])
+  assert.equal(binary.status, 2, binary.transcript)
+  assert.match(binary.transcript, /refusing to output binary to the terminal/)
+  const armored = await runInPty([binPath(), "age", "-a", "-r", k.recipient, plainFile], [])
+  assert.equal(armored.status, 0, armored.transcript)
+  assert.match(armored.transcript, /-----BEGIN AGE ENCRYPTED FILE-----/)
 })
 
 test("identities from stdin with -i -, input from a file", async (t) => {

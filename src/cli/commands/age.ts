@@ -30,7 +30,7 @@ import {
   smallFileSource,
   type Output,
 } from "../files.js"
-import { confirm, readSecret } from "../terminal.js"
+import { confirm, isTerminalCheap, readSecret } from "../terminal.js"
 import type * as PluginModule from "../../age/plugin.js"
 import { UsageError } from "../../internal/errors.js"
 import { NoIdentityMatchError, PassphraseError } from "../../age/errors.js"
@@ -134,8 +134,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const stdin = new StdinClaim()
   if (inputPath === undefined || inputPath === "-") stdin.claim("the input")
   const armor = flagIsSet(parsed, "armor")
-  // standard output's own flag, same as isatty(1): asking node:tty would load it (and net)
-  const outputIsTerminal = outputPath === undefined && ctx.stdout.isTTY
+  const outputIsTerminal = outputPath === undefined && isTerminalCheap(STDOUT_FD)
 
   if (mode === "encrypt" && outputIsTerminal && !armor) {
     throw new UsageError("refusing to output binary to the terminal", {
@@ -146,7 +145,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   if (mode === "decrypt") {
     const identities = await collectIdentities(parsed, ctx, stdin)
     const input = await openInputSource(inputPath)
-    const output = createOutput(outputPath, ctx.stdout)
+    const output = createOutput(outputPath)
     try {
       await pump(output, (sink) => decryptWith(input.source, sink, identities, parsed), {
         refuseBinaryOnTerminal: outputIsTerminal,
@@ -162,7 +161,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     ? [await passphraseRecipient(ctx)]
     : await collectRecipients(parsed, ctx, stdin)
   const input = await openInputSource(inputPath)
-  const output = createOutput(outputPath, ctx.stdout)
+  const output = createOutput(outputPath)
   const { encryptFile } = await import("../../age/parallel.js")
   try {
     const grouped = await groupPlugins(recipients)
@@ -178,6 +177,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
 
 /** Standard input's file descriptor. */
 const STDIN_FD = 0
+/** Standard output's file descriptor. */
+const STDOUT_FD = 1
 
 /**
  * The input as a byte source: a file is read with large reads straight from its descriptor
