@@ -23,11 +23,12 @@ import {
   type BatchJob,
   type BatchKind,
   type BatchResult,
-  type ChunkWorkerData,
   importPayloadKey,
   openBatch,
+  openedBatchError,
   sealBatch,
-} from "./chunk-worker.js"
+} from "./chunk-batch.js"
+import type { ChunkWorkerData } from "./chunk-worker.js"
 import {
   type DecryptStreamOptions,
   type IdentitySource,
@@ -35,7 +36,7 @@ import {
   unwrapHeader,
 } from "./decrypt.js"
 import { type EncryptOptions, prepareEncryption } from "./encrypt.js"
-import { HeaderError, PayloadError } from "./errors.js"
+import { HeaderError } from "./errors.js"
 import { parseHeader } from "./header.js"
 import {
   CHUNK_SIZE,
@@ -43,16 +44,28 @@ import {
   PAYLOAD_NONCE_SIZE,
   derivePayloadKey,
 } from "./payload.js"
+import { type FileRegion, type FileTarget, runPositional } from "./positional.js"
 import type { Recipient } from "./recipient.js"
 
 /** Where payload bytes come from: `read` fills the start of `into`, resolving to 0 at the end. */
 export interface ByteSource {
   read(into: Uint8Array): Promise<number>
+  /**
+   * Set when the bytes `read` yields are those of a regular file, from `file.start` to its
+   * size when it was opened: a large payload is then read by position (see positional.ts).
+   */
+  readonly file?: FileRegion
 }
 
 /** Where payload bytes go: `bytes` may be reused as soon as `write` resolves. */
 export interface ByteSink {
   write(bytes: Uint8Array): Promise<void>
+  /**
+   * Set when the bytes go to a regular file of the caller's own: where the next byte would
+   * go, for writes by position from worker threads (asked once every earlier write has
+   * resolved), or null when the file can't be written that way.
+   */
+  file?(): FileTarget | null
 }
 
 /** Tuning for `sealPayload` and `openPayload`; the defaults suit a 2-core machine. */
@@ -65,6 +78,8 @@ export interface ParallelOptions {
   readonly batchesInFlight?: number
   /** Bytes to read before starting workers; smaller inputs stay on the calling thread. */
   readonly parallelThreshold?: number
+  /** Chunks per batch when both ends are regular files (see positional.ts). */
+  readonly positionalChunksPerBatch?: number
   /** Told where each batch ran (for tests and the benchmark). */
   readonly onBatch?: (where: "inline" | "worker") => void
 }
@@ -72,28 +87,8 @@ export interface ParallelOptions {
 const DEFAULT_CHUNKS_PER_BATCH = 32
 const DEFAULT_BATCHES_IN_FLIGHT = 3
 const DEFAULT_PARALLEL_THRESHOLD = 16 * 1024 * 1024
-
-/** The error a refused chunk becomes; the same wording as `PayloadDecryptor`. */
-function chunkError(failure: NonNullable<BatchResult["failure"]>, final: boolean): PayloadError {
-  switch (failure.kind) {
-    case "shorter-than-tag":
-      return new PayloadError("payload is truncated: final chunk shorter than its tag")
-    case "empty-final":
-      return new PayloadError("payload final chunk is empty")
-    case "authentication":
-      return new PayloadError(`payload chunk ${failure.counter} failed to authenticate`, {
-        hints: [
-          final
-            ? "the file is corrupted or truncated; plaintext released so far is authentic"
-            : "the file is corrupted; plaintext released so far is authentic",
-        ],
-      })
-    default: {
-      const never: never = failure.kind
-      throw new InternalError(`unknown chunk failure ${String(never)}`)
-    }
-  }
-}
+// small batches keep each thread's buffers in its core's cache (256 KiB read, 256 KiB written)
+const DEFAULT_POSITIONAL_CHUNKS_PER_BATCH = 4
 
 /** A tiny async FIFO: `shift` waits for an item, or resolves null once closed and drained. */
 interface AsyncQueue<T> {
@@ -269,6 +264,19 @@ async function runPayload(
   const inputSize = chunksPerBatch * (kind === "seal" ? CHUNK_SIZE : ENCRYPTED_CHUNK_SIZE)
   const outputSize = chunksPerBatch * (kind === "seal" ? ENCRYPTED_CHUNK_SIZE : CHUNK_SIZE)
 
+  // file to file: every thread reads, processes and writes its own batches by position
+  if (source.file !== undefined && source.file.size >= threshold && workerCount > 0) {
+    const target = sink.file?.() ?? null
+    if (target !== null) {
+      await runPositional(kind, payloadKey, source.file, target, {
+        workers: workerCount,
+        chunksPerBatch: options.positionalChunksPerBatch ?? DEFAULT_POSITIONAL_CHUNKS_PER_BATCH,
+        onBatch: options.onBatch,
+      })
+      return
+    }
+  }
+
   const runner = createBatchRunner(payloadKey, workerCount, options.onBatch)
   // one more set of buffers than batches in flight: the reader holds one back until it knows
   // whether the batch ends the stream
@@ -365,24 +373,10 @@ async function runPayload(
         await sink.write(new Uint8Array(result.output, 0, result.outputLength))
       }
       if (kind === "open") {
-        const { job } = item
-        if (result.failure !== null) throw chunkError(result.failure, job.final)
-        const batchChunks = Math.ceil(job.length / ENCRYPTED_CHUNK_SIZE)
         // a final chunk that ends what was read before a source error is followed by nothing
-        const endsBeforeError =
-          item.beforeSourceError !== null &&
-          !item.beforeSourceError.leftover &&
-          result.chunks === batchChunks
-        if (result.sawFinal && (!job.final || result.chunks < batchChunks) && !endsBeforeError) {
-          throw new PayloadError("trailing data after the final payload chunk", {
-            hints: ["the file was modified or concatenated with other data"],
-          })
-        }
-        if (job.final && !result.sawFinal) {
-          throw new PayloadError("payload is truncated: no final chunk", {
-            hints: ["the file was cut short; plaintext released so far is authentic"],
-          })
-        }
+        const endsBeforeError = item.beforeSourceError !== null && !item.beforeSourceError.leftover
+        const error = openedBatchError(item.job, result, endsBeforeError)
+        if (error !== null) throw error
       }
       free.push({ input: result.input, output: result.output })
     }
@@ -748,12 +742,21 @@ export async function decryptFile(
   wipeBytes(fileKey)
   try {
     const rest = atEnd() ? emptySource : source
-    await openPayload(
-      payloadKey,
-      prefixedSource(buffered.subarray(payloadStart), rest),
-      sink,
-      options,
-    )
+    const payload = prefixedSource(buffered.subarray(payloadStart), rest)
+    // a binary file read from its start: the payload is the rest of it, by position
+    const region = file.file
+    const whole =
+      armored || region === undefined || region.size < payloadStart
+        ? payload
+        : {
+            read: (into: Uint8Array) => payload.read(into),
+            file: {
+              ...region,
+              start: region.start + payloadStart,
+              size: region.size - payloadStart,
+            },
+          }
+    await openPayload(payloadKey, whole, sink, options)
   } finally {
     wipeBytes(payloadKey)
   }

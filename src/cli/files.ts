@@ -11,6 +11,7 @@
  */
 import {
   closeSync,
+  constants,
   createReadStream,
   fstatSync,
   lstatSync,
@@ -23,6 +24,7 @@ import {
   writeSync,
 } from "node:fs"
 import type { ByteSource } from "../age/parallel.js"
+import type { FileTarget } from "../age/positional.js"
 import { Readable } from "node:stream"
 import { IoError, StdoutClosedError, UsageError } from "../internal/errors.js"
 
@@ -37,6 +39,11 @@ export interface Output {
   close(): Promise<void>
   /** Abandons the output after a failure: removes the file if we created it. */
   discard(): Promise<void>
+  /**
+   * A regular output file only: its descriptor and where the next byte goes, for writes by
+   * position from worker threads (see ByteSink.file); null when it can't be written so.
+   */
+  file?(): FileTarget | null
 }
 
 /** Describes a file-system error for a message: `no such file or directory` and so on. */
@@ -342,7 +349,21 @@ class LazyFileOutput implements Output {
     this.written += bytes.length
   }
 
-  private openNow(): number {
+  file(): FileTarget | null {
+    // Not opened yet (decryption): open without truncating, so that an existing file keeps
+    // its content until the first plaintext is released, which then cuts it first.
+    const truncateOnFirstWrite = this.fd === undefined
+    let fd: number
+    try {
+      fd = this.fd ?? this.openNow(constants.O_WRONLY | constants.O_CREAT)
+    } catch {
+      return null
+    }
+    if (!fstatSync(fd).isFile()) return null
+    return { fd, start: this.written, name: this.name, truncateOnFirstWrite }
+  }
+
+  private openNow(flags: string | number = "w"): number {
     let existed = true
     try {
       lstatSync(this.path)
@@ -352,7 +373,7 @@ class LazyFileOutput implements Output {
     let fd: number
     try {
       // "w": O_CREAT|O_TRUNC with mode 0666, which the kernel reduces by the umask.
-      fd = openSync(this.path, "w")
+      fd = openSync(this.path, flags, 0o666)
     } catch (cause) {
       throw new IoError(
         `can't create output file ${JSON.stringify(this.path)}: ${describeSystemError(cause)}`,

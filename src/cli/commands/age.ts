@@ -9,7 +9,7 @@
  * the terminal or, with `-j batchpass`, from AGE_PASSPHRASE/AGE_PASSPHRASE_FD, never argv.
  */
 import type { BatchpassSource } from "../../age/batchpass.js"
-import { closeSync, readFileSync } from "node:fs"
+import { closeSync, fstatSync, readFileSync } from "node:fs"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import {
@@ -195,11 +195,19 @@ async function openInputSource(
   }
   const fd = openInputFile(path)
   const name = JSON.stringify(path)
+  const small = smallFileSource(fd, name)
+  const close = (): void => {
+    closeSync(fd)
+  }
+  if (small !== null) return { source: small, close }
+  const stats = fstatSync(fd)
+  const source = fdSource(fd, name)
   return {
-    source: smallFileSource(fd, name) ?? fdSource(fd, name),
-    close: () => {
-      closeSync(fd)
-    },
+    // a regular file we opened, not read yet: large payloads are read from it by position
+    source: stats.isFile()
+      ? { read: (into) => source.read(into), file: { fd, start: 0, size: stats.size, name } }
+      : source,
+    close,
   }
 }
 
@@ -568,6 +576,7 @@ async function pump(
   try {
     let first = true
     await produce({
+      ...(output.file === undefined ? {} : { file: () => output.file?.() ?? null }),
       write: async (chunk) => {
         if (first && opts.refuseBinaryOnTerminal && looksBinary(chunk)) {
           throw new UsageError("refusing to output binary to the terminal", {
