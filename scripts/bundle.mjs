@@ -85,7 +85,9 @@ writeOutputs(
 // `coffer age`: one CommonJS file, which bin/* require() without starting the ESM loader;
 // other commands' modules are never loaded by this file, and the vendor libraries come from
 // their own files, required when first used.
-const ageBanner = "const __cofferModuleUrl = require('node:url').pathToFileURL(__filename).href;"
+// (import.meta.url computed on first use: loading node:url is start-up time most runs never need)
+const ageBanner =
+  "const __cofferModule = { get url() { return require('node:url').pathToFileURL(__filename).href } };"
 const ageResult = await build({
   ...common,
   entryPoints: [{ in: "src/cli/main.ts", out: "age-main" }],
@@ -94,7 +96,7 @@ const ageResult = await build({
   splitting: false,
   banner: { js: ageBanner },
   // the sources find files beside themselves (chunk-worker.js) from import.meta.url
-  define: { "import.meta.url": "__cofferModuleUrl" },
+  define: { "import.meta.url": "__cofferModule.url" },
   plugins: [
     {
       name: "age-only",

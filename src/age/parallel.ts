@@ -127,11 +127,11 @@ interface BatchRunner {
 }
 
 /** The compiled worker entry, beside this file in dist/src/age/ and in dist/bundle/. */
-const workerUrl = new URL("./chunk-worker.js", import.meta.url)
+const workerUrl = (): URL => new URL("./chunk-worker.js", import.meta.url)
 
 function createBatchRunner(
   payloadKey: Uint8Array,
-  workerCount: number,
+  workerCount: () => number,
   onBatch: ParallelOptions["onBatch"],
 ): BatchRunner {
   const key = importPayloadKey(payloadKey)
@@ -168,9 +168,9 @@ function createBatchRunner(
       if (slots.length > 0) return
       // loaded here, not at the top: most inputs are small and never start a worker
       const threads = createRequire(import.meta.url)("node:worker_threads") as typeof WorkerThreads
-      for (let i = 0; i < workerCount; i++) {
+      for (let i = 0, n = workerCount(); i < n; i++) {
         const data: ChunkWorkerData = { cofferChunkWorker: true, payloadKey }
-        const worker = new threads.Worker(workerUrl, { workerData: data })
+        const worker = new threads.Worker(workerUrl(), { workerData: data })
         const slot: Slot = { worker, ready: false, pending: new Map() }
         worker.on("message", (message: BatchResult | "ready") => {
           if (message === "ready") {
@@ -259,17 +259,19 @@ async function runPayload(
 ): Promise<void> {
   const chunksPerBatch = Math.max(1, options.chunksPerBatch ?? DEFAULT_CHUNKS_PER_BATCH)
   const inFlight = Math.max(1, options.batchesInFlight ?? DEFAULT_BATCHES_IN_FLIGHT)
-  const workerCount = Math.max(0, options.workers ?? Math.min(2, availableParallelism()))
+  // node:os is loaded only for inputs large enough to use workers
+  const workerCount = (): number =>
+    Math.max(0, options.workers ?? Math.min(2, availableParallelism()))
   const threshold = options.parallelThreshold ?? DEFAULT_PARALLEL_THRESHOLD
   const inputSize = chunksPerBatch * (kind === "seal" ? CHUNK_SIZE : ENCRYPTED_CHUNK_SIZE)
   const outputSize = chunksPerBatch * (kind === "seal" ? ENCRYPTED_CHUNK_SIZE : CHUNK_SIZE)
 
   // file to file: every thread reads, processes and writes its own batches by position
-  if (source.file !== undefined && source.file.size >= threshold && workerCount > 0) {
+  if (source.file !== undefined && source.file.size >= threshold && workerCount() > 0) {
     const target = sink.file?.() ?? null
     if (target !== null) {
       await runPositional(kind, payloadKey, source.file, target, {
-        workers: workerCount,
+        workers: workerCount(),
         chunksPerBatch: options.positionalChunksPerBatch ?? DEFAULT_POSITIONAL_CHUNKS_PER_BATCH,
         onBatch: options.onBatch,
       })
@@ -358,7 +360,7 @@ async function runPayload(
         return
       }
       held = { buffers, length }
-      if (bytesRead >= threshold && workerCount > 0) runner.startWorkers()
+      if (bytesRead >= threshold && workerCount() > 0) runner.startWorkers()
     }
   }
 

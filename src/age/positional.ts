@@ -291,7 +291,7 @@ export interface PositionalOptions {
 }
 
 /** The compiled worker entry, beside this file in dist/src/age/ and in dist/bundle/. */
-const workerUrl = new URL("./chunk-worker.js", import.meta.url)
+const workerUrl = (): URL => new URL("./chunk-worker.js", import.meta.url)
 
 function outcomeError(outcome: ParticipantOutcome, task: PositionalTask): Error | null {
   switch (outcome.kind) {
@@ -362,7 +362,7 @@ export async function runPositional(
   try {
     for (let i = 0; i < options.workers && threads !== null; i++) {
       const data: PositionalWorkerData = { cofferChunkWorker: true, payloadKey, positional: task }
-      const worker = new threads.Worker(workerUrl, { workerData: data })
+      const worker = new threads.Worker(workerUrl(), { workerData: data })
       workers.push(worker)
       outcomes.push(
         new Promise<ParticipantOutcome>((resolve) => {
