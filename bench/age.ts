@@ -9,7 +9,7 @@
  * - Every run is a separate process; wall time is measured around it, peak RSS with
  *   `/usr/bin/time -f %M` (or the child's VmHWM from /proc when that tool is missing).
  * - Each decryption reads the same file (made by Go age); each output is checked.
- * - BENCH_REPEATS runs per measurement (default 3; 1 for typage on 256 MiB and more), median
+ * - BENCH_REPEATS runs per measurement (default 5; 1 for typage on 256 MiB and more), median
  *   kept; tools are interleaved so that load from elsewhere hits all of them alike.
  * - BENCH_DIR picks the directory for the temporary files (default: /dev/shm when present,
  *   so that disk write-back does not dominate; else the system temp dir).
@@ -197,8 +197,8 @@ export interface AgeBenchOptions {
  */
 export async function runAgeBench(options: AgeBenchOptions = {}): Promise<AgeBenchResult> {
   const sizes = options.sizes ?? parseSizes(process.env["BENCH_SIZES"] ?? "1K,64M,1G")
-  const repeats = options.repeats ?? Number(process.env["BENCH_REPEATS"] ?? 3)
-  const coldRepeats = options.coldRepeats ?? 15
+  const repeats = options.repeats ?? Number(process.env["BENCH_REPEATS"] ?? 5)
+  const coldRepeats = options.coldRepeats ?? 31
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   const base = pickDirectory()
   const dir = mkdtempSync(join(base, "coffer-bench-"))
@@ -358,11 +358,14 @@ export function formatAgeBench(result: AgeBenchResult): string {
     `Same random input per size, X25519 recipient, files in \`${result.directory}\`; each run is`,
     `a separate process (wall time, median); peak RSS by ${result.rssMethod} (max over runs).`,
     "Decryption reads the file Go age made. Throughput = plaintext MiB / wall seconds.",
-    "coffer seals and opens 64 KiB chunks on two worker threads once 16 MiB have been read,",
-    "while the main thread reads and writes; below that, and for the first 16 MiB, it works on",
-    "one thread. Every coffer process pays Node's start-up (see the cold-start line), which",
-    "dominates at 64 MiB. The machine is shared: a high load average favours single-threaded",
-    "tools, so compare the rows of one run, not numbers across runs.",
+    "From 16 MiB, file to file (`-o FILE` and an input path, as here), coffer runs two worker",
+    "threads that each claim batches of four 64 KiB chunks, read them with pread, seal or open",
+    "them, and write them with pwrite (src/age/positional.ts); the main thread takes batches",
+    "until they are up. Standard input and output go through src/age/parallel.ts instead",
+    "(workers seal/open, the main thread reads and writes). Every coffer process pays Node's",
+    "start-up (see the cold-start line), which dominates at 64 MiB. The machine is shared: a",
+    "high load average favours single-threaded tools, so compare the rows of one run, not",
+    "numbers across runs.",
     "",
   ]
   const rss = (kib: number | undefined): string =>
