@@ -14,6 +14,7 @@ import {
 } from "node:crypto"
 import type { KeyObject } from "node:crypto"
 import { concatBytes, wipeBytes } from "../internal/bytes.js"
+import { InternalError } from "../internal/errors.js"
 import { systemEntropy } from "../internal/entropy.js"
 import type { Entropy } from "../internal/entropy.js"
 import { decodeBase64Strict, encodeBase64 } from "./base64.js"
@@ -25,28 +26,32 @@ const STANZA_TYPE = "X25519"
 const WRAP_INFO = "age-encryption.org/v1/X25519"
 const RECIPIENT_HRP = "age"
 const IDENTITY_HRP = "AGE-SECRET-KEY-"
-const PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex")
-const SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex")
 const ZERO_NONCE = new Uint8Array(12)
+
+// Keys go in and out of node:crypto as JWKs: OpenSSL then takes the raw bytes as they are,
+// where DER first starts its decoder machinery (about 1.5 ms of a cold `coffer age -d`).
+
+function base64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64url")
+}
 
 /** @returns a node:crypto private key for a raw 32-byte X25519 scalar */
 export function x25519PrivateKey(scalar: Uint8Array): KeyObject {
-  return createPrivateKey({
-    key: Buffer.concat([PKCS8_PREFIX, scalar]),
-    format: "der",
-    type: "pkcs8",
-  })
+  // node:crypto wants "x" to be a string, but derives a private key from "d" alone
+  const jwk = { kty: "OKP", crv: "X25519", d: base64url(scalar), x: "" }
+  return createPrivateKey({ key: jwk, format: "jwk" })
 }
 
 /** @returns a node:crypto public key for a raw 32-byte X25519 point */
 export function x25519PublicKey(point: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, point]), format: "der", type: "spki" })
+  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: base64url(point) }, format: "jwk" })
 }
 
 /** @returns the raw 32-byte public point of an X25519 key */
 export function x25519RawPublic(key: KeyObject): Uint8Array {
-  const der = createPublicKey(key).export({ format: "der", type: "spki" })
-  return new Uint8Array(der.subarray(SPKI_PREFIX.length))
+  const { x } = createPublicKey(key).export({ format: "jwk" })
+  if (typeof x !== "string") throw new InternalError("an X25519 public key exported without x")
+  return new Uint8Array(Buffer.from(x, "base64url"))
 }
 
 /**
