@@ -41,7 +41,7 @@ export interface AgeRun {
 
 /** One tool at one size. */
 export interface AgeToolResult {
-  readonly tool: "coffer" | "age" | "typage"
+  readonly tool: "coffer" | "age" | "typage" | "age, pipes" | "coffer, pipes"
   readonly encrypt: AgeRun
   readonly decrypt: AgeRun
 }
@@ -221,6 +221,36 @@ export async function runAgeBench(options: AgeBenchOptions = {}): Promise<AgeBen
         decrypt: (i, o) => measure(cofferBin, ["age", "-d", "-i", key, "-o", o, i]),
       },
       {
+        // standard input to standard output: the path that can't read or write by position
+        name: "age, pipes",
+        encrypt: (i, o) =>
+          measure("sh", ["-c", `age -r ${recipient} < "$1" | cat > "$2"`, "sh", i, o]),
+        decrypt: (i, o) =>
+          measure("sh", ["-c", `age -d -i "$3" < "$1" | cat > "$2"`, "sh", i, o, key]),
+      },
+      {
+        name: "coffer, pipes",
+        encrypt: (i, o) =>
+          measure("sh", [
+            "-c",
+            `"$3" age -r ${recipient} < "$1" | cat > "$2"`,
+            "sh",
+            i,
+            o,
+            cofferBin,
+          ]),
+        decrypt: (i, o) =>
+          measure("sh", [
+            "-c",
+            `"$4" age -d -i "$3" < "$1" | cat > "$2"`,
+            "sh",
+            i,
+            o,
+            key,
+            cofferBin,
+          ]),
+      },
+      {
         name: "typage",
         encrypt: (i, o) => measure(process.execPath, [typageChild, "encrypt", i, o, recipient]),
         decrypt: (i, o) => measure(process.execPath, [typageChild, "decrypt", i, o, key]),
@@ -361,11 +391,11 @@ export function formatAgeBench(result: AgeBenchResult): string {
     "From 16 MiB, file to file (`-o FILE` and an input path, as here), coffer runs two worker",
     "threads that each claim batches of four 64 KiB chunks, read them with pread, seal or open",
     "them, and write them with pwrite (src/age/positional.ts); the main thread takes batches",
-    "until they are up. Standard input and output go through src/age/parallel.ts instead",
-    "(workers seal/open, the main thread reads and writes). Every coffer process pays Node's",
-    "start-up (see the cold-start line), which dominates at 64 MiB. The machine is shared: a",
-    "high load average favours single-threaded tools, so compare the rows of one run, not",
-    "numbers across runs.",
+    "until they are up. Standard input and output (the \"pipes\" rows, through `cat`) go",
+    "through src/age/parallel.ts instead: workers seal and open, the main thread reads and",
+    "writes. Every coffer process pays Node's start-up (see the cold-start line), which",
+    "dominates at 64 MiB. The machine is shared: a high load average favours single-threaded",
+    "tools, so compare the rows of one run, not numbers across runs.",
     "",
   ]
   const rss = (kib: number | undefined): string =>
@@ -399,6 +429,17 @@ export function formatAgeBench(result: AgeBenchResult): string {
       const peak = Math.max(coffer.encrypt.peakRssKiB ?? 0, coffer.decrypt.peakRssKiB ?? 0)
       lines.push(
         `| ${size.label} | ${(coffer.encrypt.seconds / age.encrypt.seconds).toFixed(2)}x | ${(coffer.decrypt.seconds / age.decrypt.seconds).toFixed(2)}x | ${(typage.encrypt.seconds / coffer.encrypt.seconds).toFixed(1)}x | ${(typage.decrypt.seconds / coffer.decrypt.seconds).toFixed(1)}x | ${rss(peak)} |`,
+      )
+    }
+    for (const size of sizes) {
+      const agePipes = size.tools.find((t) => t.tool === "age, pipes")
+      const cofferPipes = size.tools.find((t) => t.tool === "coffer, pipes")
+      if (agePipes === undefined || cofferPipes === undefined) continue
+      lines.push(
+        "",
+        `Through pipes at ${size.label} (\`< in | cat > out\`): coffer/age time encrypt ` +
+          `${(cofferPipes.encrypt.seconds / agePipes.encrypt.seconds).toFixed(2)}x, decrypt ` +
+          `${(cofferPipes.decrypt.seconds / agePipes.decrypt.seconds).toFixed(2)}x.`,
       )
     }
     const largest = sizes[sizes.length - 1]

@@ -170,7 +170,13 @@ function createBatchRunner(
       const threads = createRequire(import.meta.url)("node:worker_threads") as typeof WorkerThreads
       for (let i = 0, n = workerCount(); i < n; i++) {
         const data: ChunkWorkerData = { cofferChunkWorker: true, payloadKey }
-        const worker = new threads.Worker(workerUrl(), { workerData: data })
+        const worker = new threads.Worker(workerUrl(), {
+          workerData: data,
+          // not piped to ours: that would create process.stdout, which makes a pipe on
+          // descriptor 1 non-blocking under the command's direct writes (cli/files.ts)
+          stdout: true,
+          stderr: true,
+        })
         const slot: Slot = { worker, ready: false, pending: new Map() }
         worker.on("message", (message: BatchResult | "ready") => {
           if (message === "ready") {

@@ -362,7 +362,13 @@ export async function runPositional(
   try {
     for (let i = 0; i < options.workers && threads !== null; i++) {
       const data: PositionalWorkerData = { cofferChunkWorker: true, payloadKey, positional: task }
-      const worker = new threads.Worker(workerUrl(), { workerData: data })
+      const worker = new threads.Worker(workerUrl(), {
+        workerData: data,
+        // not piped to ours: that would create process.stdout, which makes a pipe on
+        // descriptor 1 non-blocking under the command's direct writes (cli/files.ts)
+        stdout: true,
+        stderr: true,
+      })
       workers.push(worker)
       outcomes.push(
         new Promise<ParticipantOutcome>((resolve) => {

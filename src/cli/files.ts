@@ -239,44 +239,56 @@ function installSignalHandler(): void {
 /**
  * The command's output: standard output when `path` is undefined or `-`, else a file
  * created lazily on the first write (mode 0666 minus the umask, truncated if it exists).
- * Standard output is written straight to descriptor 1, never through `process.stdout`
- * (whose creation costs start-up time); its reader going away gives StdoutClosedError.
+ * Standard output is written straight to descriptor 1 while it blocks (creating
+ * `process.stdout` costs start-up time); once a write would block (a pipe that is
+ * non-blocking), through `stdout()` from then on. Its reader going away gives
+ * StdoutClosedError (or, through the stream, the dispatcher's own EPIPE handling).
  */
-export function createOutput(path: string | undefined): Output {
-  if (path === undefined || path === "-") return stdoutOutput()
+export function createOutput(path: string | undefined, stdout: () => NodeJS.WriteStream): Output {
+  if (path === undefined || path === "-") return stdoutOutput(stdout)
   return new LazyFileOutput(path)
 }
 
 const STDOUT_FD = 1
 
-function stdoutOutput(): Output {
+function stdoutOutput(stdout: () => NodeJS.WriteStream): Output {
+  let stream: NodeJS.WriteStream | null = null
+  const viaStream = (bytes: Uint8Array, from: number): Promise<void> => {
+    stream ??= stdout()
+    const rest = bytes.subarray(from)
+    const target = stream
+    return new Promise<void>((resolve, reject) => {
+      target.write(rest, (err) => {
+        if (err) reject(err)
+        else resolve()
+      })
+    })
+  }
   return {
     name: "standard output",
     isStdout: true,
-    write: async (bytes) => {
+    write: (bytes) => {
+      if (stream !== null) return viaStream(bytes, 0)
       let offset = 0
-      let delay = 1
       while (offset < bytes.length) {
         try {
           // synchronous, as process.stdout writes to files and pipes on Linux
           offset += writeSync(STDOUT_FD, bytes, offset, bytes.length - offset)
-          delay = 1
         } catch (cause) {
           const code = (cause as NodeJS.ErrnoException | undefined)?.code
-          if (code === "EAGAIN" || code === "EWOULDBLOCK") {
-            // a pipe another process made non-blocking: wait for its reader
-            await new Promise((resolve) => setTimeout(resolve, delay))
-            delay = Math.min(delay * 2, 16)
-            continue
-          }
+          // a non-blocking pipe: Node's stream waits for it to drain, without polling
+          if (code === "EAGAIN" || code === "EWOULDBLOCK") return viaStream(bytes, offset)
           if (code === "EPIPE") {
-            throw new StdoutClosedError("standard output was closed by its reader", { cause })
+            return Promise.reject(
+              new StdoutClosedError("standard output was closed by its reader", { cause }),
+            )
           }
-          throw new IoError(`can't write standard output: ${describeSystemError(cause)}`, {
-            cause,
-          })
+          return Promise.reject(
+            new IoError(`can't write standard output: ${describeSystemError(cause)}`, { cause }),
+          )
         }
       }
+      return Promise.resolve()
     },
     close: () => Promise.resolve(),
     discard: () => Promise.resolve(),

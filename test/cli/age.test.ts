@@ -4,6 +4,7 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
+import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { binPath, runCli, runCommand } from "../support/cli.js"
@@ -202,6 +203,29 @@ test("standard output: to /dev/null and to a file without -o; a reader that goes
   ])
   assert.equal(status.status, 1, status.stderr)
   assert.equal(status.stderr, "")
+})
+
+test("standard output made non-blocking by another process: every byte arrives, in order", async (t) => {
+  if (!requireTool(t, "perl", "perl-base")) return
+  const dir = tmpTree(t)
+  const k = await keygen(dir, "key.txt")
+  const plaintext = randomBytes(3 * 1024 * 1024)
+  const enc = join(dir, "x.age")
+  writeFileSync(join(dir, "plain"), plaintext)
+  const made = await runCli(["age", "-r", k.recipient, "-o", enc, join(dir, "plain")])
+  assert.equal(made.status, 0, made.stderr)
+  // perl (Essential in Debian) sets O_NONBLOCK on the pipe, then runs coffer on it; the
+  // reader starts late, so coffer's writes find the pipe full (EAGAIN)
+  const nonBlocking =
+    "use Fcntl; fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die; exec @ARGV or die"
+  const out = join(dir, "out")
+  const piped = await runCommand("sh", [
+    "-c",
+    `perl -e ${shellQuote(nonBlocking)} ${shellQuote(binPath())} age -d -i ${shellQuote(k.identityFile)} ${shellQuote(enc)} | (sleep 1; cat > ${shellQuote(out)})`,
+  ])
+  assert.equal(piped.status, 0, piped.stderr)
+  assert.equal(piped.stderr, "")
+  assert.ok(readFileSync(out).equals(plaintext))
 })
 
 test("binary output to a terminal is refused; armored output is not", async (t) => {

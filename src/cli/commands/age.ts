@@ -145,7 +145,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   if (mode === "decrypt") {
     const identities = await collectIdentities(parsed, ctx, stdin)
     const input = await openInputSource(inputPath)
-    const output = createOutput(outputPath)
+    const output = createOutput(outputPath, () => ctx.stdout)
     try {
       await pump(output, (sink) => decryptWith(input.source, sink, identities, parsed), {
         refuseBinaryOnTerminal: outputIsTerminal,
@@ -161,7 +161,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     ? [await passphraseRecipient(ctx)]
     : await collectRecipients(parsed, ctx, stdin)
   const input = await openInputSource(inputPath)
-  const output = createOutput(outputPath)
+  const output = createOutput(outputPath, () => ctx.stdout)
   const { encryptFile } = await import("../../age/parallel.js")
   try {
     const grouped = await groupPlugins(recipients)
