@@ -391,7 +391,7 @@ export function formatAgeBench(result: AgeBenchResult): string {
     "From 16 MiB, file to file (`-o FILE` and an input path, as here), coffer runs two worker",
     "threads that each claim batches of four 64 KiB chunks, read them with pread, seal or open",
     "them, and write them with pwrite (src/age/positional.ts); the main thread takes batches",
-    "until they are up. Standard input and output (the \"pipes\" rows, through `cat`) go",
+    'until they are up. Standard input and output (the "pipes" rows, through `cat`) go',
     "through src/age/parallel.ts instead: workers seal and open, the main thread reads and",
     "writes. Every coffer process pays Node's start-up (see the cold-start line), which",
     "dominates at 64 MiB. The machine is shared: a high load average favours single-threaded",
