@@ -239,9 +239,9 @@ function installSignalHandler(): void {
 /**
  * The command's output: standard output when `path` is undefined or `-`, else a file
  * created lazily on the first write (mode 0666 minus the umask, truncated if it exists).
- * Standard output is written straight to descriptor 1 while it blocks (creating
- * `process.stdout` costs start-up time); once a write would block (a pipe that is
- * non-blocking), through `stdout()` from then on. Its reader going away gives
+ * Standard output is written straight to descriptor 1 (creating `process.stdout` costs
+ * start-up time): the first MiB synchronously, the rest on libuv's thread pool; once a write
+ * would block (a pipe another process made non-blocking), through `stdout()` from then on. Its reader going away gives
  * StdoutClosedError (or, through the stream, the dispatcher's own EPIPE handling).
  */
 export function createOutput(path: string | undefined, stdout: () => NodeJS.WriteStream): Output {
@@ -253,6 +253,7 @@ const STDOUT_FD = 1
 
 function stdoutOutput(stdout: () => NodeJS.WriteStream): Output {
   let stream: NodeJS.WriteStream | null = null
+  let written = 0
   const viaStream = (bytes: Uint8Array, from: number): Promise<void> => {
     stream ??= stdout()
     const rest = bytes.subarray(from)
@@ -264,28 +265,50 @@ function stdoutOutput(stdout: () => NodeJS.WriteStream): Output {
       })
     })
   }
+  const failure = (cause: unknown): Error =>
+    (cause as NodeJS.ErrnoException | undefined)?.code === "EPIPE"
+      ? new StdoutClosedError("standard output was closed by its reader", { cause })
+      : new IoError(`can't write standard output: ${describeSystemError(cause)}`, { cause })
+  const wouldBlock = (cause: unknown): boolean => {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code
+    return code === "EAGAIN" || code === "EWOULDBLOCK"
+  }
+  // large outputs: on libuv's thread pool, so that the command goes on (reading, handing
+  // batches to workers) while a pipe drains
+  const writeAsync = async (bytes: Uint8Array): Promise<void> => {
+    let offset = 0
+    while (offset < bytes.length) {
+      const from = offset
+      const n = await new Promise<number | null>((resolve, reject) => {
+        write(STDOUT_FD, bytes, from, bytes.length - from, null, (err, count) => {
+          if (err === null) resolve(count)
+          else if (wouldBlock(err)) resolve(null)
+          else reject(failure(err))
+        })
+      })
+      if (n === null) {
+        await viaStream(bytes, from)
+        return
+      }
+      offset += n
+    }
+  }
   return {
     name: "standard output",
     isStdout: true,
     write: (bytes) => {
       if (stream !== null) return viaStream(bytes, 0)
+      if (written >= SYNC_WRITE_LIMIT) return writeAsync(bytes)
+      written += bytes.length
       let offset = 0
       while (offset < bytes.length) {
         try {
-          // synchronous, as process.stdout writes to files and pipes on Linux
+          // small outputs: synchronous, so a small decryption never starts the thread pool
           offset += writeSync(STDOUT_FD, bytes, offset, bytes.length - offset)
         } catch (cause) {
-          const code = (cause as NodeJS.ErrnoException | undefined)?.code
           // a non-blocking pipe: Node's stream waits for it to drain, without polling
-          if (code === "EAGAIN" || code === "EWOULDBLOCK") return viaStream(bytes, offset)
-          if (code === "EPIPE") {
-            return Promise.reject(
-              new StdoutClosedError("standard output was closed by its reader", { cause }),
-            )
-          }
-          return Promise.reject(
-            new IoError(`can't write standard output: ${describeSystemError(cause)}`, { cause }),
-          )
+          if (wouldBlock(cause)) return viaStream(bytes, offset)
+          return Promise.reject(failure(cause))
         }
       }
       return Promise.resolve()
