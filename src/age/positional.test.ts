@@ -20,6 +20,7 @@ import { generateX25519Identity } from "./x25519.js"
 import { IoError, ToolError } from "../internal/errors.js"
 import { concatBytes } from "../internal/bytes.js"
 import { tmpTree } from "../../test/support/tmp.js"
+import fc from "fast-check"
 
 const key = derivePayloadKey(new Uint8Array(16).fill(5), new Uint8Array(16).fill(6))
 
@@ -43,10 +44,13 @@ function referenceOpen(ciphertext: Uint8Array): { out: Uint8Array; error: unknow
   }
 }
 
-/** The calling thread alone, and two workers with batches of one chunk (many hand-overs). */
+/**
+ * The calling thread alone; two workers with batches of one chunk (many hand-overs), where
+ * the calling thread takes none (small files are otherwise done before a worker is up).
+ */
 const setups: readonly PositionalOptions[] = [
   { workers: 0, chunksPerBatch: 2 },
-  { workers: 2, chunksPerBatch: 1 },
+  { workers: 2, chunksPerBatch: 1, callerTakesBatches: false },
   { workers: 2, chunksPerBatch: 4 },
 ]
 
@@ -283,4 +287,41 @@ test("encryptFile and decryptFile take the positional path between regular files
   assert.ok(readFileSync(join(dir, "opened")).equals(plaintext))
   assert.equal(where.length, 2)
   assert.ok(existsSync(join(dir, "opened")))
+})
+
+test("any single damage leaves the prefix PayloadDecryptor releases (property, two workers)", async (t) => {
+  const dir = tmpTree(t)
+  const plaintext = new Uint8Array(randomBytes(6 * CHUNK_SIZE + 5))
+  const ciphertext = referenceSeal(plaintext)
+  await fc.assert(
+    fc.asyncProperty(
+      fc.nat({ max: ciphertext.length + ENCRYPTED_CHUNK_SIZE }),
+      fc.constantFrom("flip", "cut", "append"),
+      async (at, how) => {
+        let bytes: Uint8Array
+        if (how === "flip" && at < ciphertext.length) {
+          bytes = ciphertext.slice()
+          bytes[at] = (bytes[at] ?? 0) ^ 0x80
+        } else if (how === "cut") {
+          bytes = ciphertext.subarray(0, Math.min(at, ciphertext.length))
+        } else {
+          bytes = concatBytes(ciphertext, new Uint8Array(at % 70_000))
+        }
+        const expected = referenceOpen(bytes)
+        writeFileSync(join(dir, "in"), bytes)
+        writeFileSync(join(dir, "out"), "")
+        const error = await runFiles("open", join(dir, "in"), join(dir, "out"), {
+          workers: 2,
+          chunksPerBatch: 1,
+          callerTakesBatches: false,
+        }).then(
+          () => null,
+          (e: unknown) => e,
+        )
+        assert.deepEqual(new Uint8Array(readFileSync(join(dir, "out"))), expected.out)
+        assert.equal(String(error), String(expected.error))
+      },
+    ),
+    { numRuns: 40 },
+  )
 })

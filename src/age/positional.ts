@@ -287,6 +287,8 @@ export function runPositionalWorker(data: PositionalWorkerData): ParticipantOutc
 export interface PositionalOptions {
   readonly workers: number
   readonly chunksPerBatch: number
+  /** Whether the calling thread takes batches until the workers are up (default true). */
+  readonly callerTakesBatches?: boolean
   readonly onBatch?: ((where: "inline" | "worker") => void) | undefined
 }
 
@@ -395,10 +397,11 @@ export async function runPositional(
     const key = importPayloadKey(payloadKey)
     // the calling thread takes batches until every worker is up (or all of them, alone)
     const alone = workers.length === 0
+    const helps = alone || options.callerTakesBatches !== false
     const mine = runParticipant(
       key,
       task,
-      () => alone || Atomics.load(control, SLOT_READY) < workers.length,
+      () => helps && (alone || Atomics.load(control, SLOT_READY) < workers.length),
     )
     const all = [mine, ...(await Promise.all(outcomes))]
     for (const [i, outcome] of all.entries()) {
