@@ -8,13 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import fc from "fast-check"
-import {
-  CHUNK_SIZE,
-  ENCRYPTED_CHUNK_SIZE,
-  PayloadDecryptor,
-  PayloadEncryptor,
-  derivePayloadKey,
-} from "./payload.js"
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, derivePayloadKey } from "./payload.js"
 import {
   type ByteSink,
   type ByteSource,
@@ -34,6 +28,11 @@ import { generateX25519Identity } from "./x25519.js"
 import { PayloadError } from "./errors.js"
 import { concatBytes } from "../internal/bytes.js"
 import { tmpTree } from "../../test/support/tmp.js"
+import {
+  damage,
+  referenceOpen as openReference,
+  referenceSeal as sealReference,
+} from "../../test/support/payload.js"
 
 const key = derivePayloadKey(new Uint8Array(16).fill(3), new Uint8Array(16).fill(4))
 
@@ -68,23 +67,11 @@ function memorySink(): ByteSink & { bytes(): Uint8Array } {
 }
 
 function referenceSeal(plaintext: Uint8Array): Uint8Array {
-  const out: Uint8Array[] = []
-  const encryptor = new PayloadEncryptor(key)
-  encryptor.push(plaintext, (c) => out.push(c))
-  encryptor.finish((c) => out.push(c))
-  return concatBytes(...out)
+  return sealReference(key, plaintext)
 }
 
 function referenceOpen(ciphertext: Uint8Array): { out: Uint8Array; error: unknown } {
-  const out: Uint8Array[] = []
-  const decryptor = new PayloadDecryptor(key)
-  try {
-    decryptor.push(ciphertext, (c) => out.push(c))
-    decryptor.finish((c) => out.push(c))
-    return { out: concatBytes(...out), error: null }
-  } catch (error) {
-    return { out: concatBytes(...out), error }
-  }
+  return openReference(key, ciphertext)
 }
 
 async function parallelSeal(
@@ -196,15 +183,7 @@ test("any single damage releases the same prefix as PayloadDecryptor (property)"
       fc.nat({ max: ciphertext.length + ENCRYPTED_CHUNK_SIZE }),
       fc.constantFrom("flip", "cut", "append"),
       async (at, how) => {
-        let bytes: Uint8Array
-        if (how === "flip" && at < ciphertext.length) {
-          bytes = ciphertext.slice()
-          bytes[at] = (bytes[at] ?? 0) ^ 0x80
-        } else if (how === "cut") {
-          bytes = ciphertext.subarray(0, Math.min(at, ciphertext.length))
-        } else {
-          bytes = concatBytes(ciphertext, new Uint8Array(at % 70_000))
-        }
+        const bytes = damage(ciphertext, at, how)
         const expected = referenceOpen(bytes)
         const actual = await parallelOpen(bytes, inline)
         assert.deepEqual(actual.out, expected.out)

@@ -4,15 +4,9 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs"
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import {
-  CHUNK_SIZE,
-  ENCRYPTED_CHUNK_SIZE,
-  PayloadDecryptor,
-  PayloadEncryptor,
-  derivePayloadKey,
-} from "./payload.js"
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, derivePayloadKey } from "./payload.js"
 import { type PositionalOptions, runPositional } from "./positional.js"
 import { type ByteSink, type ByteSource, decryptFile, encryptFile, fdSource } from "./parallel.js"
 import { decrypt } from "./decrypt.js"
@@ -20,28 +14,21 @@ import { generateX25519Identity } from "./x25519.js"
 import { IoError, ToolError } from "../internal/errors.js"
 import { concatBytes } from "../internal/bytes.js"
 import { tmpTree } from "../../test/support/tmp.js"
+import {
+  damage,
+  referenceOpen as openReference,
+  referenceSeal as sealReference,
+} from "../../test/support/payload.js"
 import fc from "fast-check"
 
 const key = derivePayloadKey(new Uint8Array(16).fill(5), new Uint8Array(16).fill(6))
 
 function referenceSeal(plaintext: Uint8Array): Uint8Array {
-  const out: Uint8Array[] = []
-  const encryptor = new PayloadEncryptor(key)
-  encryptor.push(plaintext, (c) => out.push(c))
-  encryptor.finish((c) => out.push(c))
-  return concatBytes(...out)
+  return sealReference(key, plaintext)
 }
 
 function referenceOpen(ciphertext: Uint8Array): { out: Uint8Array; error: unknown } {
-  const out: Uint8Array[] = []
-  const decryptor = new PayloadDecryptor(key)
-  try {
-    decryptor.push(ciphertext, (c) => out.push(c))
-    decryptor.finish((c) => out.push(c))
-    return { out: concatBytes(...out), error: null }
-  } catch (error) {
-    return { out: concatBytes(...out), error }
-  }
+  return openReference(key, ciphertext)
 }
 
 /**
@@ -253,6 +240,22 @@ function fileSink(fd: number): ByteSink {
   }
 }
 
+/** Runs `step` from file `from` to a new file `to`, both with their positional capability. */
+async function betweenFiles(
+  from: string,
+  to: string,
+  step: (source: ByteSource, sink: ByteSink) => Promise<void>,
+): Promise<void> {
+  const input = openSync(from, "r")
+  const output = openSync(to, "w")
+  try {
+    await step(fileSource(input, readFileSync(from).length), fileSink(output))
+  } finally {
+    closeSync(input)
+    closeSync(output)
+  }
+}
+
 test("encryptFile and decryptFile take the positional path between regular files", async (t) => {
   const dir = tmpTree(t)
   const identity = generateX25519Identity()
@@ -262,31 +265,20 @@ test("encryptFile and decryptFile take the positional path between regular files
   const where: string[] = []
   const options = { workers: 2, parallelThreshold: 0, onBatch: (w: string) => where.push(w) }
 
-  const input = openSync(join(dir, "plain"), "r")
-  const sealed = openSync(join(dir, "sealed.age"), "w")
-  try {
-    await encryptFile(fileSource(input, plaintext.length), fileSink(sealed), [recipient], options)
-  } finally {
-    closeSync(input)
-    closeSync(sealed)
-  }
+  await betweenFiles(join(dir, "plain"), join(dir, "sealed.age"), (source, sink) =>
+    encryptFile(source, sink, [recipient], options),
+  )
   const file = readFileSync(join(dir, "sealed.age"))
   assert.deepEqual(await decrypt(file, [identity]), plaintext)
   // 8 chunks in batches of 4: two batches, wherever they ran
   assert.equal(where.length, 2)
 
   where.length = 0
-  const again = openSync(join(dir, "sealed.age"), "r")
-  const opened = openSync(join(dir, "opened"), "w")
-  try {
-    await decryptFile(fileSource(again, file.length), fileSink(opened), [identity], options)
-  } finally {
-    closeSync(again)
-    closeSync(opened)
-  }
+  await betweenFiles(join(dir, "sealed.age"), join(dir, "opened"), (source, sink) =>
+    decryptFile(source, sink, [identity], options),
+  )
   assert.ok(readFileSync(join(dir, "opened")).equals(plaintext))
   assert.equal(where.length, 2)
-  assert.ok(existsSync(join(dir, "opened")))
 })
 
 test("any single damage leaves the prefix PayloadDecryptor releases (property, two workers)", async (t) => {
@@ -298,15 +290,7 @@ test("any single damage leaves the prefix PayloadDecryptor releases (property, t
       fc.nat({ max: ciphertext.length + ENCRYPTED_CHUNK_SIZE }),
       fc.constantFrom("flip", "cut", "append"),
       async (at, how) => {
-        let bytes: Uint8Array
-        if (how === "flip" && at < ciphertext.length) {
-          bytes = ciphertext.slice()
-          bytes[at] = (bytes[at] ?? 0) ^ 0x80
-        } else if (how === "cut") {
-          bytes = ciphertext.subarray(0, Math.min(at, ciphertext.length))
-        } else {
-          bytes = concatBytes(ciphertext, new Uint8Array(at % 70_000))
-        }
+        const bytes = damage(ciphertext, at, how)
         const expected = referenceOpen(bytes)
         writeFileSync(join(dir, "in"), bytes)
         writeFileSync(join(dir, "out"), "")
