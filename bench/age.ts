@@ -37,6 +37,8 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 export interface AgeRun {
   readonly seconds: number
   readonly peakRssKiB: number | undefined
+  /** User plus system CPU seconds of the process and its children (with /usr/bin/time). */
+  readonly cpuSeconds: number | undefined
 }
 
 /** One tool at one size. */
@@ -129,7 +131,7 @@ function watchPeakRss(pid: number): () => number | undefined {
 async function measure(command: string, args: readonly string[]): Promise<AgeRun> {
   const useTime = existsSync(timeTool)
   const [file, argv] = useTime
-    ? [timeTool, ["-f", "coffer-bench-rss %M", command, ...args]]
+    ? [timeTool, ["-f", "coffer-bench-rss %M %U %S", command, ...args]]
     : [command, [...args]]
   const started = performance.now()
   const child = spawn(file, argv, { stdio: ["ignore", "ignore", "pipe"] })
@@ -145,8 +147,13 @@ async function measure(command: string, args: readonly string[]): Promise<AgeRun
   if (status !== 0) {
     throw new Error(`${command} ${args.join(" ")} exited with ${status}: ${stderr.trim()}`)
   }
-  const match = /coffer-bench-rss (\d+)/.exec(stderr)
-  return { seconds, peakRssKiB: match?.[1] !== undefined ? Number(match[1]) : watched }
+  const match = /coffer-bench-rss (\d+) ([\d.]+) ([\d.]+)/.exec(stderr)
+  if (match === null) return { seconds, peakRssKiB: watched, cpuSeconds: undefined }
+  return {
+    seconds,
+    peakRssKiB: Number(match[1]),
+    cpuSeconds: Number(match[2]) + Number(match[3]),
+  }
 }
 
 function writeRandomFile(path: string, bytes: number): void {
@@ -316,6 +323,9 @@ export async function runAgeBench(options: AgeBenchOptions = {}): Promise<AgeBen
         peakRssKiB: list.some((r) => r.peakRssKiB !== undefined)
           ? Math.max(...list.map((r) => r.peakRssKiB ?? 0))
           : undefined,
+        cpuSeconds: list.every((r) => r.cpuSeconds !== undefined)
+          ? median(list.map((r) => r.cpuSeconds ?? 0))
+          : undefined,
       })
       results.push({
         bytes: size.bytes,
@@ -386,7 +396,8 @@ export function formatAgeBench(result: AgeBenchResult): string {
     "## age: coffer vs Go age 1.1.1 vs typage",
     "",
     `Same random input per size, X25519 recipient, files in \`${result.directory}\`; each run is`,
-    `a separate process (wall time, median); peak RSS by ${result.rssMethod} (max over runs).`,
+    `a separate process (wall time, median); peak RSS by ${result.rssMethod} (max over runs);`,
+    "CPU = user + system seconds (median), which load from elsewhere on the machine barely moves.",
     "Decryption reads the file Go age made. Throughput = plaintext MiB / wall seconds.",
     "From 16 MiB, file to file (`-o FILE` and an input path, as here), coffer runs two worker",
     "threads that each claim batches of four 64 KiB chunks, read them with pread, seal or open",
@@ -398,19 +409,21 @@ export function formatAgeBench(result: AgeBenchResult): string {
     "tools, so compare the rows of one run, not numbers across runs.",
     "",
   ]
+  const cpu = (seconds: number | undefined): string =>
+    seconds === undefined ? "n/a" : seconds.toFixed(2)
   const rss = (kib: number | undefined): string =>
     kib === undefined ? "n/a" : `${(kib / 1024).toFixed(1)} MiB`
   const sizes = result.sizes.filter((s) => s.bytes > 64 * 1024)
   if (sizes.length > 0) {
     lines.push(
-      "| size | tool | encrypt s | decrypt s | encrypt MiB/s | decrypt MiB/s | peak RSS enc | peak RSS dec |",
-      "|---|---|---:|---:|---:|---:|---:|---:|",
+      "| size | tool | encrypt s | decrypt s | encrypt MiB/s | decrypt MiB/s | CPU s enc | CPU s dec | peak RSS enc | peak RSS dec |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     )
     for (const size of sizes) {
       for (const t of size.tools) {
         const mib = size.bytes / MIB
         lines.push(
-          `| ${size.label} | ${t.tool} | ${t.encrypt.seconds.toFixed(3)} | ${t.decrypt.seconds.toFixed(3)} | ${(mib / t.encrypt.seconds).toFixed(0)} | ${(mib / t.decrypt.seconds).toFixed(0)} | ${rss(t.encrypt.peakRssKiB)} | ${rss(t.decrypt.peakRssKiB)} |`,
+          `| ${size.label} | ${t.tool} | ${t.encrypt.seconds.toFixed(3)} | ${t.decrypt.seconds.toFixed(3)} | ${(mib / t.encrypt.seconds).toFixed(0)} | ${(mib / t.decrypt.seconds).toFixed(0)} | ${cpu(t.encrypt.cpuSeconds)} | ${cpu(t.decrypt.cpuSeconds)} | ${rss(t.encrypt.peakRssKiB)} | ${rss(t.decrypt.peakRssKiB)} |`,
         )
       }
     }
