@@ -3,8 +3,9 @@
  * module, runs it, prints failures (STYLE.md "CLI output") and picks the exit status.
  *
  * Only this file prints errors and chooses exit codes. Command modules are imported on
- * demand so start-up stays fast (MISSION.md: `coffer age -d` of a small file within 1.5x
- * of `node -e 0`): nothing heavy may be imported statically here.
+ * demand so start-up stays fast (`coffer age -d` of a small file: within 1.5x of `node -e 0`
+ * in MISSION.md, 1.3x in the age issue): nothing heavy may be imported statically here, and
+ * process.stdout is created only when a command uses it.
  */
 import type { CliContext, CommandModule } from "./command.js"
 import { exitCodes, type ExitCode } from "./exit-codes.js"
