@@ -240,9 +240,10 @@ function installSignalHandler(): void {
  * The command's output: standard output when `path` is undefined or `-`, else a file
  * created lazily on the first write (mode 0666 minus the umask, truncated if it exists).
  * Standard output is written straight to descriptor 1 (creating `process.stdout` costs
- * start-up time): the first MiB synchronously, the rest on libuv's thread pool; once a write
- * would block (a pipe another process made non-blocking), through `stdout()` from then on. Its reader going away gives
- * StdoutClosedError (or, through the stream, the dispatcher's own EPIPE handling).
+ * start-up time): the first MiB synchronously, the rest on libuv's thread pool; once a
+ * write would block (a pipe another process made non-blocking), through `stdout()` from
+ * then on. Its reader going away gives StdoutClosedError (or, through the stream, the
+ * dispatcher's own EPIPE handling).
  */
 export function createOutput(path: string | undefined, stdout: () => NodeJS.WriteStream): Output {
   if (path === undefined || path === "-") return stdoutOutput(stdout)
