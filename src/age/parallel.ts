@@ -11,6 +11,10 @@
  *
  * Small inputs never start a worker: batches are processed on the main thread until
  * `parallelThreshold` bytes have been read, and until the workers report ready.
+ *
+ * When both ends are regular files (`ByteSource.file`, `ByteSink.file`) and the payload is
+ * large, `positional.ts` runs it instead: each thread reads and writes its own batches by
+ * position, with the same bytes, released plaintext and errors.
  */
 import { read, write } from "node:fs"
 import { createRequire } from "node:module"
