@@ -10,7 +10,13 @@ import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Worker } from "node:worker_threads"
-import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PayloadEncryptor } from "../../src/age/payload.js"
+import { parseHeader } from "../../src/age/header.js"
+import {
+  CHUNK_SIZE,
+  ENCRYPTED_CHUNK_SIZE,
+  PAYLOAD_NONCE_SIZE,
+  PayloadEncryptor,
+} from "../../src/age/payload.js"
 import { concatBytes } from "../../src/internal/bytes.js"
 import { repoRoot, runCli, runCommand } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
@@ -96,6 +102,32 @@ test("large files round-trip between coffer age (worker threads) and Go age", as
   assert.notEqual(bad.status, 0)
   assert.match(bad.stderr, /payload chunk \d+ failed to authenticate/)
   assert.equal(existsSync(out), false)
+
+  // an existing output file: kept as it was when the first chunk fails, and holding exactly
+  // the authenticated prefix (the same bytes Go age releases) when a later one does
+  const existing = join(dir, "existing-out")
+  const firstDamaged = readFileSync(join(dir, "theirs.age"))
+  const header = parseHeader(firstDamaged) ?? assert.fail("Go age's file has a header")
+  const payloadStart = header.headerLength + PAYLOAD_NONCE_SIZE
+  firstDamaged[payloadStart + 5] = (firstDamaged[payloadStart + 5] ?? 0) ^ 1
+  writeFileSync(join(dir, "first-damaged.age"), firstDamaged)
+  writeFileSync(existing, "the old content\n")
+  const first = await runCli([
+    "age",
+    "-d",
+    "-i",
+    key,
+    "-o",
+    existing,
+    join(dir, "first-damaged.age"),
+  ])
+  assert.notEqual(first.status, 0)
+  assert.match(first.stderr, /payload chunk 0 failed to authenticate/)
+  assert.equal(readFileSync(existing, "utf8"), "the old content\n")
+  const later = await runCli(["age", "-d", "-i", key, "-o", existing, join(dir, "damaged.age")])
+  assert.notEqual(later.status, 0)
+  const goPrefix = await runCommand("age", ["-d", "-i", key, join(dir, "damaged.age")])
+  assert.ok(readFileSync(existing).equals(goPrefix.stdout), "the authenticated prefix")
 
   // the same file on standard output releases exactly the chunks before the damaged one
   const piped = await runCli(["age", "-d", "-i", key, join(dir, "damaged.age")], { bin: "coffer" })
