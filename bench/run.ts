@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, release, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
 import { formatAgeBench, runAgeBench } from "./age.js"
-import { formatSopsBench, runSopsBench } from "./sops.js"
+import { formatSopsBench, runSopsBench, sopsBenchOptionsFromEnvironment } from "./sops.js"
 import { formatUpdatekeysBench, runUpdatekeysBench } from "./updatekeys.js"
 import { formatInstallBench, runInstallBench } from "./install.js"
 
@@ -26,7 +26,11 @@ interface Suite {
 
 const suites: readonly Suite[] = [
   { name: "age", run: async () => formatAgeBench(await runAgeBench()) },
-  { name: "sops", run: async () => formatSopsBench(await runSopsBench({ cli: true })) },
+  {
+    name: "sops",
+    run: async () =>
+      formatSopsBench(await runSopsBench(sopsBenchOptionsFromEnvironment(process.argv.slice(2)))),
+  },
   { name: "install", run: async () => formatInstallBench(await runInstallBench()) },
   { name: "updatekeys", run: async () => formatUpdatekeysBench(await runUpdatekeysBench()) },
 ]
