@@ -66,3 +66,13 @@ export class StoreEmitError extends ToolError {}
 
 /** The `sops` metadata section is missing or malformed (bad timestamp, no keys, wrong types). */
 export class MetadataError extends ToolError {}
+
+// --- limits on hostile or oversized documents (docs/documents.md "Limits") ---
+
+/**
+ * A document exceeds a limit coffer sets so that hostile input cannot exhaust its stack,
+ * time or memory: nesting too deep, YAML aliases that expand too far (a YAML bomb), or a
+ * file too large for the memory Node may use. A StoreParseError, so code that handles bad
+ * files handles it too; `instanceof DocumentLimitError` tells it apart.
+ */
+export class DocumentLimitError extends StoreParseError {}

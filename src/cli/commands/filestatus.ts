@@ -7,6 +7,7 @@ import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import type { FlagSpec } from "../flags.js"
 import { chooseInputStore, parseCommandLine, readInputFile, singleFile } from "../sops-file.js"
+import { DocumentLimitError } from "../../sops/errors.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "inputType", names: ["input-type"], kind: "value" },
@@ -47,7 +48,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     const { metadata } = store.parseEncrypted(text)
     // spec: encrypted when the metadata has both version and mac
     encrypted = metadata.version !== "" && metadata.mac !== undefined && metadata.mac !== ""
-  } catch {
+  } catch (error) {
+    // a hostile file (an alias bomb, deep nesting) is an error, as sops reports it
+    if (error instanceof DocumentLimitError) throw error
     encrypted = false
   }
   ctx.stdout.write(`${JSON.stringify({ encrypted })}\n`)

@@ -162,7 +162,7 @@ test("malformed JSON gives one-line StoreParseErrors with the line", () => {
     ['{"a": "x', /unterminated string/],
     ["", /must be an object/],
     ["[".repeat(5000), /must be an object/],
-    ['{"a":' + "[".repeat(5000), /too deep/],
+    ['{"a":' + "[".repeat(5000), /nested more than 256 levels deep/],
   ]
   for (const [text, message] of bad) {
     assert.throws(

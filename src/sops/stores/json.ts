@@ -12,6 +12,7 @@ import { StoreEmitError, StoreParseError } from "../errors.js"
 import type { Metadata } from "../metadata.js"
 import type { Document, Entry, Mapping, Node, Scalar } from "../tree.js"
 import { METADATA_KEY, metadataFromNode, metadataToNode } from "./metadata-wire.js"
+import { MAX_NESTING_DEPTH, tooDeep } from "./limits.js"
 import { formatGoFloatF, parseGoInt } from "./scalar-text.js"
 import type { EncryptedFile, Store, StoreFormat, StoreOptions } from "./store.js"
 import { wherePrefix } from "./store.js"
@@ -156,7 +157,7 @@ class JsonReader {
   }
 
   value(depth: number): Node {
-    if (depth > 1000) throw this.fail("nesting is too deep")
+    if (depth > MAX_NESTING_DEPTH) throw tooDeep(wherePrefix(this.options, this.line()))
     this.skipSpace()
     const c = this.text[this.pos]
     if (c === "{") return this.object(depth)

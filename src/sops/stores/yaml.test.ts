@@ -227,7 +227,7 @@ test("malformed and unsupported YAML gives one-line StoreParseErrors naming the 
   const named = new YamlStore({ fileName: "bad.yaml" })
   const bad: [string, RegExp][] = [
     ["a: 1\nb: [1, 2\n", /^file "bad\.yaml" line \d+: invalid YAML/],
-    ["a: 1\na: 2\n", /^file "bad\.yaml" line 2: invalid YAML/],
+    ["a: 1\na: 2\n", /^file "bad\.yaml" line 2: duplicate key "a"/],
     ["- a\n- b\n", /top level of a YAML document must be a mapping/],
     ["just text\n", /top level/],
     ["1: one\n", /^file "bad\.yaml" line 1: key "1" is not a string/],

@@ -11,12 +11,14 @@
  * on read it comes from the first document and is removed from all.
  */
 import {
+  Composer,
+  type CST,
   isAlias,
   isMap,
   isScalar,
   isSeq,
   LineCounter,
-  parseAllDocuments,
+  Parser,
   type Document as YamlDocument,
   type Node as YamlNode,
   Scalar as YamlScalar,
@@ -26,6 +28,7 @@ import { StoreEmitError, StoreParseError } from "../errors.js"
 import type { Metadata } from "../metadata.js"
 import type { Comment, Document, Entry, Mapping, Node, Scalar, Sequence } from "../tree.js"
 import { noMetadata, withMetadata } from "./json.js"
+import { AliasBudget, MAX_NESTING_DEPTH, tooDeep } from "./limits.js"
 import { METADATA_KEY, metadataFromNode } from "./metadata-wire.js"
 import type { EncryptedFile, Store, StoreFormat, StoreOptions } from "./store.js"
 import { wherePrefix } from "./store.js"
@@ -96,10 +99,23 @@ class Reader {
   readonly lines: LineCounter
   readonly doc: YamlDocument.Parsed
   readonly expanding = new Set<YamlNode>()
-  constructor(options: StoreOptions, lines: LineCounter, doc: YamlDocument.Parsed) {
+  readonly aliases: AliasBudget
+  constructor(
+    options: StoreOptions,
+    lines: LineCounter,
+    doc: YamlDocument.Parsed,
+    inputLength: number,
+  ) {
     this.options = options
     this.lines = lines
     this.doc = doc
+    this.aliases = new AliasBudget(inputLength)
+  }
+
+  where(node: YamlNode | undefined): string {
+    const offset = node?.range?.[0]
+    const line = offset === undefined ? undefined : this.lines.linePos(offset).line
+    return wherePrefix(this.options, line)
   }
 
   fail(
@@ -107,9 +123,12 @@ class Reader {
     message: string,
     hints: readonly string[] = [],
   ): StoreParseError {
-    const offset = node?.range?.[0]
-    const line = offset === undefined ? undefined : this.lines.linePos(offset).line
-    return new StoreParseError(`${wherePrefix(this.options, line)}${message}`, { hints })
+    return new StoreParseError(`${this.where(node)}${message}`, { hints })
+  }
+
+  /** Counts a node against the alias budget (see limits.ts). */
+  count(node: YamlNode, textLength = 0): void {
+    this.aliases.node(() => this.where(node), textLength)
   }
 
   comments(text: string | null | undefined): Comment[] {
@@ -120,10 +139,29 @@ class Reader {
   mapping(node: YamlNode, raw: boolean, depth: number): Mapping {
     if (!isMap(node)) throw new InternalError("yaml reader: expected a mapping")
     const items: (Entry | Comment)[] = [...this.comments(node.commentBefore)]
+    // spec: duplicate keys are refused, as go-yaml refuses them (same key text); checked
+    // here in linear time (the yaml package's own check compares every pair of keys)
+    const seen = new Map<string, YamlNode>()
     for (const pair of node.items) {
       const keyNode = pair.key as YamlNode | null
       if (keyNode !== null && (isMap(keyNode) || isSeq(keyNode))) {
         throw this.fail(keyNode, "a mapping or list cannot be a key", ["sops needs string keys"])
+      }
+      if (keyNode !== null) {
+        this.count(keyNode)
+        if (isScalar(keyNode)) {
+          const text = String(keyNode.value)
+          const first = seen.get(text)
+          if (first !== undefined) {
+            const firstLine = this.lines.linePos(first.range?.[0] ?? 0).line
+            throw this.fail(
+              keyNode,
+              `duplicate key ${JSON.stringify(text)} (first at line ${String(firstLine)})`,
+              ["sops refuses a mapping with the same key twice: keep one of them"],
+            )
+          }
+          seen.set(text, keyNode)
+        }
       }
       const key = keyNode === null ? null : this.scalar(keyNode, false)
       if (key === null || key.kind !== "string") {
@@ -167,7 +205,8 @@ class Reader {
   }
 
   value(node: YamlNode, raw: boolean, depth: number): Node {
-    if (depth > 500) throw this.fail(node, "the document is nested too deeply")
+    if (depth > MAX_NESTING_DEPTH) throw tooDeep(this.where(node))
+    this.count(node, isScalar(node) ? String(node.value).length : 0)
     if (isAlias(node)) {
       const target = node.resolve(this.doc)
       if (target === undefined) throw this.fail(node, `unknown alias *${node.source}`)
@@ -175,9 +214,8 @@ class Reader {
         throw this.fail(node, `alias *${node.source} refers to itself`)
       this.expanding.add(target)
       try {
-        const value = this.value(target, raw, depth + 1)
         // comments of the anchored node stay where the anchor is
-        return value
+        return this.aliases.expand(() => this.value(target, raw, depth + 1))
       } finally {
         this.expanding.delete(target)
       }
@@ -244,19 +282,19 @@ function parseYamlDocuments(
   encrypted: boolean,
 ): ParsedBranch[] {
   const lines = new LineCounter()
-  const docs = parseAllDocuments(text, {
-    lineCounter: lines,
-    schema: "failsafe",
-    prettyErrors: true,
-    merge: false,
-  })
-  if (!Array.isArray(docs)) return [] // an empty stream
+  // The concrete syntax tree first (the parser is iterative), so that nesting too deep for
+  // the composer's recursion is refused before it runs: a stack overflow inside the yaml
+  // package can leave V8 unable to compile a regular expression later, a native crash.
+  const tokens = Array.from(new Parser(lines.addNewLine).parse(text))
+  checkNesting(tokens, lines, options)
+  const composer = new Composer({ schema: "failsafe", merge: false, uniqueKeys: false })
+  const docs = Array.from(composer.compose(tokens))
   const out: ParsedBranch[] = []
   for (const doc of docs) {
-    const reader = new Reader(options, lines, doc)
+    const reader = new Reader(options, lines, doc, text.length)
     const [error] = doc.errors
     if (error !== undefined) {
-      const line = error.linePos?.[0].line
+      const line = lines.linePos(error.pos[0]).line
       const message = error.message.split("\n")[0] ?? "invalid YAML"
       throw new StoreParseError(
         `${wherePrefix(options, line)}invalid YAML: ${message.replace(/ at line \d+, column \d+:?$/, "")}`,
@@ -302,6 +340,39 @@ function parseYamlDocuments(
     out.push({ branch: { kind: "mapping", items }, metadata })
   }
   return out
+}
+
+/**
+ * Refuses a syntax tree nested deeper than MAX_NESTING_DEPTH, walking it without recursion.
+ * @throws DocumentLimitError naming the line where the limit is crossed
+ */
+function checkNesting(
+  tokens: readonly CST.Token[],
+  lines: LineCounter,
+  options: StoreOptions,
+): void {
+  const pending: [CST.Token, number][] = tokens.map((token) => [token, 0])
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [token, depth] = next
+    if (depth > MAX_NESTING_DEPTH + 1) {
+      throw tooDeep(wherePrefix(options, lines.linePos(token.offset).line))
+    }
+    switch (token.type) {
+      case "document":
+        if (token.value !== undefined) pending.push([token.value, depth])
+        break
+      case "block-map":
+      case "block-seq":
+      case "flow-collection":
+        for (const item of token.items) {
+          if (item.key !== undefined && item.key !== null) pending.push([item.key, depth + 1])
+          if (item.value !== undefined) pending.push([item.value, depth + 1])
+        }
+        break
+      default:
+        break
+    }
+  }
 }
 
 // ---------------------------------------------------------------- writing
