@@ -9,6 +9,11 @@ export const exitCodes: {
   readonly failure: 1
   readonly usage: 2
   readonly unchanged: 3
+  readonly controlUnreachable: 4
+  readonly authKeyRejected: 5
+  readonly needsMachineAuth: 6
+  readonly joinTimeout: 7
+  readonly daemonUnreachable: 8
   readonly bug: 70
   readonly interrupted: 130
 } = {
@@ -20,6 +25,16 @@ export const exitCodes: {
   usage: 2,
   /** `edit`: nothing changed, so nothing was written. */
   unchanged: 3,
+  /** `tailscale up`: the control server stayed unreachable until the timeout. */
+  controlUnreachable: 4,
+  /** `tailscale up`: the control server refused the auth key. */
+  authKeyRejected: 5,
+  /** `tailscale up`: the device waits for an admin's approval. */
+  needsMachineAuth: 6,
+  /** `tailscale up`: tailscaled did not reach Running within the timeout. */
+  joinTimeout: 7,
+  /** `tailscale up`: tailscaled does not answer on its socket. */
+  daemonUnreachable: 8,
   /** A bug in coffer (an `InternalError` or an unexpected exception). */
   bug: 70,
   /** Interrupted by the user (Ctrl-C at a prompt, SIGINT). */
@@ -39,3 +54,23 @@ export function childExitCode(status: number): ChildExitCode {
 
 /** One of the exit statuses in `exitCodes`, or a child's status passed through. */
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes] | ChildExitCode
+
+/** Failures with an exit status of their own, by error class name (`tailscale up`). */
+const statusByErrorName: Readonly<Record<string, ExitCode>> = {
+  InterruptedError: exitCodes.interrupted,
+  ControlUnreachableError: exitCodes.controlUnreachable,
+  AuthKeyRejectedError: exitCodes.authKeyRejected,
+  NeedsMachineAuthError: exitCodes.needsMachineAuth,
+  JoinTimeoutError: exitCodes.joinTimeout,
+  DaemonUnreachableError: exitCodes.daemonUnreachable,
+}
+
+/**
+ * @param name a `ToolError`'s class name
+ * @returns its exit status: its own, or `failure`
+ */
+export function exitCodeOfToolError(name: string): ExitCode {
+  return Object.hasOwn(statusByErrorName, name)
+    ? (statusByErrorName[name] ?? exitCodes.failure)
+    : exitCodes.failure
+}

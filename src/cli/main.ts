@@ -8,7 +8,7 @@
  * process.stdout is created only when a command uses it.
  */
 import type { CliContext, CommandModule } from "./command.js"
-import { exitCodes, type ExitCode } from "./exit-codes.js"
+import { exitCodeOfToolError, exitCodes, type ExitCode } from "./exit-codes.js"
 import { cofferVersion, topLevelHelp } from "./help.js"
 import { isSystemError, reportError, reportWarning } from "./report.js"
 import { InternalError, StdoutClosedError, ToolError, UsageError } from "../internal/errors.js"
@@ -89,6 +89,10 @@ const commands: Readonly<Record<string, CommandEntry>> = {
   units: {
     summary: "write the systemd units that install a manifest's secrets at boot",
     load: () => import("./commands/units.js"),
+  },
+  tailscale: {
+    summary: "join this host to its tailnet as declared (tailscale up, idempotent, no key in argv)",
+    load: () => import("./commands/tailscale.js"),
   },
   completion: {
     summary: "print a shell completion script (bash, zsh or fish)",
@@ -245,8 +249,7 @@ async function runCommand(
 function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof InternalError) return exitCodes.bug
   if (err instanceof UsageError) return exitCodes.usage
-  if (err instanceof ToolError)
-    return err.name === "InterruptedError" ? exitCodes.interrupted : exitCodes.failure
+  if (err instanceof ToolError) return exitCodeOfToolError(err.name)
   if (isSystemError(err)) return exitCodes.failure
   return exitCodes.bug
 }

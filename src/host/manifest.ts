@@ -13,6 +13,9 @@
 import { isAbsolute } from "node:path"
 import { ManifestError, type ManifestProblem } from "./errors.js"
 import { findPlaceholders } from "./template.js"
+import { checkTailscaleSection, type TailscaleSpec } from "./manifest-tailscale.js"
+
+export type { TailscaleSpec } from "./manifest-tailscale.js"
 
 /** How a secret's source file is read: the sops stores, or a whole age file (coffer). */
 export type SecretFormat = "yaml" | "json" | "binary" | "dotenv" | "ini" | "age"
@@ -116,6 +119,11 @@ export interface Manifest {
   /** home-manager mode: no mount, no chown, no restarts; `%r` is the runtime directory. */
   readonly userMode: boolean
   readonly logging: LoggingSpec
+  /**
+   * coffer: the Tailscale join (docs/manifest.md "Tailscale join"), or null. Its key secret
+   * restarts `tailscale.unit` when it changes (the unit is added to its `restartUnits`).
+   */
+  readonly tailscale: TailscaleSpec | null
 }
 
 /** The two install phases of a manifest (see `manifestPhases`). */
@@ -142,6 +150,7 @@ const topLevelFields = new Set([
   "useTmpfs",
   "userMode",
   "logging",
+  "tailscale",
 ])
 
 // The Nix module serialises the whole submodule: `sopsFileHash` and `neededForUsers` are
@@ -338,6 +347,16 @@ export function expandRuntimeDir(manifest: Manifest, runtimeDir: string): Manife
 }
 
 type Json = Readonly<Record<string, unknown>>
+
+/** The Tailscale key secret restarts the join unit when it changes (docs/manifest.md). */
+function withRestartUnit(secrets: SecretSpec[], tailscale: TailscaleSpec): SecretSpec[] {
+  const keySecret = tailscale.authKeySecret ?? tailscale.oauthClientSecret
+  return secrets.map((s) =>
+    s.name === keySecret && !s.restartUnits.includes(tailscale.unit)
+      ? { ...s, restartUnits: [...s.restartUnits, tailscale.unit] }
+      : s,
+  )
+}
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value)
@@ -558,8 +577,9 @@ class Checker {
       )
     }
     this.crossChecks(secrets, templates, placeholders)
+    const tailscale = this.tailscale(value["tailscale"], secrets)
     return {
-      secrets,
+      secrets: tailscale === null ? secrets : withRestartUnit(secrets, tailscale),
       templates,
       placeholderBySecretName: placeholders,
       secretsMountPoint,
@@ -574,7 +594,18 @@ class Checker {
       useTmpfs,
       userMode,
       logging,
+      tailscale,
     }
+  }
+
+  tailscale(raw: unknown, secrets: readonly SecretSpec[]): TailscaleSpec | null {
+    if (raw === undefined || raw === null) return null
+    if (!isObject(raw)) {
+      this.problem("tailscale", "", "tailscale is not an object")
+      return null
+    }
+    const paths = new Map(secrets.map((s) => [s.name, s.path]))
+    return checkTailscaleSection(raw, paths, isValidUnitName, this.problems, this.#warn)
   }
 
   list(subject: string, obj: Json, field: string): unknown[] {
