@@ -63,7 +63,7 @@ test("a tailscale section: defaults, the key's path, and the restart wiring", ()
     "m.json",
   )
   assert.equal(o.tailscale?.keyPath, "/etc/ts-oauth")
-  assert.equal(o.tailscale?.timeoutMs, 120_000)
+  assert.equal(o.tailscale.timeoutMs, 120_000)
   assert.deepEqual(o.secrets[1]?.restartUnits, ["ts-join.service"])
   assert.equal(parseManifest(manifest(null), "m.json").tailscale, null)
 })
