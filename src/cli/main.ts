@@ -82,6 +82,10 @@ const commands: Readonly<Record<string, CommandEntry>> = {
     summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)",
     load: () => import("./commands/agenix.js"),
   },
+  audit: {
+    summary: "report who can read which secret, stale recipients and committed plaintext",
+    load: () => import("./commands/audit.js"),
+  },
   install: {
     summary: "install a host's secrets into /run/secrets (a sops-nix manifest)",
     load: () => import("./commands/install.js"),
