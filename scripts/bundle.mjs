@@ -76,7 +76,7 @@ writeOutputs(
     ...common,
     entryPoints: [
       { in: "src/cli/main.ts", out: "cli-main" },
-      { in: "src/cli/bulk-worker.ts", out: "bulk-worker" },
+      { in: "src/workflows/bulk-worker.ts", out: "bulk-worker" },
     ].filter((p) => existsSync(p.in)),
     splitting: true,
   }),
@@ -102,7 +102,10 @@ const ageResult = await build({
       name: "age-only",
       setup(b) {
         b.onResolve({ filter: /^\.\/commands\/.*\.js$/ }, (args) => {
-          if (!args.importer.endsWith("src/cli/main.ts") || args.path === "./commands/age.js") {
+          if (
+            !args.importer.endsWith("src/cli/command-table.ts") ||
+            args.path === "./commands/age.js"
+          ) {
             return undefined
           }
           // unreachable: main.cjs sends every other command to cli-main.js

@@ -6,7 +6,18 @@
  */
 import type { ExitCode } from "./exit-codes.js"
 
-/** What a command may touch: its name as invoked, the environment and the standard streams. */
+/** A command of the dispatcher's table, as `coffer completion` reads it. */
+export interface CommandListing {
+  readonly name: string
+  readonly summary: string
+  /** Imports the command's module. */
+  readonly load: () => Promise<CommandModule>
+}
+
+/**
+ * What a command may touch: its name as invoked, the environment, the standard streams, and
+ * the dispatcher's table of commands.
+ */
 export interface CliContext {
   /** How the user invoked this command, for messages and help (`coffer age`, `coffer-age`). */
   readonly invokedAs: string
@@ -18,6 +29,8 @@ export interface CliContext {
   warn(message: string): void
   /** Prints an informational line on stderr (never data). */
   note(message: string): void
+  /** Every command in help order (for `coffer completion`; see `command-table.ts`). */
+  readonly commandTable: () => readonly CommandListing[]
 }
 
 /** A lazily imported command module. */

@@ -27,6 +27,7 @@ import type { ByteSource } from "../age/parallel.js"
 import type { FileTarget } from "../age/positional.js"
 import { Readable } from "node:stream"
 import { IoError, StdoutClosedError, UsageError } from "../internal/errors.js"
+import { describeSystemError } from "../system/system-error.js"
 
 /** Where a command's result goes. */
 export interface Output {
@@ -44,28 +45,6 @@ export interface Output {
    * position from worker threads (see ByteSink.file); null when it can't be written so.
    */
   file?(): FileTarget | null
-}
-
-/** Describes a file-system error for a message: `no such file or directory` and so on. */
-export function describeSystemError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  switch (code) {
-    case "ENOENT":
-      return "no such file or directory"
-    case "EACCES":
-    case "EPERM":
-      return "permission denied"
-    case "EISDIR":
-      return "is a directory"
-    case "EEXIST":
-      return "already exists"
-    case "ENOTDIR":
-      return "a parent is not a directory"
-    case "ENOSPC":
-      return "no space left on device"
-    default:
-      return err instanceof Error ? err.message : String(err)
-  }
 }
 
 /** Standard input may be read only once; this remembers who used it. */

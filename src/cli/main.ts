@@ -7,125 +7,12 @@
  * in MISSION.md, 1.3x in the age issue): nothing heavy may be imported statically here, and
  * process.stdout is created only when a command uses it.
  */
-import type { CliContext, CommandModule } from "./command.js"
+import type { CliContext } from "./command.js"
+import { commandTable, commands, directPrograms } from "./command-table.js"
 import { exitCodeOfToolError, exitCodes, type ExitCode } from "./exit-codes.js"
 import { cofferVersion, topLevelHelp } from "./help.js"
 import { isSystemError, reportError, reportWarning } from "./report.js"
 import { InternalError, StdoutClosedError, ToolError, UsageError } from "../internal/errors.js"
-
-interface CommandEntry {
-  readonly summary: string
-  readonly load: () => Promise<CommandModule>
-}
-
-/**
- * Every command, in the order `coffer --help` lists them. Adding a command is one line.
- */
-const commands: Readonly<Record<string, CommandEntry>> = {
-  age: {
-    summary: "encrypt and decrypt files (the age command line)",
-    load: () => import("./commands/age.js"),
-  },
-  "age-keygen": {
-    summary: "generate an age identity, or print an identity file's recipients (-y)",
-    load: () => import("./commands/age-keygen.js"),
-  },
-  "ssh-to-age": {
-    summary: "convert SSH ed25519 keys to age keys (as Mic92/ssh-to-age)",
-    load: () => import("./commands/ssh-to-age.js"),
-  },
-  encrypt: {
-    summary: "encrypt a file as sops does, to --age and --pgp keys",
-    load: () => import("./commands/encrypt.js"),
-  },
-  decrypt: {
-    summary: "decrypt a sops file (YAML, JSON, dotenv, INI, binary)",
-    load: () => import("./commands/decrypt.js"),
-  },
-  edit: {
-    summary: "edit a sops file in your editor (also: coffer FILE)",
-    load: () => import("./commands/edit.js"),
-  },
-  set: {
-    summary: 'set one value of a sops file: set FILE \'["a"]["b"]\' JSON',
-    load: () => import("./commands/set.js"),
-  },
-  unset: {
-    summary: "remove one key of a sops file: unset FILE '[\"a\"]'",
-    load: () => import("./commands/unset.js"),
-  },
-  updatekeys: {
-    summary: "give sops files (and folders of them) the keys of their .sops.yaml rule",
-    load: () => import("./commands/updatekeys.js"),
-  },
-  rotate: {
-    summary: "make a new data key for a sops file and re-encrypt every value",
-    load: () => import("./commands/rotate.js"),
-  },
-  groups: {
-    summary: "add or delete a key group of a sops file (Shamir secret sharing)",
-    load: () => import("./commands/groups.js"),
-  },
-  "exec-env": {
-    summary: "run a command with a sops file's values in its environment",
-    load: () => import("./commands/exec-env.js"),
-  },
-  "exec-file": {
-    summary: "run a command with a sops file's plaintext at {} (FIFO or private file)",
-    load: () => import("./commands/exec-file.js"),
-  },
-  filestatus: {
-    summary: "print whether a file is sops-encrypted, as JSON",
-    load: () => import("./commands/filestatus.js"),
-  },
-  agenix: {
-    summary: "edit, rekey and decrypt agenix secrets (secrets.nix rules)",
-    load: () => import("./commands/agenix.js"),
-  },
-  audit: {
-    summary: "report who can read which secret, stale recipients and committed plaintext",
-    load: () => import("./commands/audit.js"),
-  },
-  install: {
-    summary: "install a host's secrets into /run/secrets (a sops-nix manifest)",
-    load: () => import("./commands/install.js"),
-  },
-  units: {
-    summary: "write the systemd units that install a manifest's secrets at boot",
-    load: () => import("./commands/units.js"),
-  },
-  tailscale: {
-    summary: "join this host to its tailnet as declared (tailscale up, idempotent, no key in argv)",
-    load: () => import("./commands/tailscale.js"),
-  },
-  completion: {
-    summary: "print a shell completion script (bash, zsh or fish)",
-    load: () => import("./commands/completion.js"),
-  },
-  demo: {
-    summary: "run the whole flow on a throwaway repository (keys, rule, encrypt, install, units)",
-    load: () => import("./commands/demo.js"),
-  },
-}
-
-/**
- * Every command with its summary and module loader, in help order (read by `coffer
- * completion`, so completions follow this table).
- * @returns the table
- */
-export function commandTable(): readonly {
-  readonly name: string
-  readonly summary: string
-  readonly load: () => Promise<CommandModule>
-}[] {
-  return Object.entries(commands).map(([name, entry]) => ({ name, ...entry }))
-}
-
-/** Program names that run one command directly (`coffer-age ARGS` = `coffer age ARGS`). */
-const directPrograms: Readonly<Record<string, string>> = {
-  "coffer-age": "age",
-  "coffer-age-keygen": "age-keygen",
-}
 
 /**
  * Runs the command line and exits the process with its status.
@@ -237,6 +124,7 @@ async function runCommand(
     note: (message) => {
       process.stderr.write(`${message}\n`)
     },
+    commandTable,
   }
   try {
     const module = await entry.load()

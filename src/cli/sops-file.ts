@@ -5,14 +5,15 @@
  * writing the result to standard output, `--output FILE` or back in place (`-i`,
  * atomically).
  */
-import { readFile } from "node:fs/promises"
 import type { CliContext } from "./command.js"
-import { describeSystemError } from "./files.js"
-import { parseFlags, flagValue, type FlagSpec, type ParsedFlags } from "./flags.js"
-import { replaceFile } from "./replace-file.js"
-import { IoError, UsageError } from "../internal/errors.js"
+import { flagIsSet, parseFlags, flagValue, type FlagSpec, type ParsedFlags } from "./flags.js"
+import { UsageError } from "../internal/errors.js"
+import type { OpenedFile } from "../sops/index.js"
 import type { Store, StoreFormat } from "../sops/stores/index.js"
-import { decodeFileText, formatForPath, storeForFormat } from "../sops/stores/index.js"
+import { formatForPath, storeForFormat } from "../sops/stores/index.js"
+import type { WorkflowIo } from "../workflows/io.js"
+import { openSopsFile, readInputFile } from "../workflows/sops-session.js"
+import { systemWorkflowIo } from "../workflows/system-io.js"
 
 /** Where the result goes. */
 export type Destination =
@@ -155,26 +156,36 @@ export function chooseDestination(
 }
 
 /**
- * Reads the input file as text.
- * @throws IoError naming the file
+ * The effects of this machine for a command's workflows: the command's environment, the
+ * working directory, warnings on stderr, prompts on the terminal.
+ * @returns the io
  */
-export async function readInputFile(path: string): Promise<string> {
-  return decodeFileText(await readInputBytes(path))
+export function commandIo(ctx: CliContext): WorkflowIo {
+  return systemWorkflowIo({
+    env: ctx.env,
+    warn: (message) => {
+      ctx.warn(message)
+    },
+  })
 }
 
 /**
- * Reads the input file's exact bytes (a binary file may hold anything, sops-format.md §8.2).
- * @throws IoError naming the file
+ * Reads and opens a command's FILE (`openSopsFile`), in the format of `--input-type` (else
+ * FILE's suffix), checking the MAC unless `--ignore-mac`.
+ * @param parsed the command's flags
+ * @param file the file
+ * @param io the command's effects
+ * @returns the opened file: close it with `closeFile`
+ * @throws UsageError, IoError, and as `openSopsFile`
  */
-export async function readInputBytes(path: string): Promise<Uint8Array> {
-  try {
-    const buffer = await readFile(path)
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-  } catch (cause) {
-    throw new IoError(`can't read ${JSON.stringify(path)}: ${describeSystemError(cause)}`, {
-      cause,
-    })
-  }
+export async function openInputFile(
+  parsed: ParsedFlags,
+  file: string,
+  io: WorkflowIo,
+): Promise<OpenedFile> {
+  const store = chooseInputStore(parsed, file)
+  const text = await readInputFile(io, file)
+  return openSopsFile(text, store, file, io, flagIsSet(parsed, "ignoreMac"))
 }
 
 /**
@@ -187,6 +198,7 @@ export async function writeResult(
   destination: Destination,
   content: string | Uint8Array,
   ctx: CliContext,
+  io: Pick<WorkflowIo, "replaceFile">,
 ): Promise<void> {
   switch (destination.kind) {
     case "stdout":
@@ -199,7 +211,7 @@ export async function writeResult(
       return
     case "file":
     case "in-place":
-      await replaceFile(destination.path, content)
+      await io.replaceFile(destination.path, content)
       return
     default: {
       const never: never = destination

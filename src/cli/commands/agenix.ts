@@ -2,7 +2,7 @@
  * `coffer agenix`: the agenix command line (agenix.md §4) over coffer's age engine.
  *
  * - `-e FILE` edits (or creates) a secret with `$EDITOR` in a private RAM-backed directory
- *   (`cli/editor.ts`, `cli/private-temp.ts`); with standard input not a terminal, the new plaintext is read from it
+ *   (`system/editor.ts`, `system/private-temp.ts`); with standard input not a terminal, the new plaintext is read from it
  *   (agenix's `cp /dev/stdin`), or pass `--editor CMD` (`--editor -` = standard input, as
  *   ragenix). An unchanged plaintext is not re-encrypted.
  * - `-r` re-encrypts every file of the rules to its current recipients, reporting each and
@@ -19,7 +19,7 @@ import { readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { join, relative, resolve } from "node:path"
 import type { CliContext } from "../command.js"
-import type { EditorCommand } from "../editor.js"
+import type { EditorCommand } from "../../system/editor.js"
 import {
   chooseEditor,
   plaintextPath,
@@ -27,14 +27,15 @@ import {
   runEditor,
   shellEditor,
   writePlaintextFile,
-} from "../editor.js"
+} from "../../system/editor.js"
 import { exitCodes, type ExitCode } from "../exit-codes.js"
-import { describeSystemError, readSmallFile } from "../files.js"
+import { readSmallFile } from "../files.js"
+import { describeSystemError } from "../../system/system-error.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec } from "../flags.js"
-import { createPrivateTempDir } from "../private-temp.js"
-import { replaceFile } from "../replace-file.js"
+import { createPrivateTempDir } from "../../system/private-temp.js"
+import { replaceFile } from "../../system/replace-file.js"
 import { parseCommandLine } from "../sops-file.js"
-import { readSecret } from "../terminal.js"
+import { readSecret } from "../../system/terminal.js"
 import { NoIdentityMatchError, RecipientParseError } from "../../age/errors.js"
 import { KEY_FILE_SIZE_LIMIT, parseIdentityFile } from "../../age/keyfile.js"
 import type { Identity } from "../../age/recipient.js"

@@ -2,15 +2,14 @@
  * `coffer completion bash|zsh|fish`: prints a shell completion script (MISSION.md C8).
  *
  * The scripts are generated from one table, so they follow the commands: the dispatcher's
- * command list (`main.ts` `commandTable`) and each command's flags, taken from its
+ * command list (`command-table.ts`, given as `ctx.commandTable`) and each command's flags, taken from its
  * exported `flagSpecs` (and `subcommands`) when it has them, else from the flag lines of
  * its `--help` text. Flags complete after a `-`; everything else completes file names.
  */
 import { Writable } from "node:stream"
-import type { CliContext, CommandModule } from "../command.js"
+import type { CliContext, CommandListing, CommandModule } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import type { FlagSpec } from "../flags.js"
-import { commandTable } from "../main.js"
 import { UsageError } from "../../internal/errors.js"
 
 /** The shells `coffer completion` writes scripts for (also read by completion itself). */
@@ -58,7 +57,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       { hints: [`use ${ctx.invokedAs} bash, zsh or fish`] },
     )
   }
-  const entries = await completionTable()
+  const entries = await completionTable(ctx.commandTable())
   const script =
     shell === "bash"
       ? bashScript(entries)
@@ -71,11 +70,14 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
 
 /**
  * Every command with its flags and subcommands, from the dispatcher's table.
+ * @param commands the table, in help order
  * @returns the entries, in help order
  */
-export async function completionTable(): Promise<CompletionEntry[]> {
+export async function completionTable(
+  commands: readonly CommandListing[],
+): Promise<CompletionEntry[]> {
   const entries: CompletionEntry[] = []
-  for (const command of commandTable()) {
+  for (const command of commands) {
     const module = await command.load()
     const exported = module as CommandModule & {
       readonly flagSpecs?: readonly FlagSpec[]
@@ -86,7 +88,7 @@ export async function completionTable(): Promise<CompletionEntry[]> {
         ? exported.flagSpecs.flatMap((f) =>
             f.names.map((n) => (n.length === 1 ? `-${n}` : `--${n}`)),
           )
-        : await flagsFromHelp(module, command.name)
+        : await flagsFromHelp(module, command.name, commands)
     entries.push({
       name: command.name,
       summary: command.summary,
@@ -98,7 +100,11 @@ export async function completionTable(): Promise<CompletionEntry[]> {
 }
 
 /** The flags on the flag lines (indented lines starting with `-`) of a command's help. */
-async function flagsFromHelp(module: CommandModule, name: string): Promise<string[]> {
+async function flagsFromHelp(
+  module: CommandModule,
+  name: string,
+  commands: readonly CommandListing[],
+): Promise<string[]> {
   const chunks: Buffer[] = []
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -115,6 +121,7 @@ async function flagsFromHelp(module: CommandModule, name: string): Promise<strin
     stderr: stream,
     warn: () => undefined,
     note: () => undefined,
+    commandTable: () => commands,
   }
   try {
     await module.run(["--help"], ctx)

@@ -15,25 +15,14 @@ import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
 import {
   chooseDestination,
   chooseStores,
+  commandIo,
   parseCommandLine,
-  readInputBytes,
   singleFile,
   writeResult,
 } from "../sops-file.js"
-import { findNode, parseTreePath } from "../extract-path.js"
-import { recoverDataKey } from "../sops-keys.js"
 import { UsageError } from "../../internal/errors.js"
-import { decryptDocument } from "../../sops/encrypt.js"
-import type { Document, Mapping, Node } from "../../sops/tree.js"
-import type { Store } from "../../sops/stores/index.js"
-import {
-  decodeFileText,
-  emitPlaintext,
-  emitYamlDocuments,
-  isBytesStore,
-  scalarToText,
-} from "../../sops/stores/index.js"
-import { emitJsonBranch } from "../../sops/stores/json.js"
+import { decryptSopsFile } from "../../workflows/decrypt.js"
+import { parseTreePath } from "../../workflows/tree-path.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "inPlace", names: ["i", "in-place"], kind: "boolean" },
@@ -96,30 +85,17 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const stores = chooseStores(parsed, file)
   const destination = chooseDestination(parsed, file, inPlace)
 
-  const { doc, metadata } = stores.input.parseEncrypted(decodeFileText(await readInputBytes(file)))
-  const dataKey = await recoverDataKey(metadata, ctx, file)
-  let plaintext: Document
-  try {
-    plaintext = decryptDocument(doc, metadata, dataKey, {
+  const io = commandIo(ctx)
+  const out = await decryptSopsFile(
+    {
+      file,
+      input: stores.input,
+      output: stores.output,
+      extract: extractPath,
       ignoreMac: flagIsSet(parsed, "ignoreMac"),
-      // the binary store's data is the file's bytes, UTF-8 or not
-      stringsAsBytes: isBytesStore(stores.input),
-      onWarning: (message) => {
-        ctx.warn(`${file}: ${message}`)
-      },
-    })
-  } finally {
-    dataKey.fill(0)
-  }
-  // A binary file shown as YAML/JSON/...: its data is a string there, as in sops.
-  if (isBytesStore(stores.input) && !isBytesStore(stores.output)) {
-    plaintext = { branches: plaintext.branches.map(bytesAsText) }
-  }
-
-  const out =
-    extractPath === undefined
-      ? emitPlaintext(stores.output, plaintext)
-      : emitExtracted(findNode(firstBranch(plaintext), extractPath), stores.output)
+    },
+    io,
+  )
   if (destination.kind === "stdout" && ctx.stdout.isTTY && isBinary(out)) {
     // STYLE.md: never write binary to a terminal unless asked.
     throw new UsageError(
@@ -129,64 +105,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       },
     )
   }
-  await writeResult(destination, out, ctx)
+  await writeResult(destination, out, ctx, io)
   return undefined
-}
-
-/**
- * The top-level `bytes` values of a branch as strings (invalid UTF-8 becomes U+FFFD, as
- * Go's encoders write a string that is not UTF-8).
- */
-function bytesAsText(branch: Mapping): Mapping {
-  return {
-    kind: "mapping",
-    items: branch.items.map((item) =>
-      item.kind === "entry" && item.value.kind === "bytes"
-        ? { ...item, value: { kind: "string", value: decodeFileText(item.value.value) } }
-        : item,
-    ),
-  }
 }
 
 /** Whether output holds a NUL byte (text never does). */
 function isBinary(out: string | Uint8Array): boolean {
   return typeof out === "string" ? out.includes("\u0000") : out.includes(0)
-}
-
-function firstBranch(doc: Document): Mapping {
-  return doc.branches[0] ?? { kind: "mapping", items: [] }
-}
-
-/**
- * What `--extract` prints (sops's `extract`): a mapping as a document in the output
- * format, a string raw (bytes exactly), any other value as the output format writes a value.
- */
-function emitExtracted(node: Node, store: Store): string | Uint8Array {
-  if (node.kind === "mapping") return emitPlaintext(store, { branches: [node] })
-  if (node.kind === "string" || node.kind === "bytes") return node.value
-  const wrapper: Mapping = { kind: "mapping", items: [{ kind: "entry", key: "x", value: node }] }
-  switch (store.format) {
-    case "json": {
-      // `{\n\t"x": VALUE\n}\n`: keep VALUE, one level less indented.
-      const text = emitJsonBranch(wrapper)
-      return text.slice(text.indexOf(": ") + 2, text.lastIndexOf("\n}")).replace(/\n\t/g, "\n")
-    }
-    case "yaml": {
-      const text = emitYamlDocuments([wrapper])
-      if (text.startsWith("x: ")) return text.slice(3)
-      // `x:\n    - a\n` for a sequence: drop the key line and one indent level.
-      return text
-        .split("\n")
-        .slice(1)
-        .map((line) => line.replace(/^ {4}/, ""))
-        .join("\n")
-    }
-    default:
-      if (node.kind === "sequence") {
-        throw new UsageError(`a list can't be printed in the ${store.format} format`, {
-          hints: ["use --output-type yaml or --output-type json"],
-        })
-      }
-      return `${scalarToText(node)}\n`
-  }
 }

@@ -6,32 +6,25 @@
  *
  * A file that is already encrypted is refused. Keys come from the command line (or
  * `SOPS_AGE_RECIPIENTS`, `SOPS_PGP_FP`), else from the file's creation rule in `.sops.yaml`
- * (sops-format.md §11, `creation-rule.ts`). Output goes to standard output, `--output FILE` or back into FILE with
+ * (sops-format.md §11, `workflows/creation-rule.ts`). Output goes to standard output, `--output FILE` or back into FILE with
  * `-i` (atomic: the plaintext file is replaced by the encrypted one in one rename).
  */
-import { randomBytes } from "node:crypto"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec, type ParsedFlags } from "../flags.js"
 import {
   chooseDestination,
   chooseStores,
+  commandIo,
   parseCommandLine,
-  readInputBytes,
   singleFile,
   writeResult,
 } from "../sops-file.js"
-import { newFileKeys, wrapForNewFile } from "../creation-rule.js"
-import { ToolError, UsageError } from "../../internal/errors.js"
-import { encryptDocument } from "../../sops/encrypt.js"
-import { SOPS_VERSION } from "../../sops/index.js"
-import type { Metadata, ValueSelector } from "../../sops/metadata.js"
-import type { Document } from "../../sops/tree.js"
+import { UsageError } from "../../internal/errors.js"
+import type { ValueSelector } from "../../sops/metadata.js"
 import type { Store } from "../../sops/stores/index.js"
-import { METADATA_KEY, decodeFileText, parsePlaintext } from "../../sops/stores/index.js"
-
-/** The file is already a sops file (sops exit code 203, "File already encrypted"). */
-export class AlreadyEncryptedError extends ToolError {}
+import { newFileKeys } from "../../workflows/creation-rule.js"
+import { encryptSopsFile } from "../../workflows/encrypt.js"
 
 const selectorFlags: readonly ValueSelector["kind"][] = [
   "unencrypted_suffix",
@@ -107,15 +100,17 @@ Examples:
 
 /**
  * Runs `coffer encrypt`.
- * @throws UsageError, IoError, AlreadyEncryptedError, the sops store and crypto errors
+ * @throws UsageError, IoError, AlreadyEncryptedError (`workflows/encrypt.ts`), the sops
+ *   store and crypto errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
   const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
   if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
   const thresholdFlag = flagValue(parsed, "threshold")
+  const io = commandIo(ctx)
   // Keys from --age/--pgp, else from the first creation rule in .sops.yaml that matches FILE.
-  const keys = newFileKeys(ctx, file, {
+  const keys = await newFileKeys(io, file, {
     config: flagValue(parsed, "config"),
     age: flagValues(parsed, "age"),
     pgp: flagValues(parsed, "pgp"),
@@ -129,33 +124,18 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       : keys.selector
   const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))
 
-  // bytes as they are: a binary file may hold anything (sops-format.md §8.2)
-  const content = await readInputBytes(file)
-  refuseEncrypted(decodeFileText(content), file, stores.input)
-  const doc = parsePlaintext(stores.input, content)
-  refuseMetadataKey(doc, file, stores.input)
-
-  const dataKey = new Uint8Array(randomBytes(32))
-  try {
-    const wrapped = await wrapForNewFile(dataKey, keys, ctx)
-    const metadata: Metadata = {
-      keyGroups: wrapped.keyGroups,
-      shamirThreshold: wrapped.shamirThreshold,
-      lastModified: "",
-      mac: undefined,
+  const encrypted = await encryptSopsFile(
+    {
+      file,
+      input: stores.input,
+      output: stores.output,
+      keys,
       selector,
       macOnlyEncrypted: flagIsSet(parsed, "macOnlyEncrypted") || keys.macOnlyEncrypted,
-      version: SOPS_VERSION,
-    }
-    const encrypted = encryptDocument(doc, { dataKey, metadata })
-    await writeResult(
-      destination,
-      stores.output.emitEncrypted(encrypted.doc, encrypted.metadata),
-      ctx,
-    )
-  } finally {
-    dataKey.fill(0)
-  }
+    },
+    io,
+  )
+  await writeResult(destination, encrypted, ctx, io)
   return undefined
 }
 
@@ -183,38 +163,4 @@ function chooseSelector(parsed: ParsedFlags, store: Store): ValueSelector | unde
   }
   if (store.format === "binary") return undefined
   return given[0] ?? { kind: "unencrypted_suffix", value: "_unencrypted" }
-}
-
-/** Refuses a file that already parses as a sops file. */
-function refuseEncrypted(text: string, file: string, store: Store): void {
-  let encrypted = false
-  try {
-    store.parseEncrypted(text)
-    encrypted = true
-  } catch {
-    // not a sops file: good
-  }
-  if (encrypted) throw alreadyEncrypted(file)
-}
-
-/** Refuses a plaintext whose first document has a top-level `sops` key (sops's ensureNoMetadata). */
-function refuseMetadataKey(doc: Document, file: string, store: Store): void {
-  const branch = doc.branches[0]
-  if (branch === undefined || store.format === "binary") return
-  const reserved = (key: string): boolean =>
-    store.format === "dotenv" ? key.startsWith("sops_") : key === METADATA_KEY
-  if (branch.items.some((item) => item.kind === "entry" && reserved(item.key)))
-    throw alreadyEncrypted(file)
-}
-
-function alreadyEncrypted(file: string): AlreadyEncryptedError {
-  return new AlreadyEncryptedError(
-    `${JSON.stringify(file)} is already encrypted (it has a sops section)`,
-    {
-      hints: [
-        `decrypt it first: coffer decrypt -i ${file}`,
-        "a plaintext file may not have a top-level key named sops",
-      ],
-    },
-  )
 }

@@ -6,18 +6,11 @@
  * `--user` runs CMD as another user. CMD's exit status becomes coffer's.
  */
 import type { CliContext } from "../command.js"
-import type { ExitCode } from "../exit-codes.js"
-import { runShellCommand } from "../child-command.js"
+import { childExitCode, type ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
-import { exactPositionals, parseCommandLine } from "../sops-file.js"
-import { openInputFile } from "../sops-session.js"
-import { ToolError } from "../../internal/errors.js"
-import { closeFile } from "../../sops/index.js"
-import type { Document } from "../../sops/tree.js"
-import { scalarToText } from "../../sops/stores/index.js"
-
-/** The file can't become environment variables (nested values, `=` in a key). */
-export class EnvironmentShapeError extends ToolError {}
+import { chooseInputStore, commandIo, exactPositionals, parseCommandLine } from "../sops-file.js"
+import { runShellCommand } from "../../system/child-command.js"
+import { sopsEnvironment } from "../../workflows/exec.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "pristine", names: ["pristine"], kind: "boolean" },
@@ -52,36 +45,10 @@ Examples:
 }
 
 /**
- * The environment variables a decrypted document gives (sops's exec-env rules).
- * @returns name → value
- * @throws EnvironmentShapeError for nested values or keys containing "="
- */
-export function environmentOf(doc: Document, file: string): Record<string, string> {
-  const vars: Record<string, string> = {}
-  for (const item of doc.branches[0]?.items ?? []) {
-    if (item.kind === "comment") continue
-    if (item.key.includes("=")) {
-      throw new EnvironmentShapeError(
-        `${file}: the key ${JSON.stringify(item.key)} contains "=", which can't be in a variable name`,
-      )
-    }
-    if (item.value.kind === "mapping" || item.value.kind === "sequence") {
-      throw new EnvironmentShapeError(
-        `${file}: ${JSON.stringify(item.key)} is a nested value, and exec-env needs a flat file`,
-        {
-          hints: ["move nested values to another file, or use exec-file to pass the whole file"],
-        },
-      )
-    }
-    vars[item.key] = scalarToText(item.value)
-  }
-  return vars
-}
-
-/**
  * Runs `coffer exec-env`.
  * @returns COMMAND's exit status
- * @throws UsageError, IoError, EnvironmentShapeError, CommandStartError, the key and sops errors
+ * @throws UsageError, IoError, EnvironmentShapeError (`workflows/exec.ts`), CommandStartError,
+ *   the key and sops errors
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
   const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
@@ -92,13 +59,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     ctx.invokedAs,
     "quote the command as one argument: coffer exec-env secrets.env './run --flag'",
   )
-  const opened = await openInputFile(parsed, file, ctx)
-  let vars: Record<string, string>
-  try {
-    vars = environmentOf(opened.doc, file)
-  } finally {
-    closeFile(opened)
-  }
+  const vars = await sopsEnvironment(
+    { file, store: chooseInputStore(parsed, file), ignoreMac: flagIsSet(parsed, "ignoreMac") },
+    commandIo(ctx),
+  )
   const env = flagIsSet(parsed, "pristine") ? vars : { ...ctx.env, ...vars }
-  return runShellCommand(command, env, { user: flagValue(parsed, "user") })
+  return childExitCode(await runShellCommand(command, env, { user: flagValue(parsed, "user") }))
 }

@@ -5,20 +5,20 @@
  * `/bin/sh -c CMD`. The directory is removed afterwards, also on SIGINT/SIGTERM. A FIFO can
  * be read once; use `--no-fifo` for programs that read a file twice or seek.
  */
-import { spawnSync } from "node:child_process"
-import { closeSync, constants, openSync, writeFileSync } from "node:fs"
-import { open } from "node:fs/promises"
-import { basename, join } from "node:path"
+import { basename } from "node:path"
 import type { CliContext } from "../command.js"
-import type { ExitCode } from "../exit-codes.js"
-import { runShellCommand } from "../child-command.js"
+import { childExitCode, type ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
-import { createPrivateTempDir } from "../private-temp.js"
-import { chooseStores, exactPositionals, parseCommandLine } from "../sops-file.js"
-import { openInputFile } from "../sops-session.js"
-import { IoError, UsageError } from "../../internal/errors.js"
-import { closeFile } from "../../sops/index.js"
-import { emitPlaintext } from "../../sops/stores/store.js"
+import {
+  chooseInputStore,
+  chooseStores,
+  commandIo,
+  exactPositionals,
+  parseCommandLine,
+} from "../sops-file.js"
+import { UsageError } from "../../internal/errors.js"
+import { runShellCommand } from "../../system/child-command.js"
+import { withPlaintextFile } from "../../workflows/exec.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "noFifo", names: ["no-fifo"], kind: "boolean" },
@@ -80,72 +80,15 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   )
   const name = checkFilename(flagValue(parsed, "filename") ?? basename(file))
   const { output } = chooseStores(parsed, file)
-  const opened = await openInputFile(parsed, file, ctx)
-  let plaintext: Uint8Array
-  try {
-    plaintext = emitPlaintext(output, opened.doc)
-  } finally {
-    closeFile(opened)
-  }
-
-  const temp = createPrivateTempDir(ctx.env, (m) => {
-    ctx.warn(m)
-  })
-  try {
-    const path = join(temp.path, name)
-    const shellCommand = command.replaceAll("{}", path)
-    if (flagIsSet(parsed, "noFifo")) {
-      writeFileSync(path, plaintext, { mode: 0o600, flag: "wx" })
-      return await runShellCommand(shellCommand, ctx.env, { user: flagValue(parsed, "user"), temp })
-    }
-    const made = spawnSync("mkfifo", ["-m", "600", path], {
-      stdio: ["ignore", "ignore", "pipe"],
-      encoding: "utf8",
-    })
-    if (made.status !== 0) {
-      throw new IoError(
-        `can't create a FIFO in ${temp.path}: ${made.stderr.trim() || "mkfifo failed"}`,
-        {
-          hints: ["use --no-fifo to pass a regular file instead"],
-        },
-      )
-    }
-    const writing = feedFifo(path, plaintext)
-    const status = await runShellCommand(shellCommand, ctx.env, {
-      user: flagValue(parsed, "user"),
-      temp,
-    })
-    unblockFifo(path)
-    await writing
-    return status
-  } finally {
-    temp.remove()
-  }
-}
-
-/** Writes the plaintext into the FIFO once a reader opens it; errors (no reader) are ignored. */
-async function feedFifo(path: string, plaintext: Uint8Array): Promise<void> {
-  try {
-    const handle = await open(path, "w")
-    try {
-      await handle.writeFile(plaintext)
-    } finally {
-      await handle.close()
-    }
-  } catch {
-    // the command never read it, or stopped reading (EPIPE): nothing to do
-  }
-}
-
-/**
- * If the command never opened the FIFO, our writer is still waiting in open(): opening the
- * read end (without blocking) and closing it lets the writer finish (it then gets EPIPE).
- */
-function unblockFifo(path: string): void {
-  try {
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
-    closeSync(fd)
-  } catch {
-    // already gone
-  }
+  const status = await withPlaintextFile(
+    { file, store: chooseInputStore(parsed, file), ignoreMac: flagIsSet(parsed, "ignoreMac") },
+    { output, name, fifo: !flagIsSet(parsed, "noFifo") },
+    commandIo(ctx),
+    (path, temp) =>
+      runShellCommand(command.replaceAll("{}", path), ctx.env, {
+        user: flagValue(parsed, "user"),
+        temp,
+      }),
+  )
+  return childExitCode(status)
 }

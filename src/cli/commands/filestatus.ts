@@ -6,8 +6,8 @@
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import type { FlagSpec } from "../flags.js"
-import { chooseInputStore, parseCommandLine, readInputFile, singleFile } from "../sops-file.js"
-import { DocumentLimitError } from "../../sops/errors.js"
+import { chooseInputStore, commandIo, parseCommandLine, singleFile } from "../sops-file.js"
+import { sopsFileStatus } from "../../workflows/file-status.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "inputType", names: ["input-type"], kind: "value" },
@@ -42,17 +42,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   if (parsed === undefined) return undefined
   const file = singleFile(parsed, ctx.invokedAs)
   const store = chooseInputStore(parsed, file)
-  const text = await readInputFile(file)
-  let encrypted = false
-  try {
-    const { metadata } = store.parseEncrypted(text)
-    // spec: encrypted when the metadata has both version and mac
-    encrypted = metadata.version !== "" && metadata.mac !== undefined && metadata.mac !== ""
-  } catch (error) {
-    // a hostile file (an alias bomb, deep nesting) is an error, as sops reports it
-    if (error instanceof DocumentLimitError) throw error
-    encrypted = false
-  }
+  const { encrypted } = await sopsFileStatus(file, store, commandIo(ctx))
   ctx.stdout.write(`${JSON.stringify({ encrypted })}\n`)
   return undefined
 }

@@ -9,19 +9,21 @@
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec } from "../flags.js"
-import { recipientsOf, rewriteKeys } from "../key-groups.js"
 import {
   chooseDestination,
   chooseStores,
+  commandIo,
   parseFlagsAnywhere,
-  readInputFile,
   writeResult,
 } from "../sops-file.js"
-import { recoverDataKey } from "../sops-keys.js"
 import { UsageError } from "../../internal/errors.js"
-import { createGpgPort, gpgOptionsFromEnv } from "../../keys/pgp.js"
 import type { KeyGroupRecipients } from "../../sops/data-key.js"
-import { ShamirError } from "../../sops/errors.js"
+import {
+  addKeyGroup,
+  deleteKeyGroup,
+  readKeyGroups,
+  writeKeyGroups,
+} from "../../workflows/key-group-edit.js"
 
 /** The flags of `coffer groups add` and `delete` (also read by `coffer completion`). */
 export const flagSpecs: readonly FlagSpec[] = [
@@ -90,9 +92,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const stores = chooseStores(parsed, file)
   const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))
   const thresholdFlag = parseThreshold(flagValue(parsed, "threshold"))
-  const text = await readInputFile(file)
-  const { metadata } = stores.input.parseEncrypted(text)
-  const groups = metadata.keyGroups.map(recipientsOf)
+  const io = commandIo(ctx)
+  const read = await readKeyGroups(file, stores.input, io)
+  const { groups } = read
   let next: KeyGroupRecipients[]
   if (sub === "add") {
     if (parsed.positionals.length > 0) {
@@ -105,7 +107,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
         hints: ["pass --age RECIPIENT or --pgp FINGERPRINT (repeatable)"],
       })
     }
-    next = [...groups, { age, pgp }]
+    next = addKeyGroup(groups, { age, pgp })
   } else {
     const [indexText, ...extra] = parsed.positionals
     if (indexText === undefined || extra.length > 0 || !/^\d+$/.test(indexText)) {
@@ -115,45 +117,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
         ],
       })
     }
-    const index = Number(indexText)
-    if (index >= groups.length) {
-      throw new UsageError(
-        `key group ${indexText} does not exist: ${JSON.stringify(file)} has ${String(groups.length)} (0-based)`,
-      )
-    }
-    if (groups.length === 1) {
-      throw new UsageError(`can't delete the only key group of ${JSON.stringify(file)}`, {
-        hints: ["nobody could decrypt the file any more; add another group first"],
-      })
-    }
-    next = groups.filter((_, i) => i !== index)
+    next = deleteKeyGroup(groups, Number(indexText), file, indexText)
   }
-  const threshold = thresholdFlag ?? metadata.shamirThreshold
-  if (next.length > 1 && threshold > next.length) {
-    throw new ShamirError(
-      `a shamir threshold of ${String(threshold)} can't be met with ${String(next.length)} key groups`,
-      {
-        hints: ["pass --shamir-secret-sharing-threshold with a number up to the number of groups"],
-      },
-    )
-  }
-  const out = await rewriteKeys(
-    text,
-    stores.input,
-    { groups: next, threshold: next.length === 1 ? 0 : threshold, rotate: false },
-    {
-      recoverDataKey: (m) => recoverDataKey(m, ctx, file),
-      pgp: createGpgPort(gpgOptionsFromEnv(ctx.env)),
-    },
-  )
-  const result =
-    stores.output.format === stores.input.format
-      ? out
-      : (() => {
-          const reparsed = stores.input.parseEncrypted(out)
-          return stores.output.emitEncrypted(reparsed.doc, reparsed.metadata)
-        })()
-  await writeResult(destination, result, ctx)
+  const result = await writeKeyGroups(read, next, thresholdFlag, stores.output, io)
+  await writeResult(destination, result, ctx, io)
   return undefined
 }
 

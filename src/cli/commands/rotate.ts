@@ -9,18 +9,15 @@
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValues, type FlagSpec } from "../flags.js"
-import { recipientsOf, rewriteKeys } from "../key-groups.js"
 import {
   chooseDestination,
   chooseStores,
+  commandIo,
   parseCommandLine,
-  readInputFile,
   singleFile,
   writeResult,
 } from "../sops-file.js"
-import { recoverDataKey } from "../sops-keys.js"
-import { createGpgPort, gpgOptionsFromEnv } from "../../keys/pgp.js"
-import type { KeyGroupRecipients } from "../../sops/data-key.js"
+import { rotateSopsFile } from "../../workflows/rotate.js"
 
 /** The flags of `coffer rotate` (also read by `coffer completion`). */
 export const flagSpecs: readonly FlagSpec[] = [
@@ -71,55 +68,21 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const file = singleFile(parsed, ctx.invokedAs)
   const stores = chooseStores(parsed, file)
   const destination = chooseDestination(parsed, file, flagIsSet(parsed, "inPlace"))
-  const text = await readInputFile(file)
-  const { metadata } = stores.input.parseEncrypted(text)
-  const groups = changeGroups(metadata.keyGroups.map(recipientsOf), {
-    addAge: split(flagValues(parsed, "addAge")),
-    rmAge: split(flagValues(parsed, "rmAge")),
-    addPgp: split(flagValues(parsed, "addPgp")).map(normalizeFp),
-    rmPgp: split(flagValues(parsed, "rmPgp")).map(normalizeFp),
-  })
-  const out = await rewriteKeys(
-    text,
-    stores.input,
-    { groups, threshold: metadata.shamirThreshold, rotate: true },
+  const io = commandIo(ctx)
+  const result = await rotateSopsFile(
     {
-      recoverDataKey: (m) => recoverDataKey(m, ctx, file),
-      pgp: createGpgPort(gpgOptionsFromEnv(ctx.env)),
+      file,
+      input: stores.input,
+      output: stores.output,
+      addAge: split(flagValues(parsed, "addAge")),
+      removeAge: split(flagValues(parsed, "rmAge")),
+      addPgp: split(flagValues(parsed, "addPgp")),
+      removePgp: split(flagValues(parsed, "rmPgp")),
     },
+    io,
   )
-  const result =
-    stores.output.format === stores.input.format
-      ? out
-      : (() => {
-          const reparsed = stores.input.parseEncrypted(out)
-          return stores.output.emitEncrypted(reparsed.doc, reparsed.metadata)
-        })()
-  await writeResult(destination, result, ctx)
+  await writeResult(destination, result, ctx, io)
   return undefined
-}
-
-interface KeyEdits {
-  readonly addAge: readonly string[]
-  readonly rmAge: readonly string[]
-  readonly addPgp: readonly string[]
-  readonly rmPgp: readonly string[]
-}
-
-/** sops: added keys go to the first group; removal matches the key string in all groups. */
-function changeGroups(
-  groups: readonly KeyGroupRecipients[],
-  edits: KeyEdits,
-): KeyGroupRecipients[] {
-  return groups.map((group, index) => {
-    const age = group.age.filter((r) => !edits.rmAge.includes(r.trim()))
-    const pgp = group.pgp.filter((fp) => !edits.rmPgp.includes(normalizeFp(fp)))
-    if (index === 0) {
-      for (const r of edits.addAge) if (!age.includes(r)) age.push(r)
-      for (const fp of edits.addPgp) if (!pgp.some((p) => normalizeFp(p) === fp)) pgp.push(fp)
-    }
-    return { ...group, age, pgp }
-  })
 }
 
 function split(values: readonly string[]): string[] {
@@ -127,8 +90,4 @@ function split(values: readonly string[]): string[] {
     .flatMap((v) => v.split(","))
     .map((v) => v.trim())
     .filter((v) => v !== "")
-}
-
-function normalizeFp(fp: string): string {
-  return fp.replace(/\s+/g, "").toUpperCase()
 }

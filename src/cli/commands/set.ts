@@ -9,16 +9,13 @@
 import { readFileSync } from "node:fs"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
-import { describeSystemError } from "../files.js"
-import { parseTreePath } from "../extract-path.js"
 import { flagIsSet, type FlagSpec } from "../flags.js"
-import { replaceFile } from "../replace-file.js"
-import { parseCommandLine } from "../sops-file.js"
-import { openInputFile, writeSopsFile } from "../sops-session.js"
-import { parseJsonValue, sameNode, setInDocument } from "../tree-edit.js"
+import { chooseInputStore, commandIo, parseCommandLine } from "../sops-file.js"
 import { IoError, UsageError } from "../../internal/errors.js"
-import { closeFile } from "../../sops/index.js"
-import { findNode } from "../extract-path.js"
+import { describeSystemError } from "../../system/system-error.js"
+import { parseJsonValue } from "../../workflows/tree-edit.js"
+import { parseTreePath } from "../../workflows/tree-path.js"
+import { setSopsValue } from "../../workflows/value-change.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "valueFile", names: ["value-file"], kind: "boolean" },
@@ -90,33 +87,21 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   }
   const value = parseJsonValue(valueText.trim())
 
-  const opened = await openInputFile(parsed, file, ctx)
-  try {
-    if (
-      flagIsSet(parsed, "idempotent") &&
-      sameNode(currentValue(opened.doc.branches[0], path), value)
-    ) {
-      ctx.note(`${file}: ${pathText} already has that value, nothing was written`)
-      return undefined
-    }
-    const updated = setInDocument(opened.doc, path, value)
-    await replaceFile(file, writeSopsFile(opened, updated))
-    return undefined
-  } finally {
-    closeFile(opened)
+  const outcome = await setSopsValue(
+    {
+      file,
+      store: chooseInputStore(parsed, file),
+      ignoreMac: flagIsSet(parsed, "ignoreMac"),
+    },
+    path,
+    value,
+    { idempotent: flagIsSet(parsed, "idempotent") },
+    commandIo(ctx),
+  )
+  if (outcome === "unchanged") {
+    ctx.note(`${file}: ${pathText} already has that value, nothing was written`)
   }
-}
-
-function currentValue(
-  root: Parameters<typeof findNode>[0] | undefined,
-  path: Parameters<typeof findNode>[1],
-): ReturnType<typeof findNode> | undefined {
-  if (root === undefined) return undefined
-  try {
-    return findNode(root, path)
-  } catch {
-    return undefined
-  }
+  return undefined
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

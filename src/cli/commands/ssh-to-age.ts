@@ -16,7 +16,8 @@ import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, parseFlags, type FlagSpec } from "../flags.js"
 import { cofferVersion } from "../help.js"
-import { describeSystemError, readSmallFile } from "../files.js"
+import { readSmallFile } from "../files.js"
+import { describeSystemError } from "../../system/system-error.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import { KEY_FILE_SIZE_LIMIT } from "../../age/keyfile.js"
 
@@ -94,7 +95,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       if (stdinpass) return firstLine(await readSmallFile("-", "passphrase", 64 * 1024, ctx.stdin))
       const fromEnv = ctx.env["SSH_TO_AGE_PASSPHRASE"]
       if (fromEnv !== undefined && fromEnv !== "") return fromEnv
-      const { readSecret } = await import("../terminal.js")
+      const { readSecret } = await import("../../system/terminal.js")
       return readSecret(`Enter passphrase for ${what}:`)
     }
     result = `${await convert.sshPrivateKeyToAge(text, { name: inputName, askPassphrase })}\n`

@@ -6,13 +6,11 @@
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
-import { parseTreePath } from "../extract-path.js"
 import { flagIsSet, type FlagSpec } from "../flags.js"
-import { replaceFile } from "../replace-file.js"
-import { exactPositionals, parseCommandLine } from "../sops-file.js"
-import { openInputFile, writeSopsFile } from "../sops-session.js"
-import { TreePathError, unsetInDocument } from "../tree-edit.js"
-import { closeFile } from "../../sops/index.js"
+import { chooseInputStore, commandIo, exactPositionals, parseCommandLine } from "../sops-file.js"
+import { TreePathError } from "../../workflows/tree-edit.js"
+import { parseTreePath } from "../../workflows/tree-path.js"
+import { unsetSopsValue } from "../../workflows/value-change.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "idempotent", names: ["idempotent"], kind: "boolean" },
@@ -47,24 +45,26 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   if (parsed === undefined) return undefined
   const [file, pathText] = exactPositionals(parsed, ["FILE", "PATH"], ctx.invokedAs)
   const path = parseTreePath(pathText)
-  const opened = await openInputFile(parsed, file, ctx)
-  try {
-    const updated = unsetInDocument(opened.doc, path)
-    if (updated === undefined) {
-      if (flagIsSet(parsed, "idempotent")) {
-        ctx.note(`${file}: ${pathText} is not there, nothing was written`)
-        return undefined
-      }
-      throw new TreePathError(`${file}: ${pathText} is not there`, {
-        hints: [
-          "use --idempotent to accept a missing path",
-          `see the structure with: coffer decrypt ${file}`,
-        ],
-      })
+  const outcome = await unsetSopsValue(
+    {
+      file,
+      store: chooseInputStore(parsed, file),
+      ignoreMac: flagIsSet(parsed, "ignoreMac"),
+    },
+    path,
+    commandIo(ctx),
+  )
+  if (outcome === "absent") {
+    if (flagIsSet(parsed, "idempotent")) {
+      ctx.note(`${file}: ${pathText} is not there, nothing was written`)
+      return undefined
     }
-    await replaceFile(file, writeSopsFile(opened, updated))
-    return undefined
-  } finally {
-    closeFile(opened)
+    throw new TreePathError(`${file}: ${pathText} is not there`, {
+      hints: [
+        "use --idempotent to accept a missing path",
+        `see the structure with: coffer decrypt ${file}`,
+      ],
+    })
   }
+  return undefined
 }

@@ -6,25 +6,20 @@
  * key groups of its creation rule in `.sops.yaml`. The data key and every value's
  * ciphertext stay (only the metadata's key entries change), unless `--rotate` also makes a
  * new data key. Files are planned and rewritten on a pool of worker threads, one per core
- * (`bulk.ts`). The plan (keys added and removed per group) is shown first and confirmed
+ * (`workflows/update-keys.ts`). The plan (keys added and removed per group) is shown first and confirmed
  * once on a terminal; without a terminal `--yes` is required, and nothing changes without
  * it. A progress bar runs on a terminal; a summary (updated, unchanged, failed with
  * reasons) ends the run, or a JSON report on standard output with `--json`.
  */
-import { existsSync, lstatSync, readFileSync, readdirSync } from "node:fs"
 import { availableParallelism } from "node:os"
-import { join } from "node:path"
 import type { CliContext } from "../command.js"
-import { createBulkPool, type BulkPool } from "../bulk.js"
-import type { BulkReport, BulkTask, BulkWorkerData } from "../bulk-worker.js"
 import { exitCodes, type ExitCode } from "../exit-codes.js"
-import { describeSystemError } from "../files.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
-import { parseCommandLine } from "../sops-file.js"
-import { confirm } from "../terminal.js"
+import { commandIo, parseCommandLine } from "../sops-file.js"
 import { ToolError, UsageError } from "../../internal/errors.js"
-import { locateSopsConfig, parseSopsConfig, type SopsConfig } from "../../policy/config.js"
-import { ConfigError } from "../../policy/errors.js"
+import { confirm } from "../../system/terminal.js"
+import type { BulkReport } from "../../workflows/bulk-worker.js"
+import { expandSopsPaths, loadBulkConfig, updateKeys } from "../../workflows/update-keys.js"
 
 /** Some files could not be updated (the others were, and are listed). */
 export class BulkUpdateError extends ToolError {}
@@ -39,9 +34,6 @@ export const flagSpecs: readonly FlagSpec[] = [
   { key: "config", names: ["config"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
 ]
-
-/** Files larger than this found in folders are not looked at (sops files are small). */
-const MAX_DISCOVERED_SIZE = 64 * 1024 * 1024
 
 function helpText(invokedAs: string): string {
   return `Usage:
@@ -95,147 +87,49 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     "--shamir-secret-sharing-threshold",
     0,
   )
-  const cwd = process.cwd()
-  const config = loadConfig(ctx, cwd, flagValue(parsed, "config"))
+  const io = commandIo(ctx)
+  const config = await loadBulkConfig(io, flagValue(parsed, "config"))
 
-  const { files, explicit, missing } = expandPaths(parsed.positionals)
-  const reports = new Map<string, BulkReport>()
-  for (const path of missing) {
-    reports.set(path, {
-      path,
-      status: "failed",
-      changes: [],
-      error: { message: "no such file or folder", hints: [] },
-    })
-  }
+  const { files, explicit, missing } = expandSopsPaths(parsed.positionals, io)
   const progress = ctx.stderr.isTTY && !json ? new ProgressBar(ctx.stderr) : undefined
   const print = (line: string): void => {
     if (json) return
     if (progress === undefined) ctx.stderr.write(`${line}\n`)
     else progress.print(line)
   }
-  for (const report of reports.values()) printReport(report, print, true)
-  const data: BulkWorkerData = { cwd, ...config, threshold }
-  const pool = createBulkPool(files.length <= 1 ? 0 : Math.min(jobs, files.length), data)
+  let reports: BulkReport[]
   try {
-    const first = await runAll(pool, files, yes ? "apply" : "plan", rotate, progress, (report) => {
-      reports.set(report.path, report)
-      printReport(report, print, verbose || explicit.has(report.path))
-    })
-    const pending = first.filter((r) => r.status === "would-update")
-    if (pending.length > 0) {
-      const proceed = await askToApply(pending.length, yes, ctx, json, reports, rotate)
-      if (proceed) {
-        await runAll(
-          pool,
-          pending.map((r) => r.path),
-          "apply",
-          rotate,
-          progress,
-          (report) => {
-            reports.set(report.path, report)
-            if (report.status !== "updated") printReport(report, print, true)
-          },
-        )
-      }
-    }
+    reports = await updateKeys(
+      { files, missing, rotate, apply: yes, jobs, threshold, config, cwd: io.cwd },
+      {
+        onPassStart: (kind, total) => {
+          progress?.start(total, kind === "plan" ? "checking" : "updating")
+        },
+        onReport: (report, pass) => {
+          switch (pass) {
+            case "missing":
+              printReport(report, print, true)
+              return
+            case "first":
+              printReport(report, print, verbose || explicit.has(report.path))
+              break
+            case "second":
+              if (report.status !== "updated") printReport(report, print, true)
+              break
+            default: {
+              const never: never = pass
+              return never
+            }
+          }
+          progress?.tick()
+        },
+        confirm: (pending, soFar) => askToApply(pending.length, ctx, json, soFar, rotate),
+      },
+    )
   } finally {
     progress?.clear()
-    await pool.close()
   }
   return finish(reports, parsed.positionals, ctx, json)
-}
-
-/** Loads `.sops.yaml` once in the main thread; workers get the parsed rules. */
-function loadConfig(
-  ctx: CliContext,
-  cwd: string,
-  explicit: string | undefined,
-): { config: SopsConfig | undefined; configSearched: readonly string[] } {
-  const location = locateSopsConfig(
-    { cwd, explicit, env: ctx.env["SOPS_CONFIG"] },
-    { exists: (p) => existsSync(p) },
-  )
-  for (const ignored of location.ignored) {
-    ctx.warn(`ignoring ${ignored}: sops and coffer read only .sops.yaml`)
-  }
-  if (location.path === undefined) return { config: undefined, configSearched: location.searched }
-  let text: string
-  try {
-    text = readFileSync(location.path, "utf8")
-  } catch (cause) {
-    throw new ConfigError(
-      `can't read ${JSON.stringify(location.path)}: ${describeSystemError(cause)}`,
-      { cause },
-    )
-  }
-  const config = parseSopsConfig(text, location.path)
-  for (const warning of config.warnings) ctx.warn(warning)
-  return { config, configSearched: location.searched }
-}
-
-/** Files named directly, and every file found in named folders (skipping .git and symlinked folders). */
-function expandPaths(paths: readonly string[]): {
-  files: string[]
-  explicit: Set<string>
-  missing: string[]
-} {
-  const files: string[] = []
-  const explicit = new Set<string>()
-  const missing: string[] = []
-  const seen = new Set<string>()
-  const add = (path: string): void => {
-    if (seen.has(path)) return
-    seen.add(path)
-    files.push(path)
-  }
-  const walk = (dir: string): void => {
-    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    )
-    for (const entry of entries) {
-      const path = join(dir, entry.name)
-      if (entry.isDirectory()) {
-        if (entry.name !== ".git") walk(path)
-      } else if (entry.isFile() && entry.name !== ".sops.yaml") {
-        if (lstatSync(path).size <= MAX_DISCOVERED_SIZE) add(path)
-      }
-    }
-  }
-  for (const path of paths) {
-    let isDirectory: boolean
-    try {
-      isDirectory = lstatSync(path).isDirectory()
-    } catch {
-      missing.push(path)
-      continue
-    }
-    if (isDirectory) walk(path)
-    else {
-      explicit.add(path)
-      add(path)
-    }
-  }
-  return { files, explicit, missing }
-}
-
-async function runAll(
-  pool: BulkPool,
-  paths: readonly string[],
-  kind: BulkTask["kind"],
-  rotate: boolean,
-  progress: ProgressBar | undefined,
-  onReport: (report: BulkReport) => void,
-): Promise<BulkReport[]> {
-  progress?.start(paths.length, kind === "plan" ? "checking" : "updating")
-  return Promise.all(
-    paths.map(async (path) => {
-      const report = await pool.run({ kind, path, rotate })
-      onReport(report)
-      progress?.tick()
-      return report
-    }),
-  )
 }
 
 function printReport(report: BulkReport, print: (line: string) => void, showQuiet: boolean): void {
@@ -267,16 +161,14 @@ function printReport(report: BulkReport, print: (line: string) => void, showQuie
 
 async function askToApply(
   count: number,
-  yes: boolean,
   ctx: CliContext,
   json: boolean,
-  reports: Map<string, BulkReport>,
+  reports: ReadonlyMap<string, BulkReport>,
   rotate: boolean,
 ): Promise<boolean> {
-  if (yes) return true
   const what = `${String(count)} file${count === 1 ? "" : "s"}`
   if (!ctx.stdin.isTTY) {
-    if (json) printJson(reports, ctx)
+    if (json) printJson(reports.values(), ctx)
     throw new UsageError(
       `${what} would change, and there is no terminal to confirm on: nothing was changed`,
       {
@@ -287,26 +179,21 @@ async function askToApply(
   const ok = await confirm(
     `${rotate ? "update keys and rotate the data key of" : "update the keys of"} ${what}?`,
   )
-  if (!ok) {
-    for (const [path, r] of reports) {
-      if (r.status === "would-update") reports.set(path, { ...r, status: "unchanged", changes: [] })
-    }
-    ctx.note("nothing was changed")
-  }
+  // updateKeys then lists the files that would have changed as unchanged
+  if (!ok) ctx.note("nothing was changed")
   return ok
 }
 
 function finish(
-  reports: Map<string, BulkReport>,
+  all: readonly BulkReport[],
   paths: readonly string[],
   ctx: CliContext,
   json: boolean,
 ): ExitCode {
-  const all = [...reports.values()]
   const count = (status: BulkReport["status"]): number =>
     all.filter((r) => r.status === status).length
   const failed = all.filter((r) => r.status === "failed")
-  if (json) printJson(reports, ctx)
+  if (json) printJson(all, ctx)
   else {
     const sopsFiles = all.length - count("skipped")
     if (sopsFiles === 0 && failed.length === 0) {
@@ -330,10 +217,8 @@ function finish(
   return exitCodes.ok
 }
 
-function printJson(reports: Map<string, BulkReport>, ctx: CliContext): void {
-  const files = [...reports.values()].sort((a, b) =>
-    a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
-  )
+function printJson(reports: Iterable<BulkReport>, ctx: CliContext): void {
+  const files = [...reports].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   const summary: Record<string, number> = { updated: 0, unchanged: 0, failed: 0, skipped: 0 }
   for (const f of files) {
     const key = f.status === "would-update" ? "wouldUpdate" : f.status

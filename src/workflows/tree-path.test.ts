@@ -3,7 +3,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { UsageError } from "../internal/errors.js"
 import type { Mapping } from "../sops/tree.js"
-import { findNode, parseTreePath } from "./extract-path.js"
+import { findNode, parseTreePath } from "./tree-path.js"
 
 test("keys in either quote, indices bare, brackets inside keys", () => {
   assert.deepEqual(parseTreePath(`["a"]['b'][0]`), ["a", "b", 0])

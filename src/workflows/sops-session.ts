@@ -5,23 +5,33 @@
  * with the same data key and key groups, so values that did not change keep their exact
  * ciphertext and a git diff shows only what changed.
  */
-import type { CliContext } from "./command.js"
-import { flagIsSet, type ParsedFlags } from "./flags.js"
-import { chooseInputStore, readInputFile } from "./sops-file.js"
-import { recoverDataKey } from "./sops-keys.js"
+import { recoverDataKey } from "./data-key-recovery.js"
+import type { WorkflowIo } from "./io.js"
 import { wipeBytes } from "../internal/bytes.js"
+import { IoError } from "../internal/errors.js"
+import { describeSystemError } from "../system/system-error.js"
 import type { OpenedFile } from "../sops/index.js"
 import { SOPS_VERSION, createIvStash, decryptDocument, reencryptFile } from "../sops/index.js"
 import type { Document } from "../sops/tree.js"
 import type { Store } from "../sops/stores/index.js"
-import { isBytesStore } from "../sops/stores/store.js"
+import { decodeFileText, isBytesStore } from "../sops/stores/store.js"
+
+/** An existing sops file a workflow opens. */
+export interface SopsTarget {
+  /** The sops file. */
+  readonly file: string
+  /** Its format. */
+  readonly store: Store
+  /** Open it even if its MAC does not match (`--ignore-mac`). */
+  readonly ignoreMac?: boolean
+}
 
 /**
  * Decrypts an encrypted file's text, keeping what re-encryption needs.
  * @param text the encrypted file
  * @param store its store
  * @param file the file's name for messages
- * @param ctx the command's environment (key discovery)
+ * @param io key discovery, gpg and warnings
  * @param ignoreMac `--ignore-mac`
  * @returns the opened file: close it with `closeFile` (wipes the data key)
  * @throws StoreParseError, MetadataError, DataKeyError, the value and MAC errors
@@ -30,11 +40,11 @@ export async function openSopsFile(
   text: string,
   store: Store,
   file: string,
-  ctx: CliContext,
+  io: Pick<WorkflowIo, "env" | "discovery" | "gpg" | "warn">,
   ignoreMac = false,
 ): Promise<OpenedFile> {
   const { doc, metadata } = store.parseEncrypted(text)
-  const dataKey = await recoverDataKey(metadata, ctx, file)
+  const dataKey = await recoverDataKey(metadata, io, file)
   const ivStash = createIvStash()
   try {
     const plaintext = decryptDocument(doc, metadata, dataKey, {
@@ -43,7 +53,7 @@ export async function openSopsFile(
       // the binary store's data is any bytes, not necessarily UTF-8 text
       stringsAsBytes: isBytesStore(store),
       onWarning: (message) => {
-        ctx.warn(`${file}: ${message}`)
+        io.warn(`${file}: ${message}`)
       },
     })
     return { store, doc: plaintext, metadata, dataKey, ivStash }
@@ -54,22 +64,31 @@ export async function openSopsFile(
 }
 
 /**
- * Reads and opens a command's FILE as `openSopsFile` does, in the format of `--input-type`
- * (else FILE's suffix), checking the MAC unless `--ignore-mac`.
- * @param parsed the command's flags
- * @param file the file
- * @param ctx the command's environment
- * @returns the opened file: close it with `closeFile`
- * @throws UsageError, IoError, and as `openSopsFile`
+ * Reads a sops file (or a plaintext to encrypt) as text.
+ * @throws IoError naming the file
  */
-export async function openInputFile(
-  parsed: ParsedFlags,
-  file: string,
-  ctx: CliContext,
-): Promise<OpenedFile> {
-  const store = chooseInputStore(parsed, file)
-  const text = await readInputFile(file)
-  return openSopsFile(text, store, file, ctx, flagIsSet(parsed, "ignoreMac"))
+export async function readInputFile(
+  io: Pick<WorkflowIo, "readFile">,
+  path: string,
+): Promise<string> {
+  return decodeFileText(await readInputBytes(io, path))
+}
+
+/**
+ * Reads a file's exact bytes (a binary file may hold anything, sops-format.md §8.2).
+ * @throws IoError naming the file
+ */
+export async function readInputBytes(
+  io: Pick<WorkflowIo, "readFile">,
+  path: string,
+): Promise<Uint8Array> {
+  try {
+    return await io.readFile(path)
+  } catch (cause) {
+    throw new IoError(`can't read ${JSON.stringify(path)}: ${describeSystemError(cause)}`, {
+      cause,
+    })
+  }
 }
 
 /** Whether dotted version `a` is newer than `b` (numeric parts; anything unparsable is older). */

@@ -7,10 +7,8 @@
  *
  * Shared by `encrypt` and `edit` (new files) and by `updatekeys`.
  */
-import { existsSync, readFileSync } from "node:fs"
-import type { CliContext } from "./command.js"
-import { describeSystemError } from "./files.js"
-import { createGpgPort, gpgOptionsFromEnv } from "../keys/pgp.js"
+import type { WorkflowIo } from "./io.js"
+import { describeSystemError } from "../system/system-error.js"
 import type { CreationRule, SopsConfig } from "../policy/config.js"
 import { locateSopsConfig, parseSopsConfig } from "../policy/config.js"
 import { ConfigError, ConfigNotFoundError, NoMatchingRuleError } from "../policy/errors.js"
@@ -43,6 +41,9 @@ export interface KeyFlags {
   readonly threshold?: number | undefined
 }
 
+/** What finding `.sops.yaml` needs. */
+export type SopsConfigIo = Pick<WorkflowIo, "cwd" | "env" | "exists" | "readFile" | "warn">
+
 /** Splits comma-separated keys (flags, else the environment variable), trimmed, empties dropped. */
 export function splitKeyList(flags: readonly string[], fromEnv: string | undefined): string[] {
   const sources = flags.length > 0 ? flags : fromEnv === undefined ? [] : [fromEnv]
@@ -54,26 +55,27 @@ export function splitKeyList(flags: readonly string[], fromEnv: string | undefin
 
 /**
  * Finds and parses `.sops.yaml`; warns about ignored `.sops.yml` files and unknown fields.
- * @param ctx the command's environment (cwd, `SOPS_CONFIG`, warnings)
+ * @param io the working directory, `SOPS_CONFIG`, reading files, warnings
  * @param explicit `--config PATH`
  * @returns the config, or undefined when none was found (an explicit path must exist)
  * @throws ConfigError when the file can't be read or parsed
  */
-export function loadSopsConfig(
-  ctx: CliContext,
+export async function loadSopsConfig(
+  io: SopsConfigIo,
   explicit: string | undefined,
-): { readonly config: SopsConfig | undefined; readonly searched: readonly string[] } {
+): Promise<{ readonly config: SopsConfig | undefined; readonly searched: readonly string[] }> {
   const location = locateSopsConfig(
-    { cwd: process.cwd(), explicit, env: ctx.env["SOPS_CONFIG"] },
-    { exists: existsSync },
+    { cwd: io.cwd, explicit, env: io.env["SOPS_CONFIG"] },
+    { exists: (path) => io.exists(path) },
   )
   for (const ignored of location.ignored) {
-    ctx.warn(`${ignored} is ignored: sops (and coffer) only read files named .sops.yaml`)
+    io.warn(`${ignored} is ignored: sops (and coffer) only read files named .sops.yaml`)
   }
   if (location.path === undefined) return { config: undefined, searched: location.searched }
   let text: string
   try {
-    text = readFileSync(location.path, "utf8")
+    // read as readFileSync(path, "utf8") reads (invalid UTF-8 becomes U+FFFD)
+    text = Buffer.from(await io.readFile(location.path)).toString("utf8")
   } catch (cause) {
     throw new ConfigError(
       `can't read the config ${JSON.stringify(location.path)}: ${describeSystemError(cause)}`,
@@ -90,7 +92,7 @@ export function loadSopsConfig(
     )
   }
   const config = parseSopsConfig(text, location.path)
-  for (const warning of config.warnings) ctx.warn(warning)
+  for (const warning of config.warnings) io.warn(warning)
   return { config, searched: location.searched }
 }
 
@@ -99,12 +101,16 @@ export function loadSopsConfig(
  * @throws ConfigNotFoundError when there is no config (listing where it was looked for),
  *   NoMatchingRuleError, PathRegexError, ConfigError
  */
-export function creationRuleFor(
-  ctx: CliContext,
+export async function creationRuleFor(
+  io: SopsConfigIo,
   file: string,
   explicitConfig: string | undefined,
-): { readonly rule: CreationRule; readonly config: SopsConfig; readonly matchedPath: string } {
-  const { config, searched } = loadSopsConfig(ctx, explicitConfig)
+): Promise<{
+  readonly rule: CreationRule
+  readonly config: SopsConfig
+  readonly matchedPath: string
+}> {
+  const { config, searched } = await loadSopsConfig(io, explicitConfig)
   if (config === undefined) {
     const shown = searched.length > 3 ? [...searched.slice(0, 3), "…"] : searched
     throw new ConfigNotFoundError("no .sops.yaml found, and no keys were given", {
@@ -114,27 +120,31 @@ export function creationRuleFor(
       ],
     })
   }
-  const match = matchCreationRule(config, file, process.cwd())
+  const match = matchCreationRule(config, file, io.cwd)
   return { rule: match.rule, config, matchedPath: match.matchedPath }
 }
 
 /**
  * The keys and settings for a new file: explicit keys, else its creation rule.
- * @param ctx the command's environment
+ * @param io the environment (`SOPS_AGE_RECIPIENTS`, `SOPS_PGP_FP`) and the config lookup
  * @param file the file being created (as given on the command line)
  * @param flags `--config`, `--age`, `--pgp`, the threshold
  * @returns the key groups, threshold, selector and `mac_only_encrypted`
  * @throws ConfigNotFoundError, NoMatchingRuleError, ConfigError, PathRegexError;
  *   ConfigError when the matching rule lists no keys
  */
-export function newFileKeys(ctx: CliContext, file: string, flags: KeyFlags): NewFileKeys {
-  const age = splitKeyList(flags.age, ctx.env["SOPS_AGE_RECIPIENTS"])
-  const pgp = splitKeyList(flags.pgp, ctx.env["SOPS_PGP_FP"]).map((fp) => fp.replaceAll(" ", ""))
+export async function newFileKeys(
+  io: SopsConfigIo,
+  file: string,
+  flags: KeyFlags,
+): Promise<NewFileKeys> {
+  const age = splitKeyList(flags.age, io.env["SOPS_AGE_RECIPIENTS"])
+  const pgp = splitKeyList(flags.pgp, io.env["SOPS_PGP_FP"]).map((fp) => fp.replaceAll(" ", ""))
   if (age.length > 0 || pgp.length > 0) {
     // Explicit keys replace the rule's; the rule (if one matches) still gives its settings.
     let rule: CreationRule | undefined
     try {
-      rule = creationRuleFor(ctx, file, flags.config).rule
+      rule = (await creationRuleFor(io, file, flags.config)).rule
     } catch (e) {
       if (!(e instanceof ConfigNotFoundError || e instanceof NoMatchingRuleError)) throw e
     }
@@ -146,7 +156,7 @@ export function newFileKeys(ctx: CliContext, file: string, flags: KeyFlags): New
       rule: undefined,
     }
   }
-  const { rule, config, matchedPath } = creationRuleFor(ctx, file, flags.config)
+  const { rule, config, matchedPath } = await creationRuleFor(io, file, flags.config)
   if (rule.keyGroups.length === 0) {
     throw new ConfigError(
       `${JSON.stringify(config.path)}${rule.line === undefined ? "" : ` line ${String(rule.line)}`}: creation rule ${String(rule.index + 1)} matches ${JSON.stringify(matchedPath)} but lists no keys`,
@@ -170,8 +180,8 @@ export function newFileKeys(ctx: CliContext, file: string, flags: KeyFlags): New
 export async function wrapForNewFile(
   dataKey: Uint8Array,
   keys: NewFileKeys,
-  ctx: CliContext,
+  io: Pick<WorkflowIo, "gpg">,
 ): Promise<WrappedDataKey> {
-  const pgp = createGpgPort(gpgOptionsFromEnv(ctx.env))
+  const pgp = io.gpg()
   return wrapDataKey(dataKey, keys.keyGroups, { threshold: keys.shamirThreshold, pgp })
 }

@@ -1,6 +1,6 @@
 /**
  * Changing one place in a sops document (sops-format.md §12 `set`/`unset`; sops's
- * `TreeBranch.Set`/`Unset`): paths are `["key"]`/`[index]` steps (`extract-path.ts`). Setting
+ * `TreeBranch.Set`/`Unset`): paths are `["key"]`/`[index]` steps (`tree-path.ts`). Setting
  * a missing key appends it at the end of its mapping, an index past the end appends to the
  * list, and missing levels are created (a mapping for a key, a list for an index). As in
  * sops, list indices count comment items. Documents are immutable: each call returns a new
@@ -9,7 +9,7 @@
 import { UsageError } from "../internal/errors.js"
 import { ToolError } from "../internal/errors.js"
 import type { Comment, Document, Entry, Mapping, Node } from "../sops/tree.js"
-import type { TreePathStep } from "./extract-path.js"
+import type { TreePathStep } from "./tree-path.js"
 import { JsonStore } from "../sops/stores/json.js"
 
 /** A path names a comment, or (for `unset`) something that isn't there. */

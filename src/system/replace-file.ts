@@ -13,7 +13,7 @@ import { closeSync, fsyncSync, openSync, unlinkSync } from "node:fs"
 import { chmod, chown, open, rename, stat, unlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { IoError } from "../internal/errors.js"
-import { describeSystemError } from "./files.js"
+import { describeSystemError } from "./system-error.js"
 
 const pendingTemps = new Set<string>()
 let signalHandlerInstalled = false

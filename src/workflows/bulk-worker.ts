@@ -1,6 +1,6 @@
 /**
  * One file of a bulk `updatekeys` (sops-format.md §12 `updatekeys`; MISSION.md C3 "Bulk"),
- * run on a worker thread of `bulk.ts` (or on the calling thread). A task names a file; the
+ * run on a worker thread of `bulk-pool.ts` (or on the calling thread). A task names a file; the
  * worker reads it, finds its creation rule, plans the key change (`policy/plan.ts`) and,
  * for an `apply` task, recovers the data key, wraps it for the rule's keys (or rotates it)
  * and replaces the file atomically. The answer is a report with public facts only: the
@@ -11,13 +11,13 @@
  * Identities are looked up once per worker unless a `_CMD` source makes them depend on the
  * file's recipients.
  */
-import { readFile } from "node:fs/promises"
 import { parentPort, workerData } from "node:worker_threads"
+import { decryptionOrder } from "./data-key-recovery.js"
+import type { WorkflowIo } from "./io.js"
 import { rewriteKeys } from "./key-groups.js"
-import { replaceFile } from "./replace-file.js"
+import { systemWorkflowIo } from "./system-io.js"
 import type { Identity } from "../age/recipient.js"
-import { discoverAgeIdentities, systemDiscoveryIo } from "../keys/discover.js"
-import { createGpgPort, gpgOptionsFromEnv } from "../keys/pgp.js"
+import { discoverAgeIdentities } from "../keys/discover.js"
 import { ToolError } from "../internal/errors.js"
 import type { SopsConfig } from "../policy/config.js"
 import { ConfigNotFoundError } from "../policy/errors.js"
@@ -57,15 +57,25 @@ export interface BulkReport {
   readonly error?: { readonly message: string; readonly hints: readonly string[] }
 }
 
+/** What one file's update may touch: no prompts (workers can't share a terminal). */
+export type BulkIo = Pick<WorkflowIo, "env" | "readFile" | "replaceFile" | "discovery" | "gpg">
+
+let defaultIo: BulkIo | undefined
+
 /**
  * Plans or applies the key update of one file; never throws.
  * @param task the file and what to do
  * @param data the config and working directory
+ * @param io the effects (default: this machine, `process.env`, no prompts)
  * @returns the report
  */
-export async function handleBulkTask(task: BulkTask, data: BulkWorkerData): Promise<BulkReport> {
+export async function handleBulkTask(
+  task: BulkTask,
+  data: BulkWorkerData,
+  io: BulkIo = (defaultIo ??= systemWorkflowIo({ prompts: false })),
+): Promise<BulkReport> {
   try {
-    return await updateOne(task, data)
+    return await updateOne(task, data, io)
   } catch (error) {
     return {
       path: task.path,
@@ -79,8 +89,9 @@ export async function handleBulkTask(task: BulkTask, data: BulkWorkerData): Prom
   }
 }
 
-async function updateOne(task: BulkTask, data: BulkWorkerData): Promise<BulkReport> {
-  const text = await readFile(task.path, "utf8")
+async function updateOne(task: BulkTask, data: BulkWorkerData, io: BulkIo): Promise<BulkReport> {
+  // decoded as readFile(path, "utf8") decodes (invalid UTF-8 becomes U+FFFD)
+  const text = Buffer.from(await io.readFile(task.path)).toString("utf8")
   const store = storeForPath(task.path)
   let metadata: Metadata
   try {
@@ -126,7 +137,7 @@ async function updateOne(task: BulkTask, data: BulkWorkerData): Promise<BulkRepo
   ]
   if (plan.unchanged && !task.rotate) return { path: task.path, status: "unchanged", changes }
   if (task.kind === "plan") return { path: task.path, status: "would-update", changes }
-  const pgp = createGpgPort(gpgOptionsFromEnv(process.env))
+  const pgp = io.gpg()
   const out = await rewriteKeys(
     text,
     store,
@@ -136,37 +147,34 @@ async function updateOne(task: BulkTask, data: BulkWorkerData): Promise<BulkRepo
       recoverDataKey: async (m) =>
         unwrapDataKey(
           m,
-          { identities: await identitiesFor(m), pgp },
-          { decryptionOrder: decryptionOrder(process.env["SOPS_DECRYPTION_ORDER"]) },
+          { identities: await identitiesFor(m, io), pgp },
+          { decryptionOrder: decryptionOrder(io.env["SOPS_DECRYPTION_ORDER"]) },
         ),
     },
   )
-  await replaceFile(task.path, out)
+  await io.replaceFile(task.path, out)
   return { path: task.path, status: "updated", changes }
 }
 
-let cachedIdentities: Promise<readonly Identity[]> | undefined
+/** The identities found without `_CMD` sources, looked up once per io (per worker). */
+const cachedIdentities = new WeakMap<BulkIo, Promise<readonly Identity[]>>()
 
 /** The age identities for a file; looked up once unless a `_CMD` source depends on recipients. */
-function identitiesFor(metadata: Metadata): Promise<readonly Identity[]> {
+function identitiesFor(metadata: Metadata, io: BulkIo): Promise<readonly Identity[]> {
   const recipients = metadata.keyGroups.flatMap((g) => g.age.map((k) => k.recipient.trim()))
   if (recipients.length === 0) return Promise.resolve([])
-  const io = systemDiscoveryIo()
   const perFile =
-    (process.env["SOPS_AGE_KEY_CMD"] ?? "") !== "" ||
-    (process.env["SOPS_AGE_SSH_PRIVATE_KEY_CMD"] ?? "") !== ""
-  if (perFile) return discoverAgeIdentities(io, { recipients }).then((d) => d.identities)
-  cachedIdentities ??= discoverAgeIdentities(io).then((d) => d.identities)
-  return cachedIdentities
-}
-
-function decryptionOrder(text: string | undefined): ("age" | "pgp")[] {
-  const order = (text ?? "age,pgp")
-    .split(",")
-    .map((s) => s.trim().toLowerCase())
-    .filter((s): s is "age" | "pgp" => s === "age" || s === "pgp")
-  for (const kind of ["age", "pgp"] as const) if (!order.includes(kind)) order.push(kind)
-  return [...new Set(order)]
+    (io.env["SOPS_AGE_KEY_CMD"] ?? "") !== "" ||
+    (io.env["SOPS_AGE_SSH_PRIVATE_KEY_CMD"] ?? "") !== ""
+  if (perFile) {
+    return discoverAgeIdentities(io.discovery(), { recipients }).then((d) => d.identities)
+  }
+  let cached = cachedIdentities.get(io)
+  if (cached === undefined) {
+    cached = discoverAgeIdentities(io.discovery()).then((d) => d.identities)
+    cachedIdentities.set(io, cached)
+  }
+  return cached
 }
 
 // The worker entry: answer each task with its report.

@@ -11,7 +11,7 @@
  * where starting a worker would cost more than it saves).
  */
 import { Worker } from "node:worker_threads"
-import type { BulkTask, BulkReport, BulkWorkerData } from "./bulk-worker.js"
+import type { BulkIo, BulkTask, BulkReport, BulkWorkerData } from "./bulk-worker.js"
 import { handleBulkTask } from "./bulk-worker.js"
 import { InternalError } from "../internal/errors.js"
 
@@ -42,13 +42,16 @@ interface Slot {
  * Starts a pool.
  * @param size worker threads to start (0: run on the calling thread)
  * @param data what every worker needs (the parsed `.sops.yaml`, the working directory)
+ * @param io the effects of tasks run on the calling thread (size 0; default: this machine,
+ *   without prompts); worker threads always use this machine's
  * @returns the pool; `close()` it when done
  */
-export function createBulkPool(size: number, data: BulkWorkerData): BulkPool {
+export function createBulkPool(size: number, data: BulkWorkerData, io?: BulkIo): BulkPool {
   if (size <= 0) {
     return {
       size: 0,
-      run: (task) => handleBulkTask(task, data),
+      run: (task) =>
+        io === undefined ? handleBulkTask(task, data) : handleBulkTask(task, data, io),
       close: () => Promise.resolve(),
     }
   }

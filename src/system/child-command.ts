@@ -2,12 +2,10 @@
  * Running the command of `exec-env` and `exec-file` (sops-format.md §12): `/bin/sh -c CMD`
  * as sops does, optionally as another user (`--user`), with SIGINT, SIGTERM and SIGHUP
  * forwarded to it while we wait, and its exit status (or 128 + the signal that killed it)
- * passed through as ours.
+ * returned, for the command line to pass through as its own.
  */
 import { spawn, spawnSync } from "node:child_process"
 import { constants } from "node:os"
-import type { ChildExitCode } from "./exit-codes.js"
-import { childExitCode } from "./exit-codes.js"
 import type { PrivateTempDir } from "./private-temp.js"
 import { ToolError } from "../internal/errors.js"
 
@@ -30,14 +28,14 @@ function idOf(user: string, flag: "-u" | "-g"): number {
  * @param command the shell command line
  * @param env the complete environment for the command
  * @param options `user` to run as (needs root), `temp` whose signal cleanup also stops the child
- * @returns the command's exit status
+ * @returns the command's exit status (0-255), or 128 + the number of the signal that killed it
  * @throws CommandStartError when the shell can't be started or the user is unknown
  */
 export async function runShellCommand(
   command: string,
   env: NodeJS.ProcessEnv,
   options: { readonly user?: string | undefined; readonly temp?: PrivateTempDir } = {},
-): Promise<ChildExitCode> {
+): Promise<number> {
   const ids =
     options.user === undefined || options.user === ""
       ? {}
@@ -59,12 +57,12 @@ export async function runShellCommand(
       : []
   for (const [signal, handler] of handlers) process.on(signal, handler)
   try {
-    return await new Promise<ChildExitCode>((resolve, reject) => {
+    return await new Promise<number>((resolve, reject) => {
       child.once("error", (cause) => {
         reject(new CommandStartError(`can't run /bin/sh: ${cause.message}`, { cause }))
       })
       child.once("exit", (code, signal) => {
-        resolve(childExitCode(code ?? 128 + (signal === null ? 0 : constants.signals[signal])))
+        resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal]))
       })
     })
   } finally {
