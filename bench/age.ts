@@ -1,5 +1,5 @@
 /**
- * The age benchmark (MISSION.md "Performance targets"): `coffer age` (the bundled
+ * The age benchmark (docs/goals.md "Performance targets"): `coffer age` (the bundled
  * `bin/coffer`) side by side with Debian's Go `age` 1.1.1 and typage (npm
  * `age-encryption`, streaming API, in a child node process), on the same random input in a
  * temporary directory, X25519 recipient, encrypt and decrypt.
@@ -9,8 +9,8 @@
  * - Every run is a separate process; wall time is measured around it, peak RSS with
  *   `/usr/bin/time -f %M` (or the child's VmHWM from /proc when that tool is missing).
  * - Each decryption reads the same file (made by Go age); each output is checked.
- * - BENCH_REPEATS runs per measurement (default 5; at most 3 for typage on 256 MiB and more), median
- *   kept; tools are interleaved so that load from elsewhere hits all of them alike.
+ * - BENCH_REPEATS runs per measurement (default 5; at most 3 for typage on 256 MiB and
+ *   more), median kept; tools are interleaved so that load from elsewhere hits all of them alike.
  * - BENCH_DIR picks the directory for the temporary files (default: /dev/shm when present,
  *   so that disk write-back does not dominate; else the system temp dir).
  *

@@ -7,8 +7,9 @@
  * Reported: the in-process install time (first install, then a second install of the same
  * values, which reads the previous generation to compare), time per secret, how many times
  * each file was decrypted (must be 1), the whole `coffer install` command as a process, and
- * what decrypting once per secret (as sops-install-secrets does, sops-nix.md §3 step 6)
- * would cost, measured on one file.
+ * what decrypting once per secret (as sops-install-secrets does,
+ * docs/host/sops-nix-manifest.md "The install, step by step" step 6) would cost, measured
+ * on one file.
  *
  * Run alone with `node dist/bench/install.js`, or through `node dist/bench/run.js install`.
  * The child mode (`--child MANIFEST`) is what runs inside the namespace.

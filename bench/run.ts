@@ -1,8 +1,9 @@
 /**
- * The benchmark runner (`npm run bench`, MISSION.md C8 and "Performance targets"): runs the
- * suites named on the command line (`age`, `sops`; all when none is named), prints their
- * sections, and rewrites bench/README.md: the machine, date and command at the top, then
- * one section per suite. Sections of suites not run this time are kept as they were.
+ * The benchmark runner (`npm run bench`, docs/goals.md "Capabilities" and "Performance
+ * targets"): runs the suites named on the command line (`age`, `sops`; all when none is
+ * named), prints their sections, and rewrites bench/README.md: the machine, date and
+ * command at the top, then one section per suite. Sections of suites not run this time are
+ * kept as they were.
  *
  *     npm run bench                      # every suite
  *     node dist/bench/run.js age         # one suite (after npm run build)
@@ -91,7 +92,7 @@ async function main(argv: readonly string[]): Promise<void> {
     "# Benchmarks",
     "",
     "Written by `bench/run.ts` (`npm run bench`; one suite: `node dist/bench/run.js age`).",
-    `Targets: MISSION.md "Performance targets". Last run (suites: ${chosen.map((s) => s.name).join(", ")}; other sections are from earlier runs):`,
+    `Targets: docs/goals.md "Performance targets". Last run (suites: ${chosen.map((s) => s.name).join(", ")}; other sections are from earlier runs):`,
     "",
     ...machineLines(command, loadBefore, loadAfter),
     "",

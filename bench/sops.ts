@@ -1,5 +1,5 @@
 /**
- * The sops benchmark (MISSION.md "Performance targets", issue 17 "Large documents"):
+ * The sops benchmark (docs/goals.md "Performance targets", issue 17 "Large documents"):
  * `coffer encrypt`/`coffer decrypt` side by side with the real sops 3.13.2 (`.peers/bin/sops`,
  * built by `scripts/peers.sh`) in one run, as processes, on the same files.
  *

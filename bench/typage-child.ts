@@ -1,5 +1,5 @@
 /**
- * Runs typage (npm `age-encryption`, spec/typage.md) on a file with its streaming API, as a
+ * Runs typage (npm `age-encryption`, docs/formats/age.md "Other implementations") on a file with its streaming API, as a
  * child process of the age benchmark: `node dist/bench/typage-child.js encrypt|decrypt IN OUT KEY`
  * where KEY is the recipient (`age1…`) to encrypt to, or the path of an identity file to
  * decrypt with. Reads and writes through Node streams converted to Web streams.

@@ -1,5 +1,5 @@
 /**
- * The `updatekeys` benchmark (issue 4, MISSION.md "Performance targets": bulk `updatekeys`
+ * The `updatekeys` benchmark (issue 4, docs/goals.md "Performance targets": bulk `updatekeys`
  * over 1,000 files uses both cores). 1,000 small YAML sops files encrypted to one age key;
  * the rule gains a second recipient; `coffer updatekeys -y` (the real CLI, as a process)
  * adds it to every file, with one worker thread and with two. Each run starts from the

@@ -1,4 +1,4 @@
-// Unit tests for the ASCII armor (age-spec.md §7).
+// Unit tests for the ASCII armor (docs/formats/age.md "Armor").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"

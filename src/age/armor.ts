@@ -1,9 +1,10 @@
 /**
- * The ASCII armor (age-spec.md §7, FORMAT.md "armor failure"): strict PEM with the label
- * `AGE ENCRYPTED FILE`, padded base64 in 64-column lines. The reader accepts only what the
- * Go reference (1.3) accepts: LF or CRLF, whitespace (at most 1024 bytes) before BEGIN and
- * after END, and no newline after END; everything else is an `ArmorError`. The writer's
- * output is byte-identical to Go's. Both come as buffer functions and incremental classes.
+ * The ASCII armor (docs/formats/age.md "Armor", test/vectors/age/FORMAT.md "armor
+ * failure"): strict PEM with the label `AGE ENCRYPTED FILE`, padded base64 in 64-column
+ * lines. The reader accepts only what the Go reference (1.3) accepts: LF or CRLF,
+ * whitespace (at most 1024 bytes) before BEGIN and after END, and no newline after END;
+ * everything else is an `ArmorError`. The writer's output is byte-identical to Go's. Both
+ * come as buffer functions and incremental classes.
  */
 import { encodeUtf8 } from "../internal/bytes.js"
 import { ArmorError } from "./errors.js"

@@ -1,4 +1,4 @@
-// Unit tests for strict base64 (age-spec.md §2).
+// Unit tests for strict base64 (docs/formats/age.md "Encoding rules").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"

@@ -1,5 +1,6 @@
 /**
- * Strict, canonical, unpadded base64 (age-spec.md §2): the encoding of every header field.
+ * Strict, canonical, unpadded base64 (docs/formats/age.md "Encoding rules"): the encoding
+ * of every header field.
  *
  * Node's `Buffer.from(text, "base64")` is lenient (padding, whitespace, non-canonical tails),
  * so decoding checks the alphabet and length first and then re-encodes and compares: a

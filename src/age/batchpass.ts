@@ -1,6 +1,6 @@
 /**
- * `-j batchpass` built in: what age 1.3's `age-plugin-batchpass` does (age-spec.md §9,
- * age-user-issues.md §2), without a plugin process. The passphrase comes from
+ * `-j batchpass` built in: what age 1.3's `age-plugin-batchpass` does (docs/formats/age.md
+ * "Plugins", "batchpass"), without a plugin process. The passphrase comes from
  * `AGE_PASSPHRASE` or from the file descriptor named by `AGE_PASSPHRASE_FD` (exactly one of
  * them must be set; trailing CR/LF are stripped from what the descriptor holds, at most
  * 1 MiB). Encryption is an scrypt recipient (work factor `AGE_PASSPHRASE_WORK_FACTOR`,

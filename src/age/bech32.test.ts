@@ -1,4 +1,4 @@
-// Unit tests for Bech32 without the length limit (age-spec.md §2).
+// Unit tests for Bech32 without the length limit (docs/formats/age.md "Encoding rules").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { decodeBech32, encodeBech32 } from "./bech32.js"

@@ -1,8 +1,9 @@
 /**
  * Bech32 (BIP-173 checksum and charset) without the 90-character limit, as age uses it for
- * keys (age-spec.md §2): a post-quantum recipient is about 1959 characters. Strings must be
- * all lower or all upper case; the human-readable part is returned in its original case so
- * callers can insist on `age` vs `AGE-SECRET-KEY-` exactly as the Go reference does.
+ * keys (docs/formats/age.md "Encoding rules"): a post-quantum recipient is about 1959
+ * characters. Strings must be all lower or all upper case; the human-readable part is
+ * returned in its original case so callers can insist on `age` vs `AGE-SECRET-KEY-` exactly
+ * as the Go reference does.
  */
 import { bech32 } from "@scure/base"
 

@@ -1,9 +1,9 @@
 /**
- * STREAM chunks in batches (age-spec.md §4.2), pure functions of the payload key: what the
- * worker threads (`chunk-worker.ts`) and the calling thread run for `parallel.ts` and
- * `positional.ts`. A batch is a run of consecutive chunks in one ArrayBuffer; sealing or
- * opening it writes into a second ArrayBuffer (or, for `sealChunks`, into a list of pieces
- * for one vectored write).
+ * STREAM chunks in batches (docs/formats/age.md "STREAM chunks"), pure functions of the
+ * payload key: what the worker threads (`chunk-worker.ts`) and the calling thread run for
+ * `parallel.ts` and `positional.ts`. A batch is a run of consecutive chunks in one
+ * ArrayBuffer; sealing or opening it writes into a second ArrayBuffer (or, for
+ * `sealChunks`, into a list of pieces for one vectored write).
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto"
 import type * as WorkerThreads from "node:worker_threads"

@@ -1,9 +1,10 @@
 /**
- * Decryption (age-spec.md §3.4, §4; FORMAT.md): armor detection, strict header parsing,
- * identities tried in order, the header MAC, the payload nonce, then the STREAM payload
- * released one authenticated chunk at a time. As a buffer function (all or nothing) and as
- * a Web Streams transform with flat memory that hands the reader exactly the plaintext the
- * reference releases, even when the payload then fails.
+ * Decryption (docs/formats/age.md "Which identity unwraps the file key", "Payload";
+ * test/vectors/age/FORMAT.md): armor detection, strict header parsing, identities tried in
+ * order, the header MAC, the payload nonce, then the STREAM payload released one
+ * authenticated chunk at a time. As a buffer function (all or nothing) and as a Web Streams
+ * transform with flat memory that hands the reader exactly the plaintext the reference
+ * releases, even when the payload then fails.
  */
 import { wipeBytes } from "../internal/bytes.js"
 import { ArmorDecoder, decodeArmor, detectArmor } from "./armor.js"
@@ -335,8 +336,8 @@ class StreamDecryption {
  * A decrypting transform: an age file in (binary or armored, detected automatically),
  * plaintext out. Each 64 KiB chunk is handed to the reader only after its tag verifies; on
  * a failure the reader first receives every chunk released before it (exactly the prefix
- * FORMAT.md "Payload hash" describes), then the error. Trailing data is an error. Memory
- * stays flat: the writer waits until the reader has taken what was released.
+ * test/vectors/age/FORMAT.md "Payload hash" describes), then the error. Trailing data is an
+ * error. Memory stays flat: the writer waits until the reader has taken what was released.
  * @returns a readable/writable pair, usable with `pipeThrough`
  */
 export function decryptStream(

@@ -1,5 +1,6 @@
 // Tests for encryption: the label rule, and decrypt(encrypt(x)) = x (buffer and stream,
-// armored and not) for random sizes and recipient sets (age-spec.md §1, §4, §5.3 labels).
+// armored and not) for random sizes and recipient sets (docs/formats/age.md "Overview",
+// "Payload", "mlkem768x25519" labels).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"

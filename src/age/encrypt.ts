@@ -1,7 +1,8 @@
 /**
- * Encryption (age-spec.md §1, §3, §4): a fresh file key wrapped to every recipient, the
- * header MAC, a fresh payload nonce and the STREAM payload, optionally armored (§7). As a
- * buffer function and as a Web Streams transform that holds at most one chunk.
+ * Encryption (docs/formats/age.md "Overview", "Header", "Payload"): a fresh file key
+ * wrapped to every recipient, the header MAC, a fresh payload nonce and the STREAM payload,
+ * optionally armored ("Armor"). As a buffer function and as a Web Streams transform that
+ * holds at most one chunk.
  *
  * Recipients must all declare the same label set (age 1.3): hybrid (`postquantum`) and
  * classic recipients can't share a file, and scrypt (a unique random label) must be alone.
@@ -110,7 +111,8 @@ export async function prepareEncryption(
         labelLists.push(isLabeledRecipient(recipient) ? recipient.labels : [])
       }
     }
-    // age-spec.md §9: labels a plugin declared while wrapping count for the mixing rule
+    // docs/formats/age.md "Plugins": labels a plugin declared while wrapping count for the
+    // mixing rule
     if (recipients.some(isWrapLabelsRecipient)) checkLabelLists(labelLists)
     const header = encodeHeader(stanzas, fileKey)
     const nonce = entropy(PAYLOAD_NONCE_SIZE)

@@ -1,5 +1,5 @@
 /**
- * One error class per age failure people must tell apart (conformance/age/FORMAT.md: the
+ * One error class per age failure people must tell apart (test/vectors/age/FORMAT.md: the
  * five outcomes header, HMAC, payload, armor, no match), plus key parsing failures.
  */
 import { ToolError } from "../internal/errors.js"

@@ -1,4 +1,4 @@
-// Unit tests for the header: parsing, incremental parsing, MAC (age-spec.md §3).
+// Unit tests for the header: parsing, incremental parsing, MAC (docs/formats/age.md "Header").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"

@@ -1,7 +1,7 @@
 /**
- * The age header (age-spec.md §3): the version line, one or more stanzas, and the MAC line
- * `--- <base64 HMAC>`. Parsing is strict and canonical, so the MAC is computed over the
- * bytes exactly as received (through `---`, without the space that follows) and a parsed
+ * The age header (docs/formats/age.md "Header"): the version line, one or more stanzas, and
+ * the MAC line `--- <base64 HMAC>`. Parsing is strict and canonical, so the MAC is computed
+ * over the bytes exactly as received (through `---`, without the space that follows) and a parsed
  * header re-encodes to the same bytes.
  *
  * `parseHeader` works on a prefix of a file: it returns null while the header is incomplete,
@@ -14,7 +14,7 @@ import { HeaderError } from "./errors.js"
 import type { Stanza } from "./recipient.js"
 import { encodeStanza, latin1, parseStanza } from "./stanza.js"
 
-/** The only version line defined (age-spec.md §3.1). */
+/** The only version line defined (docs/formats/age.md "Grammar and parsing"). */
 export const VERSION_LINE = "age-encryption.org/v1\n"
 const MAC_PREFIX = "--- "
 const MAC_LINE_LENGTH = MAC_PREFIX.length + 43

@@ -1,6 +1,7 @@
-// Unit tests for the mlkem768x25519 hybrid recipient (age-spec.md §5.3): the CCTV hybrid
-// vectors at the stanza level, round trips, key strings, and the malformed-stanza rules.
-// (The whole-file conformance run, including armor and the MAC, is in test/vectors.)
+// Unit tests for the mlkem768x25519 hybrid recipient (docs/formats/age.md
+// "mlkem768x25519"): the CCTV hybrid vectors at the stanza level, round trips, key strings,
+// and the malformed-stanza rules. (The whole-file conformance run, including armor and the
+// MAC, is in test/vectors.)
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { inflateSync } from "node:zlib"

@@ -1,12 +1,13 @@
 /**
- * The post-quantum hybrid recipient type `mlkem768x25519` (age-spec.md §5.3, age v1.3).
+ * The post-quantum hybrid recipient type `mlkem768x25519` (docs/formats/age.md
+ * "mlkem768x25519", age v1.3).
  *
  * The KEM is MLKEM768-X25519 (identical to X-Wing): an identity is a 32-byte seed that
  * SHAKE256 expands into an ML-KEM-768 key pair and an X25519 key; a recipient is the
  * 1216-byte public key (ML-KEM-768 encapsulation key ‖ X25519 public key). The file key is
  * wrapped with HPKE (RFC 9180) base mode: KEM 0x647a, HKDF-SHA256, ChaCha20Poly1305,
  * info "age-encryption.org/mlkem768x25519". Hybrid recipients carry the `postquantum`
- * label, so they are never mixed with classic ones (age-spec.md §9 "Labels").
+ * label, so they are never mixed with classic ones (docs/formats/age.md "Labels").
  *
  * ML-KEM comes from @noble/post-quantum (Node 20 has no ML-KEM); it is imported lazily
  * inside wrap/unwrap so that commands that never touch a hybrid key don't load it. X25519,
@@ -185,7 +186,7 @@ export class HybridIdentity implements Identity {
   }
 
   /**
-   * Tries every `mlkem768x25519` stanza (age-spec.md §5.3 "Unwrap").
+   * Tries every `mlkem768x25519` stanza (docs/formats/age.md "mlkem768x25519").
    * @returns the file key, or null when no stanza is for this identity
    * @throws HeaderError on a malformed `mlkem768x25519` stanza (argument count, encoding
    *   or length, body length, low-order X25519 share)

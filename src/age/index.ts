@@ -1,5 +1,6 @@
 /**
- * The public age library API (`coffer/age`): the age v1 format (age-spec.md §1-5, §7),
+ * The public age library API (`coffer/age`): the age v1 format (docs/formats/age.md
+ * "Overview", "Header", "Payload", "Native recipients", "SSH recipients", "Armor"),
  * every recipient type, key files, and the buffer and Web Streams encryption API.
  *
  * ```ts

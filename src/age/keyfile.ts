@@ -1,9 +1,10 @@
 /**
  * Recipient and identity strings and files, dispatched over every key type
- * (age-spec.md §8, §6.3, §9 naming): `age1…` X25519, `age1pq1…` hybrid, `age1NAME1…`
- * plugin, `ssh-ed25519`/`ssh-rsa` public keys; `AGE-SECRET-KEY-1…`, `AGE-SECRET-KEY-PQ-1…`,
- * `AGE-PLUGIN-NAME-1…` identities; identity files that are age-encrypted with a passphrase
- * (asked for lazily, only when a file needs them) or a single SSH private key.
+ * (docs/formats/age.md "Identity and recipient files", "SSH key files", "Plugins" naming):
+ * `age1…` X25519, `age1pq1…` hybrid, `age1NAME1…` plugin, `ssh-ed25519`/`ssh-rsa` public
+ * keys; `AGE-SECRET-KEY-1…`, `AGE-SECRET-KEY-PQ-1…`, `AGE-PLUGIN-NAME-1…` identities;
+ * identity files that are age-encrypted with a passphrase (asked for lazily, only when a
+ * file needs them) or a single SSH private key.
  *
  * Key types that are rarely used or heavy to load (post-quantum, plugins, SSH private keys)
  * are imported on demand, so a plain X25519 decryption starts fast. Messages name the file
@@ -28,9 +29,15 @@ export interface KeyFileOptions {
   readonly warn?: ((message: string) => void) | undefined
 }
 
-/** Identity and recipient files larger than this are refused (age-spec.md §8). */
+/**
+ * Identity and recipient files larger than this are refused (docs/formats/age.md "Identity
+ * and recipient files").
+ */
 export const KEY_FILE_SIZE_LIMIT: number = 16 * 1024 * 1024
-/** Recipients-file lines longer than this are refused (age-spec.md §8). */
+/**
+ * Recipients-file lines longer than this are refused (docs/formats/age.md "Identity and
+ * recipient files").
+ */
 const RECIPIENT_LINE_LIMIT = 8 * 1024
 
 const ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
@@ -126,7 +133,8 @@ export async function parseRecipientsFile(
     } catch (cause) {
       const { UnsupportedSshKeyTypeError } = await import("./ssh-public-key.js")
       if (cause instanceof UnsupportedSshKeyTypeError) {
-        // spec §6.3: skipped with a warning, so authorized_keys and GitHub .keys files work
+        // spec (docs/formats/age.md "SSH key files"): skipped with a warning, so
+        // authorized_keys and GitHub .keys files work
         skipped += 1
         opts.warn?.(`${where}: skipping unsupported SSH key type ${JSON.stringify(cause.keyType)}`)
         continue
@@ -243,8 +251,9 @@ export async function parseIdentityFile(
 }
 
 /**
- * An identity file encrypted with a passphrase (age-spec.md §8): decrypted on first use, so
- * the passphrase is asked only when a file actually needs these identities.
+ * An identity file encrypted with a passphrase (docs/formats/age.md "Identity and recipient
+ * files"): decrypted on first use, so the passphrase is asked only when a file actually
+ * needs these identities.
  */
 export class EncryptedIdentityFile implements Identity {
   readonly name: string

@@ -1,13 +1,13 @@
 /**
- * The age STREAM payload (age-spec.md §4.2) for large inputs: chunks are independent given
- * the payload key and their counter, so batches of chunks are sealed or opened on worker
- * threads (`chunk-worker.ts`) while the main thread only reads and writes.
+ * The age STREAM payload (docs/formats/age.md "STREAM chunks") for large inputs: chunks are
+ * independent given the payload key and their counter, so batches of chunks are sealed or
+ * opened on worker threads (`chunk-worker.ts`) while the main thread only reads and writes.
  *
  * Memory stays flat: a fixed pool of batch buffers circulates between reader, workers and
  * writer (ArrayBuffers are transferred, never copied), so a bounded number of batches is in
  * flight whatever the input size. Output keeps input order. On decryption a batch is written
  * only up to its first chunk that fails to authenticate, so exactly the authenticated prefix
- * is released, as `PayloadDecryptor` does (age-spec.md §4.2 "reference decryption loop").
+ * is released, as `PayloadDecryptor` does (docs/formats/age.md "Decrypting chunk by chunk").
  *
  * Small inputs never start a worker: batches are processed on the main thread until
  * `parallelThreshold` bytes have been read, and until the workers report ready.
@@ -415,7 +415,7 @@ async function runPayload(
 
 /**
  * Encrypts a whole payload (after the header and nonce) from `source` to `sink`: 64 KiB
- * chunks, the last one final (age-spec.md §4.2).
+ * chunks, the last one final (docs/formats/age.md "STREAM chunks").
  * @param payloadKey from `derivePayloadKey`
  * @throws InternalError if a worker thread fails; errors of `source` and `sink` as they are
  */

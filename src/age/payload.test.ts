@@ -1,4 +1,5 @@
-// Unit tests for the STREAM payload (age-spec.md §4): chunking, finality and release rules.
+// Unit tests for the STREAM payload (docs/formats/age.md "Payload"): chunking, finality and
+// release rules.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"

@@ -1,7 +1,8 @@
 /**
- * The age payload (age-spec.md §4, FORMAT.md "Payload hash"): a 16-byte nonce, then the
- * plaintext in 64 KiB chunks sealed with ChaCha20-Poly1305 under a key derived from the file
- * key (STREAM). Chunk nonce = 11-byte big-endian counter ‖ final flag.
+ * The age payload (docs/formats/age.md "Payload", test/vectors/age/FORMAT.md "Payload
+ * hash"): a 16-byte nonce, then the plaintext in 64 KiB chunks sealed with
+ * ChaCha20-Poly1305 under a key derived from the file key (STREAM). Chunk nonce = 11-byte
+ * big-endian counter ‖ final flag.
  *
  * `PayloadEncryptor` and `PayloadDecryptor` are single-threaded and incremental: they take
  * bytes in pieces of any size and hold at most one chunk. The decryptor releases a chunk only

@@ -1,4 +1,4 @@
-// Tests for the plugin protocol client (age-spec.md §9), driving the toy plugin
+// Tests for the plugin protocol client (docs/formats/age.md "Plugins"), driving the toy plugin
 // test/plugin/age-plugin-coffertest through real child processes: wrap and unwrap, several
 // keys in one process, grease, UI routing, labels, errors, missing plugins and bad names.
 import { test, type TestContext } from "node:test"
@@ -116,7 +116,7 @@ test("plugin names: only [a-z0-9-_.+], no path separators", () => {
 })
 
 test("key strings: the data-less identity of -j and parsed names", () => {
-  // the data-less identity from the age plugin documentation (age-spec.md §9)
+  // the data-less identity from the age plugin documentation (docs/formats/age.md "Plugins")
   assert.equal(PluginIdentity.withoutData("demo").encode(), "AGE-PLUGIN-DEMO-1G7ZR6S")
   const r = PluginRecipient.fromString(encodePluginRecipient("coffertest", key(1)))
   assert.equal(r.name, "coffertest")

@@ -1,8 +1,9 @@
 /**
- * The client side of the age plugin protocol (age-spec.md §9, c2sp.org/age-plugin): plugin
- * recipients `age1NAME1…` and identities `AGE-PLUGIN-NAME-1…` are handed to the binary
- * `age-plugin-NAME`, found on PATH, which runs the `recipient-v1` (wrap) or `identity-v1`
- * (unwrap) state machine over its stdin/stdout. Messages are age stanzas (stanza.ts).
+ * The client side of the age plugin protocol (docs/formats/age.md "Plugins",
+ * c2sp.org/age-plugin): plugin recipients `age1NAME1…` and identities `AGE-PLUGIN-NAME-1…`
+ * are handed to the binary `age-plugin-NAME`, found on PATH, which runs the `recipient-v1`
+ * (wrap) or `identity-v1` (unwrap) state machine over its stdin/stdout. Messages are age
+ * stanzas (stanza.ts).
  *
  * - Phase 1 (client → plugin, uni-directional): keys, file key or stanzas, `done`.
  * - Phase 2 (plugin → client, bi-directional): the plugin asks (`msg`, `confirm`,

@@ -1,10 +1,11 @@
 /**
- * The age STREAM payload (age-spec.md §4.2) from one regular file to another, by position.
- * With both sizes known, every batch of chunks has a fixed place in the input and in the
- * output, so each thread (the worker threads, and the calling thread until they are up)
- * claims the next batch from a shared counter, reads it with pread, seals or opens it on
- * its own core, and writes it with pwrite. Threads share nothing but a few counters: no
- * buffer is copied or transferred between them, and each one's buffers stay in its cache.
+ * The age STREAM payload (docs/formats/age.md "STREAM chunks") from one regular file to
+ * another, by position. With both sizes known, every batch of chunks has a fixed place in
+ * the input and in the output, so each thread (the worker threads, and the calling thread
+ * until they are up) claims the next batch from a shared counter, reads it with pread,
+ * seals or opens it on its own core, and writes it with pwrite. Threads share nothing but a
+ * few counters: no buffer is copied or transferred between them, and each one's buffers
+ * stay in its cache.
  *
  * Decryption still releases plaintext strictly in order: a batch is written only once every
  * earlier batch has authenticated and been written (a shared frontier), so the file never

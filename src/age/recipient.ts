@@ -1,5 +1,6 @@
 /**
- * The age recipient/identity contract (age-spec.md §3, STYLE.md "The age contract").
+ * The age recipient/identity contract (docs/formats/age.md "Header", docs/conventions.md
+ * "The age contract").
  *
  * A recipient wraps a file key into one or more stanzas; an identity unwraps a file key
  * from the stanzas of a header. Every concrete key type (X25519, scrypt, SSH, hybrid,
@@ -38,8 +39,8 @@ export function isLabeledRecipient(r: Recipient): r is LabeledRecipient {
 
 /**
  * A recipient whose labels are only known once it has wrapped: a plugin reports them during
- * the recipient-v1 exchange (age-spec.md §9 `labels`). Encryption uses these labels, not
- * `labels`, for the mixing rule; a recipient that reports none has the empty set.
+ * the recipient-v1 exchange (docs/formats/age.md "Plugins" `labels`). Encryption uses these
+ * labels, not `labels`, for the mixing rule; a recipient that reports none has the empty set.
  */
 export interface WrapLabelsRecipient extends Recipient {
   wrapFileKeyWithLabels(

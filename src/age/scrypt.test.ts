@@ -1,4 +1,4 @@
-// Unit tests for the scrypt recipient type (age-spec.md §5.2).
+// Unit tests for the scrypt recipient type (docs/formats/age.md "scrypt").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { HeaderError, PassphraseError } from "./errors.js"

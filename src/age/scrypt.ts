@@ -1,5 +1,5 @@
 /**
- * The native scrypt (passphrase) recipient type (age-spec.md §5.2): stanza
+ * The native scrypt (passphrase) recipient type (docs/formats/age.md "scrypt"): stanza
  * `-> scrypt <base64 16-byte salt> <log2 N>` with a 32-byte body, wrap key =
  * scrypt(passphrase, "age-encryption.org/v1/scrypt" ‖ salt, N, r = 8, p = 1). An scrypt
  * stanza must be the only one in its header: the recipient declares a random label so it

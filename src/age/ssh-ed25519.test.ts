@@ -1,4 +1,4 @@
-// Tests for the ssh-ed25519 recipient type (age-spec.md §6.1).
+// Tests for the ssh-ed25519 recipient type (docs/formats/age.md "ssh-ed25519").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import {

@@ -1,9 +1,10 @@
 /**
- * The `ssh-ed25519` recipient type (age-spec.md §6 and §6.1): age encrypts to an SSH Ed25519
- * key by converting it to X25519 (the birational map for the public key, SHA-512 of the
- * seed for the private key) and mixing in a tweak derived from the SSH wire key, so the
- * converted key is never the same as a plain X25519 recipient. The stanza is tagged with
- * the first 4 bytes of SHA-256 of the wire key, so identities can skip other keys' stanzas.
+ * The `ssh-ed25519` recipient type (docs/formats/age.md "SSH recipients", "ssh-ed25519"):
+ * age encrypts to an SSH Ed25519 key by converting it to X25519 (the birational map for the
+ * public key, SHA-512 of the seed for the private key) and mixing in a tweak derived from
+ * the SSH wire key, so the converted key is never the same as a plain X25519 recipient. The
+ * stanza is tagged with the first 4 bytes of SHA-256 of the wire key, so identities can
+ * skip other keys' stanzas.
  *
  * Stanza: `-> ssh-ed25519 <tag> <base64 ephemeral share>` and the 32-byte wrapped file key.
  */
@@ -128,8 +129,8 @@ export function encodeSshEd25519PublicKey(publicKey: Uint8Array): Uint8Array {
 }
 
 /**
- * The stanza tag of an SSH key (age-spec.md §6): base64 of the first 4 bytes of SHA-256 of
- * its wire form.
+ * The stanza tag of an SSH key (docs/formats/age.md "SSH recipients"): base64 of the first
+ * 4 bytes of SHA-256 of its wire form.
  * @returns the 6-character tag
  */
 export function sshKeyTag(wirePublicKey: Uint8Array): string {

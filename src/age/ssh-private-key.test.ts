@@ -1,5 +1,6 @@
-// Tests for SSH private key files as age identities (age-spec.md §6.3), with keys made by
-// the real ssh-keygen in a temp dir, and the sops-nix test keys in test/vectors/ssh/.
+// Tests for SSH private key files as age identities (docs/formats/age.md "SSH key files"),
+// with keys made by the real ssh-keygen in a temp dir, and the sops-nix test keys in
+// test/vectors/ssh/.
 import { test } from "node:test"
 import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
@@ -128,7 +129,7 @@ test("encrypted OpenSSH keys (bcrypt + each cipher) prompt lazily, once, and dec
         formatSshPublicKey({ ...identity.publicKey, comment: "" }),
         key.publicKey.split(" ").slice(0, 2).join(" "),
       )
-      // spec §6.3: no stanza with our tag, no prompt.
+      // docs/formats/age.md "SSH key files": no stanza with our tag, no prompt.
       const other = sshKeygen(dir, `${name}-other`, ["-t", "ed25519"])
       const notOurs = await parseSshRecipient(other.publicKey).wrapFileKey(fileKey)
       assert.equal(await identity.unwrapFileKey(notOurs), null)

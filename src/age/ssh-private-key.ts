@@ -1,7 +1,7 @@
 /**
- * SSH private key files as age identities (age-spec.md §6.3): the OpenSSH container
- * (`-----BEGIN OPENSSH PRIVATE KEY-----`, PROTOCOL.key in OpenSSH: plain, or encrypted with
- * bcrypt_pbkdf and aes{128,192,256}-{ctr,cbc}, aes256-gcm@openssh.com or
+ * SSH private key files as age identities (docs/formats/age.md "SSH key files"): the
+ * OpenSSH container (`-----BEGIN OPENSSH PRIVATE KEY-----`, PROTOCOL.key in OpenSSH: plain,
+ * or encrypted with bcrypt_pbkdf and aes{128,192,256}-{ctr,cbc}, aes256-gcm@openssh.com or
  * chacha20-poly1305@openssh.com), and PEM keys read by OpenSSL (PKCS#1 `RSA PRIVATE KEY`,
  * PKCS#8 `PRIVATE KEY`, and their encrypted forms).
  *
@@ -38,7 +38,10 @@ export interface SshIdentityOptions {
   readonly name: string
   /** Called (at most once per successful decryption) when the key is encrypted. */
   readonly passphrase?: SshPassphrasePrompt
-  /** The `.pub` line next to the key: needed for encrypted PEM keys, checked against the key otherwise. */
+  /**
+   * The `.pub` line next to the key: needed for encrypted PEM keys, checked against the key
+   * otherwise.
+   */
   readonly publicKey?: string
 }
 
@@ -625,14 +628,18 @@ export async function parseSshPrivateKey(
 /**
  * Reads the public key of an SSH private key file without asking for a passphrase.
  * @returns the public key
- * @throws IdentityParseError when the file is invalid, or is an encrypted PEM key without `options.publicKey`
+ * @throws IdentityParseError when the file is invalid, or is an encrypted PEM key without
+ *   `options.publicKey`
  */
 export function sshPublicKeyOfPrivateKey(text: string, options: SshIdentityOptions): SshPublicKey {
   const file = openSshKeyFile(text, options)
   return file.encrypted ? file.publicKey : file.key.publicKey
 }
 
-/** An SSH identity whose private key is encrypted: it decrypts the key only for a stanza with its tag. */
+/**
+ * An SSH identity whose private key is encrypted: it decrypts the key only for a stanza
+ * with its tag.
+ */
 class EncryptedSshIdentity implements SshIdentity {
   readonly publicKey: SshPublicKey
   readonly #tag: string
@@ -652,7 +659,8 @@ class EncryptedSshIdentity implements SshIdentity {
   }
 
   async unwrapFileKey(stanzas: readonly Stanza[]): Promise<Uint8Array | null> {
-    // spec §6.3: prompt only if a stanza of this key's type carries this key's tag.
+    // spec (docs/formats/age.md "SSH key files"): prompt only if a stanza of this key's
+    // type carries this key's tag.
     const mine = stanzas.some((s) => s.type === this.publicKey.type && s.args[0] === this.#tag)
     if (!mine) return null
     if (this.#identity === undefined) {
@@ -689,7 +697,8 @@ class PlainSshIdentity implements SshIdentity {
  * @param options.passphrase asks the user for the passphrase of an encrypted key
  * @param options.publicKey the `.pub` line beside the key (needed for encrypted PEM keys)
  * @returns an identity for `ssh-ed25519` or `ssh-rsa` stanzas, which can also give its recipient
- * @throws IdentityParseError when the file is invalid or its key type is unsupported (ECDSA, DSA, sk-)
+ * @throws IdentityParseError when the file is invalid or its key type is unsupported
+ *   (ECDSA, DSA, sk-)
  * @throws PassphraseError (from `unwrapFileKey`) on a wrong or unavailable passphrase
  */
 export function parseSshIdentity(text: string, options: SshIdentityOptions): Promise<SshIdentity> {

@@ -1,4 +1,5 @@
-// Tests for SSH public key lines as age recipients (age-spec.md §6, §8).
+// Tests for SSH public key lines as age recipients (docs/formats/age.md "SSH recipients",
+// "Identity and recipient files").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"

@@ -1,9 +1,10 @@
 /**
- * SSH public keys as age recipients (age-spec.md §6 and §8): an `authorized_keys` / `.pub`
- * line (`ssh-ed25519 AAAA… comment`, `ssh-rsa AAAA… comment`) becomes an
- * `SshEd25519Recipient` or `SshRsaRecipient`. Other SSH key types are valid keys that age
- * cannot encrypt to; they get their own error class so a recipients file can skip them
- * with a warning, as Go age does for `authorized_keys` and `github.com/USER.keys` files.
+ * SSH public keys as age recipients (docs/formats/age.md "SSH recipients", "Identity and
+ * recipient files"): an `authorized_keys` / `.pub` line (`ssh-ed25519 AAAA… comment`,
+ * `ssh-rsa AAAA… comment`) becomes an `SshEd25519Recipient` or `SshRsaRecipient`. Other SSH
+ * key types are valid keys that age cannot encrypt to; they get their own error class so a
+ * recipients file can skip them with a warning, as Go age does for `authorized_keys` and
+ * `github.com/USER.keys` files.
  */
 import { base64 } from "@scure/base"
 import { RecipientParseError } from "./errors.js"
@@ -37,7 +38,10 @@ export type SshEd25519PublicKey = Extract<SshPublicKey, { type: "ssh-ed25519" }>
 /** An SSH RSA public key. */
 export type SshRsaPublicKey = Extract<SshPublicKey, { type: "ssh-rsa" }>
 
-/** A well-formed SSH public key of a type age cannot encrypt to (ECDSA, DSA, FIDO `sk-`, certificates). */
+/**
+ * A well-formed SSH public key of a type age cannot encrypt to (ECDSA, DSA, FIDO `sk-`,
+ * certificates).
+ */
 export class UnsupportedSshKeyTypeError extends RecipientParseError {
   /** The SSH key type, for example `ecdsa-sha2-nistp256`. */
   readonly keyType: string

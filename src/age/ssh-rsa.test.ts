@@ -1,4 +1,4 @@
-// Tests for the ssh-rsa recipient type (age-spec.md §6.2).
+// Tests for the ssh-rsa recipient type (docs/formats/age.md "ssh-rsa").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { constants, generateKeyPairSync, privateDecrypt } from "node:crypto"

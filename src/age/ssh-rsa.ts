@@ -1,8 +1,8 @@
 /**
- * The `ssh-rsa` recipient type (age-spec.md §6 and §6.2): the file key is encrypted with
- * RSAES-OAEP (SHA-256 for the hash and MGF1, label "age-encryption.org/v1/ssh-rsa") to an
- * SSH RSA key of at least 2048 bits. The stanza is tagged with the first 4 bytes of
- * SHA-256 of the SSH wire key.
+ * The `ssh-rsa` recipient type (docs/formats/age.md "SSH recipients", "ssh-rsa"): the file
+ * key is encrypted with RSAES-OAEP (SHA-256 for the hash and MGF1, label
+ * "age-encryption.org/v1/ssh-rsa") to an SSH RSA key of at least 2048 bits. The stanza is
+ * tagged with the first 4 bytes of SHA-256 of the SSH wire key.
  *
  * Stanza: `-> ssh-rsa <tag>` and the OAEP ciphertext (as long as the modulus).
  */
@@ -175,7 +175,8 @@ export class SshRsaIdentity implements Identity {
         ),
       )
     } catch (cause) {
-      // spec §6.2 (as Go and rage): an OAEP failure on a stanza with our tag is a hard error.
+      // spec (docs/formats/age.md "ssh-rsa", as Go and rage): an OAEP failure on a stanza
+      // with our tag is a hard error.
       throw new HeaderError("failed to decrypt the file key of an ssh-rsa stanza with our tag", {
         cause,
         hints: ["the file may be corrupted, or made for another key with the same tag"],

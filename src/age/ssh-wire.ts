@@ -1,7 +1,8 @@
 /**
  * The SSH wire encoding (RFC 4251 §5: uint32, string, mpint) that SSH public keys and the
- * OpenSSH private key container are made of. age's SSH recipient types (age-spec.md §6)
- * hash the wire form of the public key for their stanza tag, so the exact bytes matter.
+ * OpenSSH private key container are made of. age's SSH recipient types (docs/formats/age.md
+ * "SSH recipients") hash the wire form of the public key for their stanza tag, so the exact
+ * bytes matter.
  */
 import { concatBytes } from "../internal/bytes.js"
 
@@ -59,7 +60,10 @@ export function encodeSshString(value: Uint8Array): Uint8Array {
   return out
 }
 
-/** @returns the non-negative `value` as an SSH mpint (minimal, with a 0 byte if the top bit is set) */
+/**
+ * @returns the non-negative `value` as an SSH mpint (minimal, with a 0 byte if the top bit
+ * is set)
+ */
 export function encodeSshMpint(value: bigint): Uint8Array {
   let magnitude = bigintToBytes(value)
   if (magnitude.length > 0 && (magnitude[0] ?? 0) >= 0x80) {

@@ -1,4 +1,5 @@
-// Unit tests for stanza parsing and encoding (age-spec.md §3.1, §3.2).
+// Unit tests for stanza parsing and encoding (docs/formats/age.md "Grammar and parsing",
+// "Writing a stanza").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"

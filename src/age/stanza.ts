@@ -1,9 +1,10 @@
 /**
- * One recipient stanza in its wire form (age-spec.md §3.1, §3.2): an argument line
- * `-> type args...` and a body of unpadded base64 wrapped at 64 columns, always ended by a
- * line shorter than 64 columns (possibly empty). The same form carries stanzas in the plugin
- * protocol (age-spec.md §9), so the parser works on a byte buffer from an offset and says
- * how many bytes it used, or that it needs more.
+ * One recipient stanza in its wire form (docs/formats/age.md "Grammar and parsing",
+ * "Writing a stanza"): an argument line `-> type args...` and a body of unpadded base64
+ * wrapped at 64 columns, always ended by a line shorter than 64 columns (possibly empty).
+ * The same form carries stanzas in the plugin protocol (docs/formats/age.md "Plugins"), so
+ * the parser works on a byte buffer from an offset and says how many bytes it used, or that
+ * it needs more.
  */
 import { decodeBase64Strict, encodeBase64 } from "./base64.js"
 import { HeaderError } from "./errors.js"

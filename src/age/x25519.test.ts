@@ -1,4 +1,4 @@
-// Unit tests for the X25519 recipient type (age-spec.md §5.1).
+// Unit tests for the X25519 recipient type (docs/formats/age.md "X25519").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.js"

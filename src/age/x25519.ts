@@ -1,5 +1,5 @@
 /**
- * The native X25519 recipient type (age-spec.md §5.1): `age1…` recipients and
+ * The native X25519 recipient type (docs/formats/age.md "X25519"): `age1…` recipients and
  * `AGE-SECRET-KEY-1…` identities, stanza `-> X25519 <base64 ephemeral share>` with a 32-byte
  * body (the file key sealed with ChaCha20-Poly1305 under an HKDF-derived wrap key).
  * X25519 itself is node:crypto's (OpenSSL).

@@ -1,10 +1,14 @@
 /**
- * The failures of agenix compatibility (agenix.md §4): the rules file (`secrets.nix`) can't
- * be evaluated or has the wrong shape, Nix is missing, or a file has no rule.
+ * The failures of agenix compatibility (docs/agenix.md "The agenix command line"): the
+ * rules file (`secrets.nix`) can't be evaluated or has the wrong shape, Nix is missing, or
+ * a file has no rule.
  */
 import { ToolError } from "../internal/errors.js"
 
-/** The rules file could not be read or evaluated, or it is not `{ "x.age".publicKeys = [...]; }`. */
+/**
+ * The rules file could not be read or evaluated, or it is not `{ "x.age".publicKeys =
+ * [...]; }`.
+ */
 export class AgenixRulesError extends ToolError {}
 
 /** `nix-instantiate` is not installed, so a `secrets.nix` can't be evaluated. */

@@ -1,7 +1,7 @@
 /**
  * Writing an agenix secret to its rule, and telling whether a secret already matches its
- * rule without a record on the side (agenix.md §4 "Rekey", §7: "rekeying only the files
- * whose recipients changed (age does not reveal recipients …)").
+ * rule without a record on the side (docs/agenix.md "The agenix command line": "rekeying
+ * only the files whose recipients changed (age does not reveal recipients …)").
  *
  * An age header does not say who an X25519 stanza is for: its only argument is a random
  * ephemeral share. So agenix re-encrypts every file on `-r`, and every file changes in git.

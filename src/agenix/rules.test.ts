@@ -1,6 +1,7 @@
 /**
- * Unit tests for agenix rules (agenix.md §4): validation of the evaluated `secrets.nix`,
- * the lookup by name and by path, and the rules file choice (`--rules`, `RULES`, default).
+ * Unit tests for agenix rules (docs/agenix.md "The agenix command line"): validation of the
+ * evaluated `secrets.nix`, the lookup by name and by path, and the rules file choice
+ * (`--rules`, `RULES`, default).
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"

@@ -1,12 +1,12 @@
 /**
- * agenix's rules file (agenix.md §4 "Rules"): `secrets.nix` evaluates to an attribute set
- * mapping file names to `{ publicKeys = [ "age1…" "ssh-ed25519 AAAA…" ]; armor = true; }`.
- * agenix reads exactly those two attributes (`armor` counts only when it is `true`); the
- * file is named by the `RULES` environment variable, default `./secrets.nix`.
+ * agenix's rules file (docs/agenix.md "The agenix command line"): `secrets.nix` evaluates
+ * to an attribute set mapping file names to `{ publicKeys = [ "age1…" "ssh-ed25519 AAAA…"
+ * ]; armor = true; }`. agenix reads exactly those two attributes (`armor` counts only when
+ * it is `true`); the file is named by the `RULES` environment variable, default `./secrets.nix`.
  *
  * The file is evaluated with `nix-instantiate --eval --strict --json` (as agenix does, but
  * once for the whole file instead of twice per secret). As a non-root user without a Nix
- * daemon, evaluation is retried with `--store dummy://` (testing-on-this-machine.md §3c),
+ * daemon, evaluation is retried with `--store dummy://` (docs/agenix.md "The agenix command line"),
  * which is enough for the plain data a rules file holds. A rules file whose name ends in
  * `.json` is read as the same data without Nix, for machines that have none.
  *
@@ -29,7 +29,10 @@ export interface AgenixRule {
   readonly name: string
   /** The file's absolute path: the name resolved against the rules file's directory. */
   readonly path: string
-  /** The recipients: `age1…`, plugin recipients, `ssh-ed25519 …`/`ssh-rsa …` lines; trimmed, no repeats. */
+  /**
+   * The recipients: `age1…`, plugin recipients, `ssh-ed25519 …`/`ssh-rsa …` lines; trimmed,
+   * no repeats.
+   */
   readonly publicKeys: readonly string[]
   /** Whether the file is written ASCII-armored (`armor = true`). */
   readonly armor: boolean
@@ -199,7 +202,7 @@ export const systemRulesIo: RulesIo = {
     const args = ["--eval", "--strict", "--json", path]
     const first = await runNixInstantiate(args)
     if (first.status === 0) return first.stdout
-    // spec (testing-on-this-machine.md §3c): without access to the Nix daemon's socket,
+    // spec (docs/agenix.md "The agenix command line"): without access to the Nix daemon's socket,
     // plain evaluation fails; a dummy store is enough for data-only files.
     if (/daemon-socket|Permission denied/.test(first.stderr)) {
       const retry = await runNixInstantiate(["--store", "dummy://", ...args])

@@ -1,6 +1,6 @@
 /**
  * What plaintext that should not be in a repository looks like (docs/audit.md
- * "Plaintext"): private keys (an age identity, an OpenSSH or PEM private key, a PGP secret
+ * "Findings"): private keys (an age identity, an OpenSSH or PEM private key, a PGP secret
  * key block) in any file, and, among the values a sops file leaves in clear, those that
  * look like secrets: a known token format, a secret-sounding key with a real-looking value,
  * or a long random-looking string. Pure. Nothing here ever returns the secret itself: only

@@ -1,6 +1,6 @@
 /**
  * The command table: every `coffer` command, its one-line summary and its module, loaded
- * lazily (architecture.md "cli"). In a module of its own so that the dispatcher
+ * lazily (docs/architecture.md "cli"). In a module of its own so that the dispatcher
  * (`main.ts`) reads it and `coffer completion` gets it through `CliContext.commandTable`
  * without an import cycle: this file imports command modules only through `import()`,
  * and no command module imports it. Adding a command is one entry here.

@@ -1,6 +1,7 @@
 /**
- * The exit statuses of every coffer command (STYLE.md "CLI output"). Only `main.ts`
- * turns outcomes into one of these; `0` means the whole input was processed (age-spec.md §10).
+ * The exit statuses of every coffer command (docs/conventions.md "CLI output"). Only `main.ts`
+ * turns outcomes into one of these; `0` means the whole input was processed
+ * (docs/formats/age.md "The age and age-keygen command lines").
  */
 
 /** The exit statuses coffer uses. */

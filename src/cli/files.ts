@@ -1,6 +1,7 @@
 /**
- * Reading inputs and writing outputs for the commands (age-spec.md §10 `-o`): standard
- * streams or files, key files with a size limit, and output files that are created lazily.
+ * Reading inputs and writing outputs for the commands (docs/formats/age.md "The age and
+ * age-keygen command lines" `-o`): standard streams or files, key files with a size limit,
+ * and output files that are created lazily.
  *
  * Output files are opened on the first write, so a command that fails before producing
  * anything (no identity matched, wrong passphrase) leaves no file behind, and with the

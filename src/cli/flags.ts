@@ -1,9 +1,10 @@
 /**
  * Command-line flags parsed the way Go's `flag` package parses them, because `coffer age`
- * must accept every command line Go's `age` accepts (age-spec.md §10, agenix.md §3):
- * `-o x`, `--output x`, `-o=x`, `--output=x`; one or two leading dashes are the same;
- * short flags are not bundled (`-pq` is one flag); parsing stops at the first positional
- * argument, at `--`, or at a lone `-` (which means standard input).
+ * must accept every command line Go's `age` accepts (docs/formats/age.md "The age and
+ * age-keygen command lines", docs/agenix.md "The age command lines agenix runs"): `-o x`,
+ * `--output x`, `-o=x`, `--output=x`; one or two leading dashes are the same; short flags
+ * are not bundled (`-pq` is one flag); parsing stops at the first positional argument, at
+ * `--`, or at a lone `-` (which means standard input).
  */
 import { UsageError } from "../internal/errors.js"
 

@@ -1,6 +1,6 @@
 /**
- * The top-level help and version of `coffer` (MISSION.md C8: help with examples). Each
- * command's own help lives in its module under `commands/`.
+ * The top-level help and version of `coffer` (docs/goals.md "Capabilities": help with
+ * examples). Each command's own help lives in its module under `commands/`.
  */
 
 /** coffer's version (kept equal to package.json's by test/cli/help.test.ts). */

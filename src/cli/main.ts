@@ -1,11 +1,11 @@
 /**
- * The `coffer` dispatcher (architecture.md "cli"): maps a command name to a lazily imported
- * module, runs it, prints failures (STYLE.md "CLI output") and picks the exit status.
+ * The `coffer` dispatcher (docs/architecture.md "cli"): maps a command name to a lazily imported
+ * module, runs it, prints failures (docs/conventions.md "CLI output") and picks the exit status.
  *
  * Only this file prints errors and chooses exit codes. Command modules are imported on
- * demand so start-up stays fast (`coffer age -d` of a small file: within 1.5x of `node -e 0`
- * in MISSION.md, 1.3x in the age issue): nothing heavy may be imported statically here, and
- * process.stdout is created only when a command uses it.
+ * demand so start-up stays fast (`coffer age -d` of a small file: within 1.3x of `node -e 0`,
+ * docs/goals.md "Performance targets"): nothing heavy may be imported statically here or in
+ * `command-table.ts`, and process.stdout is created only when a command uses it.
  */
 import type { CliContext } from "./command.js"
 import { commandTable, commands, directPrograms } from "./command-table.js"

@@ -1,8 +1,8 @@
 /**
- * How failures reach the user (STYLE.md "CLI output"): `error: …` and one `hint: …` per
+ * How failures reach the user (docs/conventions.md "CLI output"): `error: …` and one `hint: …` per
  * hint on stderr, `warning: …` for warnings. A `ToolError` is the user's to fix; anything
  * else (an `InternalError`, a stray exception) is our bug and says so. Messages never
- * carry secrets: errors are built without them (STYLE.md "Errors").
+ * carry secrets: errors are built without them (docs/conventions.md "Errors").
  */
 import { InternalError, ToolError } from "../internal/errors.js"
 

@@ -1,5 +1,5 @@
 /**
- * What the sops file commands share (sops-format.md §12): Go-style flags that may also
+ * What the sops file commands share (docs/formats/sops.md "Commands"): Go-style flags that may also
  * follow the file name (`coffer decrypt app.yaml --extract '["a"]'`) and `--help`, the
  * positional arguments, choosing the input and output stores, reading the file, and
  * writing the result to standard output, `--output FILE` or back in place (`-i`,

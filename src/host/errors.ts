@@ -1,8 +1,8 @@
 /**
- * One error class per host-install failure people must tell apart (sops-nix.md §3.1,
- * STYLE.md "Errors"). Messages name the manifest, the secret or the unit, never a value.
- * Two helpers write here (host-core: manifest and units; host-apply: the installer):
- * append only.
+ * One error class per host-install failure people must tell apart
+ * (docs/host/sops-nix-manifest.md "When something fails", docs/conventions.md "Errors").
+ * Messages name the manifest, the secret or the unit, never a value. Two helpers write here
+ * (host-core: manifest and units; host-apply: the installer): append only.
  */
 import { ToolError } from "../internal/errors.js"
 
@@ -19,8 +19,9 @@ export interface ManifestProblem {
 }
 
 /**
- * A manifest that is not valid JSON or breaks a rule of sops-nix.md §2 or docs/manifest.md.
- * Validation collects every problem before throwing, so one run lists them all.
+ * A manifest that is not valid JSON or breaks a rule of docs/host/sops-nix-manifest.md "The
+ * manifest" or docs/manifest.md. Validation collects every problem before throwing, so one
+ * run lists them all.
  */
 export class ManifestError extends ToolError {
   /** Every problem found, in manifest order. */

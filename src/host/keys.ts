@@ -1,5 +1,6 @@
 /**
- * The host's keys for `coffer install` (sops-nix.md §3 step 5, §4, §8):
+ * The host's keys for `coffer install` (docs/host/sops-nix-manifest.md "The install, step by step"
+ * (step 5 and what coffer does better), "SSH host keys"):
  *
  * - every `ageSshKeyPaths` key gives its native `ssh-ed25519` identity *and* its ssh-to-age
  *   X25519 identity, so files encrypted to the SSH public key and to the converted `age1…`
@@ -45,7 +46,10 @@ export interface HostKeyIo {
 export interface KeyringPlace {
   /** The directory the keyring directory is made in (the secret mount point). */
   readonly parent: string
-  /** Creates a fresh directory (failing if anything is there), mode 0700, owned by the installer. */
+  /**
+   * Creates a fresh directory (failing if anything is there), mode 0700, owned by the
+   * installer.
+   */
   createDirectory(path: string): Promise<void>
   /** Removes a directory recursively, not following symlinks. */
   removeTree(path: string): Promise<void>
@@ -101,7 +105,8 @@ export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<H
   for (const path of manifest.ageSshKeyPaths) {
     const { identities: found, place } = await fromSource(io, "SOPS_AGE_SSH_PRIVATE_KEY_FILE", path)
     if (found.length === 0) {
-      // spec §3 step 5: an SSH key that cannot be read or converted is only a warning
+      // spec ("The install, step by step", step 5): an SSH key that cannot be read or
+      // converted is only a warning
       const why = place === undefined ? [] : describeSearch([place])
       warnings.push(
         `cannot read/convert SSH key "${path}"${why.length > 0 ? `: ${why.join("; ")}` : ""}`,
@@ -169,7 +174,7 @@ interface ConvertedKey {
   readonly key: PgpKeyFromSsh
 }
 
-/** spec §3 step 5 "GPG from SSH": an unreadable or non-RSA key is only a warning. */
+/** spec ("The install, step by step", step 5): an unreadable or non-RSA key is only a warning. */
 async function convertSshKeys(
   paths: readonly string[],
   io: HostKeyIo,

@@ -1,4 +1,5 @@
-// Tests of manifest parsing and static validation (sops-nix.md §2, docs/manifest.md).
+// Tests of manifest parsing and static validation (docs/host/sops-nix-manifest.md "The
+// manifest", docs/manifest.md).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
@@ -104,7 +105,8 @@ test("a realistic sops-nix manifest parses with every field", () => {
   assert.equal(t.owner, "app")
   assert.deepEqual(t.restartUnits, ["app.service"])
   assert.equal(m.placeholderBySecretName.get("smtp-token"), placeholderFor("smtp-token"))
-  // Every secret of the users manifest has a placeholder too (sops-nix.md §1.4).
+  // Every secret of the users manifest has a placeholder too
+  // (docs/host/sops-nix-manifest.md "Secrets for users").
   assert.ok(m.placeholderBySecretName.has("alice-password"))
 })
 
@@ -450,7 +452,8 @@ test("templates: content or file, placeholders of known secrets only", () => {
     "content",
     /belongs to no secret/,
   )
-  // A placeholder of a secret in the users manifest (sops-nix.md §1.4).
+  // A placeholder of a secret in the users manifest (docs/host/sops-nix-manifest.md
+  // "Secrets for users").
   assertProblem(
     {
       ...base,

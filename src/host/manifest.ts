@@ -1,14 +1,16 @@
 /**
- * The host manifest: sops-nix's `sops-install-secrets` JSON (sops-nix.md §2: every top-level,
- * secret and template field) plus coffer's additions (docs/manifest.md): age-file secrets in
- * the agenix style (`format: "age"`, agenix.md §1-2) and per-secret delivery as a systemd
- * credential (`credential`, systemd-creds.md §7 A).
+ * The host manifest: sops-nix's `sops-install-secrets` JSON (docs/host/sops-nix-manifest.md
+ * "The manifest": every top-level, secret and template field) plus coffer's additions
+ * (docs/manifest.md): age-file secrets in the agenix style (`format: "age"`, docs/agenix.md
+ * "The NixOS module", "The activation") and per-secret delivery as a systemd credential (`credential`,
+ * docs/systemd.md "Delivering secrets as credentials").
  *
  * Pure: `parseManifest` maps JSON text to a readonly, fully defaulted `Manifest`, or throws
  * one `ManifestError` listing every problem (static checks only: owners are looked up by
- * the installer at run time, sops-nix.md §3 step 2). Validation is stricter than
- * sops-install-secrets where sops-nix relies on the Nix module (formats, owner/uid) or does
- * not check at all (hostile names, duplicate paths, world-readable modes).
+ * the installer at run time, docs/host/sops-nix-manifest.md "The install, step by step"
+ * step 2). Validation is stricter than sops-install-secrets where sops-nix relies on the
+ * Nix module (formats, owner/uid) or does not check at all (hostile names, duplicate paths,
+ * world-readable modes).
  */
 import { isAbsolute } from "node:path"
 import { ManifestError, type ManifestProblem } from "./errors.js"
@@ -20,7 +22,10 @@ export type { TailscaleSpec } from "./manifest-tailscale.js"
 /** How a secret's source file is read: the sops stores, or a whole age file (coffer). */
 export type SecretFormat = "yaml" | "json" | "binary" | "dotenv" | "ini" | "age"
 
-/** Every format a manifest may name (sops-nix.md §2.2, plus `age`). */
+/**
+ * Every format a manifest may name (docs/host/sops-nix-manifest.md "Secret entries", plus
+ * `age`).
+ */
 export const secretFormats: readonly SecretFormat[] = [
   "yaml",
   "json",
@@ -40,7 +45,10 @@ export interface CredentialSpec {
   readonly environment: string | null
 }
 
-/** Who owns an installed file (sops-nix.md §1.2): a name wins over the numeric id. */
+/**
+ * Who owns an installed file (docs/host/sops-nix-manifest.md "Per-secret options"): a name
+ * wins over the numeric id.
+ */
 export interface OwnershipSpec {
   /** The mode as a number (parsed from the octal string), at most 0o777 and never o+r/o+w. */
   readonly mode: number
@@ -50,12 +58,18 @@ export interface OwnershipSpec {
   readonly gid: number
 }
 
-/** One secret of the manifest (sops-nix.md §2.2), defaults filled in. */
+/**
+ * One secret of the manifest (docs/host/sops-nix-manifest.md "Secret entries"), defaults
+ * filled in.
+ */
 export interface SecretSpec extends OwnershipSpec {
   readonly kind: "secret"
   /** The file name inside the generation; `/` makes sub-directories. Never absolute or `..`. */
   readonly name: string
-  /** The `/`-separated path in the decrypted document; `""` is the whole file (always `""` for binary, dotenv, ini and age). */
+  /**
+   * The `/`-separated path in the decrypted document; `""` is the whole file (always `""`
+   * for binary, dotenv, ini and age).
+   */
   readonly key: string
   /** Where the secret appears; a symlink is made there when it differs from `defaultPath`. */
   readonly path: string
@@ -66,12 +80,18 @@ export interface SecretSpec extends OwnershipSpec {
   readonly sopsFile: string
   readonly restartUnits: readonly string[]
   readonly reloadUnits: readonly string[]
-  /** Installed in the users phase, before users exist (root-owned, sops-nix.md §1.4). */
+  /**
+   * Installed in the users phase, before users exist (root-owned,
+   * docs/host/sops-nix-manifest.md "Secrets for users").
+   */
   readonly neededForUsers: boolean
   readonly credential: CredentialSpec | null
 }
 
-/** One template (sops-nix.md §2.3), rendered under `<generation>/rendered/<name>`. */
+/**
+ * One template (docs/host/sops-nix-manifest.md "Template entries"), rendered under
+ * `<generation>/rendered/<name>`.
+ */
 export interface TemplateSpec extends OwnershipSpec {
   readonly kind: "template"
   readonly name: string
@@ -87,17 +107,20 @@ export interface TemplateSpec extends OwnershipSpec {
   readonly credential: CredentialSpec | null
 }
 
-/** What the installer logs (sops-nix.md §2.1 `logging`). */
+/** What the installer logs (docs/host/sops-nix-manifest.md "Top-level fields" `logging`). */
 export interface LoggingSpec {
   readonly keyImport: boolean
   readonly secretChanges: boolean
 }
 
-/** A validated manifest (sops-nix.md §2.1), defaults filled in. */
+/** A validated manifest (docs/host/sops-nix-manifest.md "Top-level fields"), defaults filled in. */
 export interface Manifest {
   readonly secrets: readonly SecretSpec[]
   readonly templates: readonly TemplateSpec[]
-  /** Secret name → placeholder string; may name secrets of another manifest (sops-nix.md §1.4). */
+  /**
+   * Secret name → placeholder string; may name secrets of another manifest
+   * (docs/host/sops-nix-manifest.md "Secrets for users").
+   */
   readonly placeholderBySecretName: ReadonlyMap<string, string>
   /** Where generations live (`/run/secrets.d`). */
   readonly secretsMountPoint: string
@@ -154,7 +177,7 @@ const topLevelFields = new Set([
 ])
 
 // The Nix module serialises the whole submodule: `sopsFileHash` and `neededForUsers` are
-// in real manifests (sops-nix.md §2.2), `uid`/`gid` may be null.
+// in real manifests (docs/host/sops-nix-manifest.md "Secret entries"), `uid`/`gid` may be null.
 const secretFields = new Set([
   "name",
   "key",
@@ -220,7 +243,8 @@ export function isValidUnitName(name: string): boolean {
 
 /**
  * Whether `name` is usable as a credential ID: a plain file name that is also a valid
- * file-descriptor name (systemd-creds.md §2: no `/`, no `:`), limited here to a portable set.
+ * file-descriptor name (docs/systemd.md "Credentials": no `/`, no `:`), limited here to a
+ * portable set.
  */
 export function isValidCredentialName(name: string): boolean {
   return name.length <= 255 && /^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*$/.test(name)
@@ -228,7 +252,8 @@ export function isValidCredentialName(name: string): boolean {
 
 /**
  * The units to act on when an entry's content changes: `restartUnits` plus the units that
- * load it as a credential (credentials are copied at start, systemd-creds.md §7 A step 3).
+ * load it as a credential (credentials are copied at start, docs/systemd.md "Delivering
+ * secrets as credentials", step 2).
  */
 export function restartUnitsOf(entry: SecretSpec | TemplateSpec): readonly string[] {
   const units = [...entry.restartUnits]
@@ -321,7 +346,8 @@ export function manifestPhases(manifest: Manifest): ManifestPhases {
 
 /**
  * Expands `%r` (the runtime directory) and `%%` in every path of a `userMode` manifest, as
- * sops-install-secrets does in user mode (sops-nix.md §1.6, §3 step 1).
+ * sops-install-secrets does in user mode (docs/host/sops-nix-manifest.md "home-manager",
+ * "The install, step by step" step 1).
  * @param runtimeDir `$XDG_RUNTIME_DIR` (Linux)
  * @returns the manifest with expanded paths (unchanged when not in user mode)
  */
@@ -521,7 +547,8 @@ class Checker {
     if (ageKeyFile !== null) this.absolutePath(m, "ageKeyFile", ageKeyFile, userMode)
     for (const p of sshKeyPaths) this.absolutePath(m, "sshKeyPaths", p, userMode)
     for (const p of ageSshKeyPaths) this.absolutePath(m, "ageSshKeyPaths", p, userMode)
-    // spec: sops-nix.md §3 step 2, gnupgHome together with sshKeyPaths or ageKeyFile is an error
+    // spec: docs/host/sops-nix-manifest.md "The install, step by step" step 2, gnupgHome
+    // together with sshKeyPaths or ageKeyFile is an error
     if (gnupgHome !== null && (sshKeyPaths.length > 0 || ageKeyFile !== null)) {
       this.problem(m, "gnupgHome", "gnupgHome cannot be combined with sshKeyPaths or ageKeyFile")
     }
@@ -569,7 +596,7 @@ class Checker {
       sshKeyPaths.length === 0 &&
       ageSshKeyPaths.length === 0
     ) {
-      // sops-nix's module asserts this (sops-nix.md §1.1 "Assertions").
+      // sops-nix's module asserts this (docs/host/sops-nix-manifest.md "Global options").
       this.problem(
         m,
         "ageKeyFile",
@@ -678,7 +705,8 @@ class Checker {
     const gid = this.id(subject, obj, "gid")
     if (owner === "") this.problem(subject, "owner", "owner is an empty string (use null)")
     if (group === "") this.problem(subject, "group", "group is an empty string (use null)")
-    // sops-nix's module asserts: a name or a non-zero id, not both (sops-nix.md §1.1, §1.3).
+    // sops-nix's module asserts: a name or a non-zero id, not both
+    // (docs/host/sops-nix-manifest.md "Global options", "Templates").
     if (owner !== null && uid !== 0) {
       this.problem(subject, "owner", `owner ${quote(owner)} and uid ${uid} are both set`)
     }
@@ -806,7 +834,7 @@ class Checker {
     const formatText = this.string(subject, raw, "format", "yaml")
     let format: SecretFormat = "yaml"
     if (formatText === "") {
-      // spec: sops-nix.md §2.2, an empty format becomes yaml
+      // spec: docs/host/sops-nix-manifest.md "Secret entries", an empty format becomes yaml
     } else if ((secretFormats as readonly string[]).includes(formatText)) {
       format = formatText as SecretFormat
     } else {
@@ -863,7 +891,8 @@ class Checker {
     const file = this.nullableString(subject, raw, "file")
     if (file !== null && file !== "") this.absolutePath(subject, "file", file, userMode)
     if (content === "" && (file === null || file === "")) {
-      // spec: sops-nix.md §3 step 2, a template with neither content nor file is an error
+      // spec: docs/host/sops-nix-manifest.md "The install, step by step" step 2, a template
+      // with neither content nor file is an error
       this.problem(subject, "content", "has neither content nor file")
     }
     const defaultPath = under(links.regular, `rendered/${name}`)
@@ -925,7 +954,8 @@ class Checker {
       else paths.set(entry.path, subject)
     }
 
-    // spec: sops-nix.md §3 step 2, every secret naming a file declares the same format.
+    // spec: docs/host/sops-nix-manifest.md "The install, step by step" step 2, every secret
+    // naming a file declares the same format.
     const formatByFile = new Map<string, { format: SecretFormat; subject: string }>()
     for (const s of secrets) {
       if (s.sopsFile === "") continue

@@ -1,6 +1,7 @@
 /**
- * The plan of one install, computed without touching the machine (sops-nix.md §3 steps
- * 7-11 and §8 "do better"): from the secrets' produced values and resolved owners, the
+ * The plan of one install, computed without touching the machine (steps 7-11 of
+ * docs/host/sops-nix-manifest.md "The install, step by step", and what coffer does better
+ * there): from the secrets' produced values and resolved owners, the
  * templates, and the previous generation as it is on disk, it decides the new
  * generation's directories, files (path, content, owner, group, mode) and custom-path
  * symlinks, and the change set that picks the units to restart or reload.
@@ -66,7 +67,10 @@ export type PreviousEntry =
 export interface PlanInput {
   readonly secrets: readonly PlanSecret[]
   readonly templates: readonly PlanTemplate[]
-  /** Secret name → the placeholder templates use for it (sops-nix §2.1). */
+  /**
+   * Secret name → the placeholder templates use for it (docs/host/sops-nix-manifest.md
+   * "Top-level fields").
+   */
   readonly placeholderBySecretName: ReadonlyMap<string, string>
   /** The stable symlink (`/run/secrets`): custom-path links point under it. */
   readonly symlinkPath: string
@@ -165,7 +169,7 @@ export interface GenerationPlan {
   readonly warnings: readonly string[]
 }
 
-/** The directory templates are rendered into (sops-nix §2.3). */
+/** The directory templates are rendered into (docs/host/sops-nix-manifest.md "Templates"). */
 export const RENDERED_DIRECTORY = "rendered"
 
 /** Directories of a generation: root:keys, 0751 (sops-nix PR #97: o+x, no listing). */
@@ -435,8 +439,9 @@ function conflictWith(
 }
 
 /**
- * The lines of a change report, by name, never by value (sops-nix §3 step 11, "adding/
- * modifying/removing secret(s)").
+ * The lines of a change report, by name, never by value (step 11 of
+ * docs/host/sops-nix-manifest.md "The install, step by step": "adding", "modifying",
+ * "removing").
  * @param plan the plan
  * @param dryRun whether to say "would add" instead of "adding"
  * @returns lines for stderr

@@ -1,4 +1,5 @@
-// Tests of template rendering from placeholders (sops-nix.md §1.3, §3 step 7).
+// Tests of template rendering from placeholders (docs/host/sops-nix-manifest.md
+// "Templates", "The install, step by step" step 7).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"

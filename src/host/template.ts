@@ -1,8 +1,8 @@
 /**
  * Templates: config files with secrets inside, rendered from placeholders as sops-nix does
- * (sops-nix.md §1.3, §2.3, §3 step 7). The template text holds only placeholder strings
- * (`<SOPS:<sha256 of the secret name>:PLACEHOLDER>`); rendering replaces each with the
- * secret's plaintext.
+ * (docs/host/sops-nix-manifest.md "Templates", "Template entries", "The install, step by
+ * step" step 7). The template text holds only placeholder strings (`<SOPS:<sha256 of the
+ * secret name>:PLACEHOLDER>`); rendering replaces each with the secret's plaintext.
  *
  * Pure. One difference from sops-install-secrets, which replaces secret by secret in map
  * order: here the text is scanned once, left to right, and inserted values are never

@@ -1,5 +1,6 @@
-// Tests of the generated systemd units (systemd-ordering.md §5, systemd-creds.md §7 A).
-// test/host/units-verify.test.ts runs systemd-analyze verify on the same output.
+// Tests of the generated systemd units (docs/systemd.md "The install unit", docs/systemd.md
+// "Delivering secrets as credentials"). test/host/units-verify.test.ts runs
+// systemd-analyze verify on the same output.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"

@@ -1,20 +1,23 @@
 /**
- * The systemd units around `coffer install`, generated as text (systemd-ordering.md §5;
- * sops-nix.md §1.4-1.5; systemd-creds.md §7 A). Pure: `planUnits` maps a manifest to
- * files; `coffer units` writes them.
+ * The systemd units around `coffer install`, generated as text (docs/systemd.md "The install
+ * unit", "Each consumer", "Delivering secrets as credentials"; docs/host/sops-nix-manifest.md
+ * "Secrets for users", "How the install runs"). Pure: `planUnits` maps a manifest to files;
+ * `coffer units` writes them.
  *
  * - `coffer-install-secrets.service`: oneshot + RemainAfterExit. Early-boot by default:
  *   `DefaultDependencies=no`, after local-fs, sysusers and userborn (owners exist), and
  *   `Before=sysinit.target` *with* `WantedBy=sysinit.target`, because a target only waits
- *   for the units it wants when they keep default dependencies (systemd-ordering.md §3.1,
- *   §4: the race sops-nix PR #986 fixed). Shutdown ordering is added back by hand.
+ *   for the units it wants when they keep default dependencies (docs/systemd.md "Why
+ *   services race their secrets": the race sops-nix PR #986 fixed). Shutdown ordering is
+ *   added back by hand.
  * - `coffer-install-secrets-for-users.service`: the `neededForUsers` phase, before
- *   systemd-sysusers *and* userborn (sops-nix orders only against sysusers, §1.4).
+ *   systemd-sysusers *and* userborn (sops-nix orders only against sysusers).
  * - `<unit>.d/coffer-secrets.conf` for every consumer (restartUnits, reloadUnits,
  *   credential units): `Requires=` (or `Wants=`) *and* `After=` the install service, plus
  *   `LoadCredential=` lines for credential delivery.
- * No `.path` units: §5 recommends them only for "optional until provisioned" consumers
- * that use `ConditionPathExists=`; coffer's consumers fail loudly instead.
+ * No `.path` units: docs/systemd.md "Each consumer" recommends them only for "optional
+ * until provisioned" consumers that use `ConditionPathExists=`; coffer's consumers fail
+ * loudly instead.
  */
 import { manifestPhases, type Manifest, type SecretSpec, type TemplateSpec } from "./manifest.js"
 
@@ -138,7 +141,8 @@ export function consumersOf(manifest: Manifest): ConsumerSpec[] {
       for (const unit of entry.credential.units) {
         entryOf(unit).credentials.push({
           name: entry.credential.name,
-          // The stable link, so the drop-in never needs rewriting (sops-nix.md §3 step 14).
+          // The stable link, so the drop-in never needs rewriting
+          // (docs/host/sops-nix-manifest.md "The install, step by step" step 14).
           path: entry.defaultPath,
           environment: entry.credential.environment,
         })
@@ -155,7 +159,7 @@ export function consumersOf(manifest: Manifest): ConsumerSpec[] {
 }
 
 /**
- * The regular install unit (systemd-ordering.md §5).
+ * The regular install unit (docs/systemd.md "The install unit").
  * @param manifest the regular phase (see `manifestPhases`)
  * @param context.afterUsersPhase order after the users-phase unit too
  * @returns the unit file's text
@@ -182,7 +186,7 @@ export function renderInstallUnit(
     "[Service]",
     "Type=oneshot",
     // Dependents ordered After= wait until it has exited, and it is not re-run by later
-    // transactions (systemd-ordering.md §5, systemd NEWS v245).
+    // transactions (docs/systemd.md "The install unit", systemd NEWS v245).
     "RemainAfterExit=yes",
     // Nothing it creates is readable by others unless a mode says so.
     "UMask=0077",
@@ -204,7 +208,7 @@ export function renderInstallUnit(
 
 /**
  * The users-phase install unit: before systemd-sysusers and userborn create users
- * (sops-nix.md §1.4), owners forced to root (`--ignore-passwd`).
+ * (docs/host/sops-nix-manifest.md "Secrets for users"), owners forced to root (`--ignore-passwd`).
  * @param manifest the users phase (see `manifestPhases`)
  * @returns the unit file's text
  */
@@ -233,8 +237,8 @@ export function renderUsersInstallUnit(manifest: Manifest, opts: UnitOptions): s
 }
 
 /**
- * A consumer's drop-in: a requirement paired with ordering (systemd-ordering.md §5 "Always
- * pair a requirement with ordering"), and its credentials.
+ * A consumer's drop-in: a requirement paired with ordering (docs/systemd.md "The install
+ * unit"), and its credentials.
  * @returns the drop-in's text
  */
 export function renderConsumerDropIn(consumer: ConsumerSpec, opts: UnitOptions): string {
@@ -250,7 +254,8 @@ export function renderConsumerDropIn(consumer: ConsumerSpec, opts: UnitOptions):
     lines.push("", "[Service]")
     for (const credential of consumer.credentials) {
       // systemd copies the file into the unit's private $CREDENTIALS_DIRECTORY at start
-      // (systemd-creds.md §7 A); the secret itself can stay root-only.
+      // (docs/systemd.md "Delivering secrets as credentials"); the secret itself can stay
+      // root-only.
       lines.push(`LoadCredential=${credential.name}:${escapeSpecifiers(credential.path)}`)
       if (credential.environment !== null) {
         lines.push(`Environment=${credential.environment}=%d/${credential.name}`)

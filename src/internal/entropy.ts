@@ -1,6 +1,7 @@
 /**
- * Randomness and time as values passed into the pure core (STYLE.md "Pure core"): the core
- * takes an `Entropy`/`Clock` argument with these defaults, and tests pass fixed ones.
+ * Randomness and time as values passed into the pure core (docs/conventions.md "Pure core,
+ * effects at the edges"): the core takes an `Entropy`/`Clock` argument with these defaults,
+ * and tests pass fixed ones.
  */
 import { randomBytes } from "node:crypto"
 

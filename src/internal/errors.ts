@@ -1,5 +1,5 @@
 /**
- * The error base classes every domain builds on (STYLE.md "Errors").
+ * The error base classes every domain builds on (docs/conventions.md "Errors").
  *
  * A `ToolError` is a failure a person can act on: a one-line, lowercase message naming the
  * thing (a path, a line, a recipient) and `hints` with the next step. Messages never carry

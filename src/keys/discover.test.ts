@@ -1,4 +1,5 @@
-// Key discovery in sops's order (sops-format.md §7.4), with injected env, files and commands.
+// Key discovery in sops's order (docs/formats/sops.md "age keys and where they are found"),
+// with injected env, files and commands.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"

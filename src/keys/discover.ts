@@ -1,6 +1,6 @@
 /**
  * Finds the age identities a sops file can be decrypted with, from the same places and in
- * the same order as sops (sops-format.md §7.4):
+ * the same order as sops (docs/formats/sops.md "age keys and where they are found"):
  *
  * 1. `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, else 2. `SOPS_AGE_SSH_PRIVATE_KEY_CMD`, else
  * 3. `~/.ssh/id_ed25519`, else `~/.ssh/id_rsa` (sops uses one SSH key at most);
@@ -134,7 +134,8 @@ export async function discoverAgeIdentities(
       failures,
     )) {
       try {
-        // spec §7.4: the _CMD source must print an unencrypted key (no passphrase prompt).
+        // spec (docs/formats/sops.md "age keys and where they are found"): the _CMD source
+        // must print an unencrypted key (no passphrase prompt).
         found.push(
           ...(await sshIdentitiesFromPrivateKey(
             output,

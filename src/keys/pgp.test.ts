@@ -1,4 +1,5 @@
-// The gpg-backed PGP port (sops-format.md §7.3, §7.5) against the real gpg binary.
+// The gpg-backed PGP port (docs/formats/sops.md "What master keys store", "PGP keys")
+// against the real gpg binary.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"

@@ -1,5 +1,6 @@
 /**
- * PGP master keys through the `gpg` binary, as sops does it (sops-format.md §7.3, §7.5).
+ * PGP master keys through the `gpg` binary, as sops does it (docs/formats/sops.md "What
+ * master keys store", "PGP keys").
  *
  * Encrypting runs `gpg --no-default-recipient --yes --encrypt -a -r FP --trusted-key SHORTID
  * --no-encrypt-to` with the data key on stdin and keeps the whitespace-trimmed armor;
@@ -35,7 +36,10 @@ export interface GpgPort {
    * @throws PgpError when the gpg binary cannot be run at all
    */
   decrypt(armored: string): Promise<Uint8Array | null>
-  /** Why each failed decrypt failed (gpg's own one-line reasons, no secrets), for error messages. */
+  /**
+   * Why each failed decrypt failed (gpg's own one-line reasons, no secrets), for error
+   * messages.
+   */
   readonly failures: readonly string[]
   /** Whether the gpg program could not be started (not installed, `SOPS_GPG_EXEC` wrong). */
   readonly unavailable: boolean
@@ -148,7 +152,7 @@ export function createGpgPort(options: GpgOptions): GpgPort {
     },
     async decrypt(armored: string): Promise<Uint8Array | null> {
       const result = await run(gpgDecryptArgs(options.homeDir), Buffer.from(armored, "utf8"))
-      // spec §7.5: an empty gpg output is treated as a failure.
+      // spec (docs/formats/sops.md "PGP keys"): an empty gpg output is treated as a failure.
       if (result.status !== 0 || result.stdout.length === 0) {
         result.stdout.fill(0)
         failures.push(gpgReason(result.stderr))

@@ -1,4 +1,5 @@
-// Splitting SOPS_AGE_KEY_CMD-style command lines (sops-format.md §7.4, "via shlex").
+// Splitting SOPS_AGE_KEY_CMD-style command lines (docs/formats/sops.md "age keys and where
+// they are found": split into words as a shell would, without running a shell).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { UsageError } from "../internal/errors.js"

@@ -1,10 +1,10 @@
 /**
  * Splits a command line into words the way sops does for `SOPS_AGE_KEY_CMD` and
- * `SOPS_AGE_SSH_PRIVATE_KEY_CMD` (sops-format.md §7.4: "command via shlex"): whitespace
- * separates words, single quotes keep everything literally, double quotes keep everything
- * but `\"`, `\\` and `\$` escapes, a backslash outside quotes escapes the next character,
- * and `#` at the start of a word starts a comment. No variables, globs or pipes: the
- * command runs without a shell.
+ * `SOPS_AGE_SSH_PRIVATE_KEY_CMD` (docs/formats/sops.md "age keys and where they are found":
+ * "command via shlex"): whitespace separates words, single quotes keep everything
+ * literally, double quotes keep everything but `\"`, `\\` and `\$` escapes, a backslash
+ * outside quotes escapes the next character, and `#` at the start of a word starts a
+ * comment. No variables, globs or pipes: the command runs without a shell.
  */
 import { UsageError } from "../internal/errors.js"
 

@@ -1,10 +1,11 @@
 /**
  * SSH Ed25519 keys converted to native age X25519 keys, as Mic92/ssh-to-age does (and as
- * sops-nix uses for host keys; sops-nix.md §4): the public key through the Ed25519 →
- * X25519 birational map, the private key as the first 32 bytes of SHA-512(seed), written
- * without clamping (X25519 clamps when it uses the key, and ssh-to-age's output is the
- * unclamped bytes). The result is a plain `age1…` / `AGE-SECRET-KEY-1…` pair: files for it
- * carry X25519 stanzas, not `ssh-ed25519` ones (age-spec.md §6.1 is a different scheme).
+ * sops-nix uses for host keys; docs/host/sops-nix-manifest.md "SSH host keys"): the public
+ * key through the Ed25519 → X25519 birational map, the private key as the first 32 bytes of
+ * SHA-512(seed), written without clamping (X25519 clamps when it uses the key, and
+ * ssh-to-age's output is the unclamped bytes). The result is a plain `age1…` /
+ * `AGE-SECRET-KEY-1…` pair: files for it carry X25519 stanzas, not `ssh-ed25519` ones
+ * (docs/formats/age.md "ssh-ed25519" is a different scheme).
  */
 import { encodeBech32 } from "../age/bech32.js"
 import { RecipientParseError, IdentityParseError } from "../age/errors.js"

@@ -1,4 +1,5 @@
-// RSA SSH key → OpenPGP key (sops-nix.md §3 step 5, §4) against sops-nix's test vector and gpg.
+// RSA SSH key → OpenPGP key (docs/host/sops-nix-manifest.md "SSH host keys") against
+// sops-nix's test vector and gpg.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { generateKeyPairSync, randomBytes } from "node:crypto"

@@ -1,6 +1,7 @@
 /**
  * RSA SSH keys as OpenPGP keys, as sops-nix turns `sshKeyPaths` host keys into a temporary
- * GnuPG keyring (sops-nix.md §3 step 5 "GPG from SSH", §4 "RSA → OpenPGP"; the user-side tool
+ * GnuPG keyring (docs/host/sops-nix-manifest.md "The install, step by step"
+ * (step 5), "SSH host keys"; the user-side tool
  * is Mic92/ssh-to-pgp). The result is an RFC 4880 transferable secret key of three packets:
  *
  * 1. a version 4 secret-key packet: creation time 0 (so the fingerprint depends only on the

@@ -1,4 +1,4 @@
-// Unit tests for `.sops.yaml` parsing and discovery (sops-format.md §11).
+// Unit tests for `.sops.yaml` parsing and discovery (docs/formats/sops.md ".sops.yaml").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { locateSopsConfig, parseSopsConfig } from "./config.js"
@@ -7,7 +7,7 @@ import { ConfigError } from "./errors.js"
 const ADMIN = "age1dmpgxjdt7g6r4rc9606ktrzmzzdktf9p8exhed0xzcdcr5su3y5st5vff5"
 const DAO = "age12m53ejfqfc244fp2ryhehxzadhuxflt4jkvqxp0f4j9vzk554gtsgtkupc"
 
-const MISSION_EXAMPLE = `keys:
+const EXAMPLE = `keys:
   - &admin ${ADMIN}
   - &dao ${DAO}
 creation_rules:
@@ -19,8 +19,8 @@ creation_rules:
       - age: [*admin]
 `
 
-test("the MISSION.md example: anchors resolve into key groups, lines are kept", () => {
-  const config = parseSopsConfig(MISSION_EXAMPLE, "/repo/.sops.yaml")
+test('the example of docs/formats/sops.md ".sops.yaml": anchors resolve into key groups, lines are kept', () => {
+  const config = parseSopsConfig(EXAMPLE, "/repo/.sops.yaml")
   const rules = config.creationRules ?? []
   assert.equal(rules.length, 2)
   assert.equal(rules[0]?.pathRegex, "secrets/dao/[^/]+\\.yaml$")

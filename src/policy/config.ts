@@ -1,6 +1,6 @@
 /**
- * `.sops.yaml`: finding it and reading it (sops-format.md §11; sops's `config/config.go`
- * and `cmd/sops/main.go` `findConfigFile`/`loadConfig`/`keyGroups`).
+ * `.sops.yaml`: finding it and reading it (docs/formats/sops.md ".sops.yaml"; sops's
+ * `config/config.go` and `cmd/sops/main.go` `findConfigFile`/`loadConfig`/`keyGroups`).
  *
  * Finding: `--config PATH`, else `SOPS_CONFIG`, else `.sops.yaml` in the current directory
  * and each parent (up to 100 levels). A `.sops.yml` is never used (sops ignores it); we

@@ -1,6 +1,6 @@
 /**
- * One error class per policy failure people must tell apart (sops-format.md §11,
- * STYLE.md "Errors"): a `.sops.yaml` that does not parse or has a wrong field, a
+ * One error class per policy failure people must tell apart (docs/formats/sops.md ".sops.yaml",
+ * docs/conventions.md "Errors"): a `.sops.yaml` that does not parse or has a wrong field, a
  * `path_regex` that is not valid RE2, and a file that no creation rule matches.
  */
 import { ToolError } from "../internal/errors.js"

@@ -1,4 +1,5 @@
-// Unit tests for creation-rule matching (sops-format.md §11) and the RE2 translation.
+// Unit tests for creation-rule matching (docs/formats/sops.md ".sops.yaml") and the RE2
+// translation.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { parseSopsConfig } from "./config.js"
@@ -30,7 +31,7 @@ test("sops README rules: first match wins; a rule without path_regex matches eve
   assert.equal(index("/elsewhere/a.dev.yaml"), 0)
 })
 
-const MISSION = parseSopsConfig(
+const EXAMPLE = parseSopsConfig(
   `keys:
   - &admin age1admin
   - &dao age1dao
@@ -45,27 +46,27 @@ creation_rules:
   "/repo/.sops.yaml",
 )
 
-test("the MISSION.md rules: host folder first, then the general folder", () => {
-  const m = matchCreationRule(MISSION, "secrets/dao/tailscale.yaml", "/repo")
+test('the rules of docs/formats/sops.md ".sops.yaml": host folder first, then the general folder', () => {
+  const m = matchCreationRule(EXAMPLE, "secrets/dao/tailscale.yaml", "/repo")
   assert.equal(m.rule.index, 0)
   assert.equal(m.matchedPath, "secrets/dao/tailscale.yaml")
   assert.deepEqual(m.rule.keyGroups[0]?.age, ["age1admin", "age1dao"])
-  assert.equal(matchCreationRule(MISSION, "secrets/db.yaml", "/repo").rule.index, 1)
+  assert.equal(matchCreationRule(EXAMPLE, "secrets/db.yaml", "/repo").rule.index, 1)
   // from a subdirectory: the path is made relative to the config's directory, not the cwd
-  const sub = matchCreationRule(MISSION, "tailscale.yaml", "/repo/secrets/dao")
+  const sub = matchCreationRule(EXAMPLE, "tailscale.yaml", "/repo/secrets/dao")
   assert.equal(sub.matchedPath, "secrets/dao/tailscale.yaml")
   assert.equal(sub.rule.index, 0)
-  assert.equal(matchCreationRule(MISSION, "../db.yaml", "/repo/secrets/dao").rule.index, 1)
+  assert.equal(matchCreationRule(EXAMPLE, "../db.yaml", "/repo/secrets/dao").rule.index, 1)
   // nested deeper than the patterns allow: [^/]+ does not cross folders
   assert.throws(
-    () => matchCreationRule(MISSION, "secrets/dao/x/y.yaml", "/repo"),
+    () => matchCreationRule(EXAMPLE, "secrets/dao/x/y.yaml", "/repo"),
     NoMatchingRuleError,
   )
 })
 
 test("no match: the error names the path tried and every pattern", () => {
   try {
-    matchCreationRule(MISSION, "notes.yaml", "/repo")
+    matchCreationRule(EXAMPLE, "notes.yaml", "/repo")
     assert.fail("expected NoMatchingRuleError")
   } catch (e) {
     assert.ok(e instanceof NoMatchingRuleError)
@@ -93,7 +94,7 @@ test("the matched path: relative inside the config's directory, absolute outside
     "/repo/.sops.yaml",
   )
   assert.throws(() => matchCreationRule(anchored, "/tmp/secrets/x", "/repo"), NoMatchingRuleError)
-  assert.equal(matchCreationRule(MISSION, "/tmp/secrets/x.yaml", "/repo").rule.index, 1)
+  assert.equal(matchCreationRule(EXAMPLE, "/tmp/secrets/x.yaml", "/repo").rule.index, 1)
 })
 
 test("a config without creation_rules is an error when matching", () => {

@@ -1,5 +1,5 @@
 /**
- * Choosing a file's creation rule with sops's exact semantics (sops-format.md §11;
+ * Choosing a file's creation rule with sops's exact semantics (docs/formats/sops.md ".sops.yaml";
  * `config/config.go` `parseCreationRuleForFile`):
  *
  * - the file's path is made absolute (against the working directory, like Go's

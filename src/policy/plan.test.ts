@@ -1,4 +1,4 @@
-// Unit tests for planning key updates (sops-format.md §12 updatekeys).
+// Unit tests for planning key updates (docs/formats/sops.md "Commands" updatekeys).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import type { KeyGroup } from "../sops/metadata.js"

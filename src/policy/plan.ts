@@ -1,5 +1,5 @@
 /**
- * What a file's keys should become under its creation rule (sops-format.md §12
+ * What a file's keys should become under its creation rule (docs/formats/sops.md "Commands"
  * `updatekeys`; sops's `cmd/sops/common` `DiffKeyGroups`): groups are compared by position,
  * keys by identity (age recipient, PGP fingerprint, cloud key fields), and the plan lists
  * per group the keys added, removed and kept, plus a threshold change. Pure: the caller

@@ -1,5 +1,6 @@
 // Data key generation, wrapping for key groups (whole key or Shamir shares) and unwrapping
-// in decryption order with clear errors (sops-format.md §7); PGP through a fake port.
+// in decryption order with clear errors (docs/formats/sops.md "Data key and master keys");
+// PGP through a fake port.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { generateX25519Identity } from "../age/x25519.js"
@@ -10,7 +11,10 @@ import { decryptAgeMasterKey, encryptAgeMasterKey } from "./master-keys.js"
 import { generateDataKey, unwrapDataKey, wrapDataKey } from "./data-key.js"
 import { DataKeyError, MasterKeyError, ShamirError } from "./errors.js"
 
-/** A fake PGP: "encrypts" by hex-encoding with the fingerprint; decrypts only known fingerprints. */
+/**
+ * A fake PGP: "encrypts" by hex-encoding with the fingerprint; decrypts only known
+ * fingerprints.
+ */
 class FakePgp implements PgpPort {
   readonly secretKeys: Set<string>
   calls = 0

@@ -1,6 +1,7 @@
 /**
- * The data key (sops-format.md §7.1, §7.2): generated once per file (32 random bytes),
- * wrapped for every master key of every key group, and unwrapped once per file.
+ * The data key (docs/formats/sops.md "The data key", "Key groups and Shamir"): generated
+ * once per file (32 random bytes), wrapped for every master key of every key group, and
+ * unwrapped once per file.
  *
  * One key group: every master key wraps the whole data key. Several groups: the data key
  * is split with Shamir (`shamir.ts`), group i's keys wrap share i, and any

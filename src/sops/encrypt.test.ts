@@ -1,5 +1,5 @@
 // Document encryption and decryption: round trips, the IV stash, and tampering refused with
-// the right error class and path (sops-format.md §1-§6).
+// the right error class and path (docs/formats/sops.md "Documents and the tree walk", "The MAC").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"

@@ -1,5 +1,7 @@
 /**
- * Document-level sops encryption and decryption (sops-format.md §1-§6, §12): every leaf the
+ * Document-level sops encryption and decryption (docs/formats/sops.md "Documents and the
+ * tree walk", "Encrypted values", "Value types", "Which values are encrypted", "Comments",
+ * "The MAC", "Commands"): every leaf the
  * selector picks is encrypted with the data key and its path as additional data, the MAC
  * is computed over the plaintext values, and `lastmodified`/`mac` are set. Decryption
  * authenticates every value first, then checks the MAC, so a value that was changed is
@@ -107,7 +109,8 @@ export interface DecryptOptions {
   readonly onWarning?: (message: string) => void
   /**
    * Decrypt `type:str` values to raw bytes (`bytes` scalars), not UTF-8 text: the binary
-   * store's `data` holds the file's bytes, which need not be UTF-8 (sops-format.md §8.2).
+   * store's `data` holds the file's bytes, which need not be UTF-8 (docs/formats/sops.md
+   * "Where the metadata goes").
    */
   readonly stringsAsBytes?: boolean
 }

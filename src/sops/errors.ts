@@ -1,7 +1,7 @@
 /**
- * One error class per sops failure people must tell apart (sops-format.md §2-§7, STYLE.md
- * "Errors"). Messages name the value path, key group or master key, never a secret.
- * Several helpers append here: append only.
+ * One error class per sops failure people must tell apart (docs/formats/sops.md "Encrypted values",
+ * "The MAC", "Data key and master keys"; docs/conventions.md "Errors"). Messages name the
+ * value path, key group or master key, never a secret. Several helpers append here: append only.
  */
 import { ToolError } from "../internal/errors.js"
 
@@ -61,7 +61,10 @@ export class ShamirError extends ToolError {}
 /** A file could not be parsed by its store: names the file (when known) and the line. */
 export class StoreParseError extends ToolError {}
 
-/** A document cannot be written in a store's format (nested values in dotenv, non-section items in INI...). */
+/**
+ * A document cannot be written in a store's format (nested values in dotenv, non-section
+ * items in INI...).
+ */
 export class StoreEmitError extends ToolError {}
 
 /** The `sops` metadata section is missing or malformed (bad timestamp, no keys, wrong types). */

@@ -1,8 +1,8 @@
 /**
  * The public sops API: the document crypto (`encrypt.ts`), the data key and master keys
  * (`data-key.ts`, `master-keys.ts`), the MAC and value cipher, and file-level helpers that
- * compose a store with them (sops-format.md §12: encrypt, decrypt, and the decrypt/edit/
- * re-encrypt cycle that keeps the data key and unchanged ciphertext).
+ * compose a store with them (docs/formats/sops.md "Commands": encrypt, decrypt, and the
+ * decrypt/edit/ re-encrypt cycle that keeps the data key and unchanged ciphertext).
  */
 import type { Clock, Entropy } from "../internal/entropy.js"
 import { systemClock, systemEntropy } from "../internal/entropy.js"

@@ -1,4 +1,4 @@
-// The sops MAC (sops-format.md §6).
+// The sops MAC (docs/formats/sops.md "The MAC").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { createHash, randomBytes } from "node:crypto"

@@ -1,15 +1,16 @@
 /**
- * The sops MAC (sops-format.md §6): SHA-512 over the plaintext bytes of the values in walk
- * order (no keys, separators or types), as uppercase hex, stored encrypted with the data key
- * and `lastmodified` as additional data.
+ * The sops MAC (docs/formats/sops.md "The MAC"): SHA-512 over the plaintext bytes of the
+ * values in walk order (no keys, separators or types), as uppercase hex, stored encrypted
+ * with the data key and `lastmodified` as additional data.
  *
  * - `mac_only_encrypted`: the hash starts with SHA-256("sops") and covers only values that
  *   are encrypted.
- * - Comments are never hashed (§6.5). This includes sequence items stored as
- *   `ENC[...,type:comment]` strings: that is the rule of sops ≤3.13.1 and ≥3.13.3, and the
- *   MAC every version *wrote*, 3.13.2 included (its encryption skipped comments too; only
- *   its verification wrongly hashed the decrypted list comments). So files from every
- *   version verify, including 3.13.2 files with comments in lists that 3.13.2 itself refuses.
+ * - Comments are never hashed ("Comments in lists and sops 3.13.2"). This includes sequence
+ *   items stored as `ENC[...,type:comment]` strings: that is the rule of sops ≤3.13.1 and
+ *   ≥3.13.3, and the MAC every version *wrote*, 3.13.2 included (its encryption skipped
+ *   comments too; only its verification wrongly hashed the decrypted list comments). So
+ *   files from every version verify, including 3.13.2 files with comments in lists that
+ *   3.13.2 itself refuses.
  * - Nulls and empty strings contribute nothing.
  */
 import { createHash } from "node:crypto"
@@ -23,7 +24,10 @@ import type { Plaintext } from "./value-cipher.js"
 import { decryptValue, encryptValue, plaintextBytes } from "./value-cipher.js"
 import { MacMismatchError } from "./errors.js"
 
-/** SHA-256("sops"): the first bytes hashed when `mac_only_encrypted` is set (§6.1). */
+/**
+ * SHA-256("sops"): the first bytes hashed when `mac_only_encrypted` is set ("Computing the
+ * MAC").
+ */
 export const MAC_ONLY_ENCRYPTED_PREFIX: Uint8Array = new Uint8Array(
   createHash("sha256").update("sops").digest(),
 )
@@ -91,8 +95,8 @@ const RFC3339 =
   /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/
 
 /**
- * The additional data of the MAC (§6.3): `lastmodified` parsed as RFC 3339 and formatted
- * again with Go's `time.RFC3339`, so fractional seconds are dropped and a zero offset
+ * The additional data of the MAC ("Checking the MAC"): `lastmodified` parsed as RFC 3339
+ * and formatted again with Go's `time.RFC3339`, so fractional seconds are dropped and a zero offset
  * becomes `Z`. For files sops wrote this is the stored text.
  * @throws MacMismatchError when `lastModified` is not an RFC 3339 time
  */

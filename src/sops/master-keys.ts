@@ -1,6 +1,7 @@
 /**
  * Master keys: how one key wraps the data key (or a key group's Shamir share) for the
- * `enc` field (sops-format.md §7.3-§7.5).
+ * `enc` field (docs/formats/sops.md "What master keys store",
+ * "age keys and where they are found", "PGP keys").
  *
  * - age (`age1…` X25519, `age1pq1…` hybrid, plugin and `ssh-…` recipients): `enc` is an
  *   ASCII-armored age file with that single recipient, 64-column base64 lines, ending with
@@ -38,7 +39,7 @@ export interface PgpPort {
   readonly failures?: readonly string[]
 }
 
-/** The `age` armor sops writes and reads (§7.3). */
+/** The `age` armor sops writes and reads ("What master keys store"). */
 const AGE_ARMOR_END = "-----END AGE ENCRYPTED FILE-----\n"
 
 /**

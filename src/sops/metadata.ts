@@ -1,6 +1,7 @@
 /**
- * The sops metadata (the `sops` section) as a value (sops-format.md §7, §8.1). Stores map
- * the on-disk layouts (every version's, see §8.3) to and from this type in
+ * The sops metadata (the `sops` section) as a value (docs/formats/sops.md "Data key and
+ * master keys", "Metadata fields"). Stores map the on-disk layouts (every version's, see
+ * docs/formats/sops.md "Order of metadata keys") to and from this type in
  * `stores/metadata-wire.ts`; the crypto code only ever sees this.
  */
 
@@ -36,7 +37,10 @@ export interface KeyGroup {
   readonly opaque: Readonly<Partial<Record<OpaqueKeyType, readonly OpaqueMasterKey[]>>>
 }
 
-/** Which values get encrypted (at most one is set; sops-format.md §4). */
+/**
+ * Which values get encrypted (at most one is set; docs/formats/sops.md "Which values are
+ * encrypted").
+ */
 export type ValueSelector =
   | { readonly kind: "unencrypted_suffix"; readonly value: string }
   | { readonly kind: "encrypted_suffix"; readonly value: string }

@@ -1,5 +1,5 @@
-// Shamir secret sharing in sops's share format (sops-format.md §7.2), checked against an
-// independent log/exp-table GF(2^8) implementation written here.
+// Shamir secret sharing in sops's share format (docs/formats/sops.md "Key groups and
+// Shamir"), checked against an independent log/exp-table GF(2^8) implementation written here.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"

@@ -1,11 +1,11 @@
 /**
  * Shamir secret sharing over GF(2^8), in the share format sops uses for key groups
- * (sops-format.md §7.2): the field is GF(2^8) with the AES polynomial x^8+x^4+x^3+x+1,
- * every secret byte gets its own random polynomial of degree `threshold - 1` whose constant
- * term is that byte, and a share is the polynomial values for every byte followed by one
- * trailing byte holding x. Share i (0-based) is evaluated at x = i + 1. Readers take x from
- * the last byte, so shares written by sops versions that drew random x coordinates combine
- * too.
+ * (docs/formats/sops.md "Key groups and Shamir"): the field is GF(2^8) with the AES
+ * polynomial x^8+x^4+x^3+x+1, every secret byte gets its own random polynomial of degree
+ * `threshold - 1` whose constant term is that byte, and a share is the polynomial values
+ * for every byte followed by one trailing byte holding x. Share i (0-based) is evaluated at
+ * x = i + 1. Readers take x from the last byte, so shares written by sops versions that
+ * drew random x coordinates combine too.
  *
  * The field arithmetic is branch-free on secret data (no log/exp tables, no early exits):
  * shares are secret, and table lookups indexed by secret bytes leak through the cache.

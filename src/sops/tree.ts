@@ -1,5 +1,6 @@
 /**
- * The sops document model (sops-format.md §1, STYLE.md "Documents and stores").
+ * The sops document model (docs/formats/sops.md "Documents and the tree walk",
+ * docs/conventions.md "Documents and stores").
  *
  * A document is a list of branches (one per YAML document; one for every other format).
  * A branch is an ordered mapping; comments are items, so their order survives and the MAC,

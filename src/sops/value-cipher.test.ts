@@ -1,4 +1,5 @@
-// ENC[...] values, value types and the IV stash (sops-format.md §2, §3).
+// ENC[...] values, value types and the IV stash (docs/formats/sops.md "Encrypted values",
+// "Value types").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"

@@ -1,14 +1,15 @@
 /**
  * Encrypted sops values: the `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` syntax
- * (sops-format.md §2), the plaintext bytes of each value type (§3), and AES-256-GCM with
- * 32-byte IVs and the value's path as additional data (§1, §2).
+ * (docs/formats/sops.md "Encrypted values"), the plaintext bytes of each value type ("Value
+ * types"), and AES-256-GCM with 32-byte IVs and the value's path as additional data
+ * ("Documents and the tree walk").
  *
- * The IV stash (§2): decrypting records `(type, path, plaintext) → IV`; encrypting the same
- * value at the same path again reuses that IV, so unchanged values keep their ciphertext and
- * edits give minimal diffs. Reusing a GCM IV is only unsafe for *different* plaintexts under
- * one key; the stash is keyed by the plaintext, so a reused IV always encrypts the very same
- * bytes (or, after a data key rotation, under a different key). Stash keys are SHA-256
- * digests, so the stash holds no plaintext.
+ * The IV stash ("Encrypted values"): decrypting records `(type, path, plaintext) → IV`;
+ * encrypting the same value at the same path again reuses that IV, so unchanged values keep
+ * their ciphertext and edits give minimal diffs. Reusing a GCM IV is only unsafe for
+ * *different* plaintexts under one key; the stash is keyed by the plaintext, so a reused IV
+ * always encrypts the very same bytes (or, after a data key rotation, under a different
+ * key). Stash keys are SHA-256 digests, so the stash holds no plaintext.
  */
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto"
 import type { Entropy } from "../internal/entropy.js"
@@ -21,7 +22,7 @@ import { EncryptedValueError, ValueAuthenticationError } from "./errors.js"
 /** A value that can be encrypted: every scalar but null, and comments. */
 export type Plaintext = Exclude<Scalar, NullScalar> | Comment
 
-/** The `type:` tags sops writes (§3). */
+/** The `type:` tags sops writes ("Value types"). */
 export type ValueType = "str" | "int" | "float" | "bool" | "time" | "bytes" | "comment"
 
 /** The four fields of an `ENC[...]` value, decoded. */
@@ -145,7 +146,7 @@ export function formatGoFloat(value: number): string {
 
 /**
  * @returns the `type:` tag for `value`; bytes are `str`, as sops's walk turns a Go `[]byte`
- *   into a string before encrypting (§3: sops never writes `type:bytes`)
+ *   into a string before encrypting ("Value types": sops never writes `type:bytes`)
  */
 export function valueTypeOf(value: Plaintext): ValueType {
   switch (value.kind) {
@@ -170,9 +171,9 @@ export function valueTypeOf(value: Plaintext): ValueType {
 }
 
 /**
- * The bytes sops encrypts and feeds to the MAC for a value (§3, Go's `ToBytes`): strings as
- * UTF-8, ints in decimal, floats in Go `'f'` format, booleans as `True`/`False`, times as
- * their RFC 3339 text, bytes as they are, comments as their text.
+ * The bytes sops encrypts and feeds to the MAC for a value ("Value types", Go's `ToBytes`):
+ * strings as UTF-8, ints in decimal, floats in Go `'f'` format, booleans as `True`/`False`,
+ * times as their RFC 3339 text, bytes as they are, comments as their text.
  */
 export function plaintextBytes(value: Plaintext): Uint8Array {
   switch (value.kind) {
@@ -196,7 +197,10 @@ export function plaintextBytes(value: Plaintext): Uint8Array {
   }
 }
 
-/** @returns whether sops leaves `value` as is instead of encrypting it (empty strings, §2) */
+/**
+ * @returns whether sops leaves `value` as is instead of encrypting it (empty strings,
+ * "Encrypted values")
+ */
 export function isEmptyPlaintext(value: Plaintext): boolean {
   switch (value.kind) {
     case "string":
@@ -276,7 +280,7 @@ const INT64_MAX = 2n ** 63n - 1n
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/
 
 /**
- * Parses decrypted bytes as their `type:` like Go's strconv/time functions do (§3).
+ * Parses decrypted bytes as their `type:` like Go's strconv/time functions do ("Value types").
  * `stringsAsBytes` keeps a `str` as its raw bytes (a Go string holds any bytes).
  */
 function plaintextFromBytes(
@@ -347,7 +351,8 @@ export interface DecryptValueOptions {
   readonly ivStash?: IvStash
   /**
    * Returns a `type:str` value as its raw bytes (a `bytes` scalar) instead of UTF-8 text:
-   * the binary store's `data` is the file's bytes, which need not be UTF-8 (§8.2).
+   * the binary store's `data` is the file's bytes, which need not be UTF-8 ("Where the
+   * metadata goes").
    */
   readonly stringsAsBytes?: boolean
 }

@@ -1,5 +1,5 @@
 // The tree walk: additional-data paths, location display, selectors and the comment stack
-// (sops-format.md §1, §4).
+// (docs/formats/sops.md "Documents and the tree walk", "Which values are encrypted").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import type { Document, Mapping, Node } from "./tree.js"

@@ -1,16 +1,17 @@
 /**
- * The sops tree walk (sops-format.md §1, §4): depth-first over every branch in file order,
- * with the key path of each leaf (list indices never enter it), the comment stack, and the
- * decision whether the leaf is encrypted under the file's value selector.
+ * The sops tree walk (docs/formats/sops.md "Documents and the tree walk", "Which values are
+ * encrypted"): depth-first over every branch in file order, with the key path of each leaf
+ * (list indices never enter it), the comment stack, and the decision whether the leaf is
+ * encrypted under the file's value selector.
  *
  * Paths: the additional data of a value is its map keys joined by `:` plus a trailing `:`
  * (`app2:db:password:`; a top-level comment uses `:`). For people, a location is shown as
  * its keys joined by `.` with list indices in brackets (`a.b[2]`); a key that is not a plain
  * identifier is shown quoted (`["foo "]`, `["0word"]`) so it cannot be mistaken for an index.
  *
- * Comment stack (§4, sops 3.9+): each mapping and list opens a level; comments seen at a
- * level accumulate until the next non-comment item, which consumes them (with everything
- * nested in it) and resets the level.
+ * Comment stack ("Which values are encrypted", sops 3.9+): each mapping and list opens a
+ * level; comments seen at a level accumulate until the next non-comment item, which
+ * consumes them (with everything nested in it) and resets the level.
  */
 import { InternalError } from "../internal/errors.js"
 import type { Comment, Document, Mapping, Node, Sequence } from "./tree.js"
@@ -48,7 +49,7 @@ export type LeafSelection = (
   isComment: boolean,
 ) => boolean
 
-/** The suffix sops assumes when a file names no selector (§4). */
+/** The suffix sops assumes when a file names no selector ("Which values are encrypted"). */
 export const DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
 
 /**
@@ -174,7 +175,7 @@ export interface WalkOptions {
   /**
    * Whether a sequence item counts as a comment. Default: only comment items. Decryption
    * also counts `ENC[...,type:comment]` strings, which is what encryption made of comments
-   * in lists (§5), so both directions see the same comment stack.
+   * in lists ("Comments"), so both directions see the same comment stack.
    */
   readonly isSequenceComment?: (item: Plaintext) => boolean
 }

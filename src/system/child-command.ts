@@ -1,8 +1,8 @@
 /**
- * Running the command of `exec-env` and `exec-file` (sops-format.md §12): `/bin/sh -c CMD`
- * as sops does, optionally as another user (`--user`), with SIGINT, SIGTERM and SIGHUP
- * forwarded to it while we wait, and its exit status (or 128 + the signal that killed it)
- * returned, for the command line to pass through as its own.
+ * Running the command of `exec-env` and `exec-file` (docs/formats/sops.md "Commands"):
+ * `/bin/sh -c CMD` as sops does, optionally as another user (`--user`), with SIGINT,
+ * SIGTERM and SIGHUP forwarded to it while we wait, and its exit status (or 128 + the
+ * signal that killed it) returned, for the command line to pass through as its own.
  */
 import { spawn, spawnSync } from "node:child_process"
 import { constants } from "node:os"

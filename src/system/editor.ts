@@ -1,9 +1,10 @@
 /**
- * Editing plaintext in an editor (MISSION.md C3 "Editing is safe"; agenix.md §4 "Edit";
- * sops-format.md §12 `edit`): choosing the editor from the environment, writing the
- * plaintext to a 0600 file in a private directory (`private-temp.ts`), running the editor on
- * it attached to the terminal, and reading the result back. `coffer edit` and
- * `coffer agenix -e` share it; each keeps its own documented order of variables.
+ * Editing plaintext in an editor (docs/goals.md "Editing is safe"; docs/agenix.md "The
+ * agenix command line"; docs/formats/sops.md "Commands" `edit`): choosing the editor from
+ * the environment, writing the plaintext to a 0600 file in a private directory
+ * (`private-temp.ts`), running the editor on it attached to the terminal, and reading the
+ * result back. `coffer edit` and `coffer agenix -e` share it; each keeps its own documented
+ * order of variables.
  *
  * The command line is either split into words as sops does (`splitShellWords`, no shell) or,
  * for agenix, run by `/bin/sh` as agenix does; either way the file's path is passed as one

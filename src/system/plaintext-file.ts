@@ -1,7 +1,7 @@
 /**
  * Handing plaintext to another program through a private directory (sops's `exec-file`;
- * sops-format.md §12): a regular file created 0600 with O_EXCL, or a FIFO (mode 0600) that
- * holds nothing on disk and can be read once. Both go into a directory from
+ * docs/formats/sops.md "Commands"): a regular file created 0600 with O_EXCL, or a FIFO
+ * (mode 0600) that holds nothing on disk and can be read once. Both go into a directory from
  * `private-temp.ts`, which removes them on every exit path.
  */
 import { spawnSync } from "node:child_process"

@@ -1,4 +1,4 @@
-// Unit tests for choosing a RAM-backed place for plaintext (MISSION.md C3).
+// Unit tests for choosing a RAM-backed place for plaintext (docs/goals.md "Capabilities").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readdirSync, statSync } from "node:fs"

@@ -1,8 +1,9 @@
 /**
- * Private temporary directories for plaintext (MISSION.md C3 "Editing is safe"; sops-format.md
- * §12 `edit`, `exec-file`): a fresh 0700 directory on a RAM-backed file system where one
- * exists (`$XDG_RUNTIME_DIR`, then `/dev/shm`, checked against `/proc/self/mountinfo`), else
- * the OS temp directory with a warning. Files inside are created 0600 with O_EXCL.
+ * Private temporary directories for plaintext (docs/goals.md "Editing is safe";
+ * docs/formats/sops.md "Commands": `edit`, `exec-file`): a fresh 0700 directory on a
+ * RAM-backed file system where one exists (`$XDG_RUNTIME_DIR`, then `/dev/shm`, checked
+ * against `/proc/self/mountinfo`), else the OS temp directory with a warning. Files inside
+ * are created 0600 with O_EXCL.
  *
  * The directory is removed on every exit path: `remove()` in a `finally`, and on SIGINT,
  * SIGTERM and SIGHUP a synchronous handler removes it (and stops the child the command is

@@ -1,6 +1,6 @@
 /**
- * Replacing a file atomically (STYLE.md "Pure core, effects at the edges": `io.replaceFile`;
- * MISSION.md C3: "replacement is atomic and keeps the file mode").
+ * Replacing a file atomically (docs/conventions.md "Pure core, effects at the edges":
+ * `io.replaceFile`; docs/goals.md "Capabilities": "replacement is atomic and keeps the file mode").
  *
  * The new content goes to a temp file in the same directory (so the rename stays on one
  * file system), created exclusively with mode 0600 so no one else can read it while it is

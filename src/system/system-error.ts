@@ -1,6 +1,7 @@
 /**
- * Naming a file-system failure in a message (STYLE.md "Errors": say what went wrong): the
- * errno codes people meet in practice get plain words, anything else keeps Node's message.
+ * Naming a file-system failure in a message (docs/conventions.md "Errors": say what went
+ * wrong): the errno codes people meet in practice get plain words, anything else keeps
+ * Node's message.
  */
 
 /**

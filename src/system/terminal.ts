@@ -1,6 +1,7 @@
 /**
- * Secrets and confirmations typed at the controlling terminal (age-spec.md §10: "passphrase
- * prompts and plugin prompts use the terminal, not stdin/stdout").
+ * Secrets and confirmations typed at the controlling terminal (docs/formats/age.md "The age
+ * and age-keygen command lines": "passphrase prompts and plugin prompts use the terminal,
+ * not stdin/stdout").
  *
  * We open `/dev/tty` ourselves, so prompts work while stdin and stdout carry data, and put
  * it in raw mode so the secret is not echoed. Security notes: the secret is never written

@@ -1,5 +1,5 @@
 /**
- * A pool of worker threads for bulk commands (MISSION.md C3 "Bulk", performance: "bulk
+ * A pool of worker threads for bulk commands (docs/goals.md "Bulk changes", performance: "bulk
  * `updatekeys` over 1,000 files uses both cores"). Each worker (`bulk-worker.ts`) handles
  * whole files: it reads one, does the crypto and writes it back, and answers with a small
  * report (a status, the public key labels that changed, an error message). Secrets (data

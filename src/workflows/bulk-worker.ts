@@ -1,10 +1,11 @@
 /**
- * One file of a bulk `updatekeys` (sops-format.md §12 `updatekeys`; MISSION.md C3 "Bulk"),
- * run on a worker thread of `bulk-pool.ts` (or on the calling thread). A task names a file; the
- * worker reads it, finds its creation rule, plans the key change (`policy/plan.ts`) and,
- * for an `apply` task, recovers the data key, wraps it for the rule's keys (or rotates it)
- * and replaces the file atomically. The answer is a report with public facts only: the
- * status, the keys added and removed, an error's message and hints.
+ * One file of a bulk `updatekeys` (docs/formats/sops.md "Commands" `updatekeys`;
+ * docs/goals.md "Bulk changes"), run on a worker thread of `bulk-pool.ts` (or on the
+ * calling thread). A task names a file; the worker reads it, finds its creation rule, plans
+ * the key change (`policy/plan.ts`) and, for an `apply` task, recovers the data key, wraps
+ * it for the rule's keys (or rotates it) and replaces the file atomically. The answer is a
+ * report with public facts only: the status, the keys added and removed, an error's message
+ * and hints.
  *
  * Age identities are found as sops finds them (`keys/discover.ts`), without prompting
  * (workers can't share a terminal): keys that need a passphrase are reported as failed.

@@ -1,9 +1,9 @@
 /**
- * The keys and settings of a new sops file (sops-format.md §11, §12): keys given on the
- * command line (`--age`, `--pgp`, or `SOPS_AGE_RECIPIENTS`/`SOPS_PGP_FP`) form one key
- * group; otherwise the first creation rule of `.sops.yaml` that matches the file decides
- * (found with `--config`, `SOPS_CONFIG` or from the working directory upward). Unlike sops
- * (issue #1790), explicit keys work even when no rule matches.
+ * The keys and settings of a new sops file (docs/formats/sops.md ".sops.yaml", "Commands"):
+ * keys given on the command line (`--age`, `--pgp`, or `SOPS_AGE_RECIPIENTS`/`SOPS_PGP_FP`)
+ * form one key group; otherwise the first creation rule of `.sops.yaml` that matches the
+ * file decides (found with `--config`, `SOPS_CONFIG` or from the working directory upward).
+ * Unlike sops (issue #1790), explicit keys work even when no rule matches.
  *
  * Shared by `encrypt` and `edit` (new files) and by `updatekeys`.
  */

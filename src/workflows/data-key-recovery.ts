@@ -1,7 +1,7 @@
 /**
  * Recovering a sops file's data key with the keys of the person (or host) running the
- * workflow (sops-format.md §7): age identities found as sops finds them
- * (`keys/discover.ts`), PGP through gpg (`keys/pgp.ts`), and the data key unwrapped once
+ * workflow (docs/formats/sops.md "Data key and master keys"): age identities found as sops
+ * finds them (`keys/discover.ts`), PGP through gpg (`keys/pgp.ts`), and the data key unwrapped once
  * per file by `sops/data-key.ts`. When no key opens a file, the error says which
  * recipients and fingerprints the file has and every place coffer looked for keys.
  */

@@ -1,6 +1,6 @@
 /**
  * Decrypting a sops file to its plaintext, whole or one value of it (sops's `decrypt` and
- * `decrypt --extract`; sops-format.md §12). The data key is recovered once
+ * `decrypt --extract`; docs/formats/sops.md "Commands"). The data key is recovered once
  * with the keys found as sops finds them, every value and the MAC are authenticated, and
  * the plaintext is written in the output store's format.
  */

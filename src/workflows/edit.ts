@@ -1,10 +1,11 @@
 /**
- * Editing a sops file as plaintext (sops's edit mode; sops-format.md §12; MISSION.md C3
- * "Editing is safe"). An existing file is decrypted into a 0600 file in a private 0700
- * directory (`io.createPrivateTempDir`, on a RAM-backed file system where there is one),
- * the editor runs on it, and the result is encrypted again with the same data key, so
- * values that did not change keep their ciphertext. A file that does not exist starts
- * from an example document and is encrypted to its creation rule's keys (or explicit ones).
+ * Editing a sops file as plaintext (sops's edit mode; docs/formats/sops.md "Commands";
+ * docs/goals.md "Capabilities" "Editing is safe"). An existing file is decrypted into a
+ * 0600 file in a private 0700 directory (`io.createPrivateTempDir`, on a RAM-backed file
+ * system where there is one), the editor runs on it, and the result is encrypted again with
+ * the same data key, so values that did not change keep their ciphertext. A file that does
+ * not exist starts from an example document and is encrypted to its creation rule's keys
+ * (or explicit ones).
  *
  * The private directory is removed on every exit path; an editor that fails changes
  * nothing; no change means no rewrite; content that does not parse is offered back to the

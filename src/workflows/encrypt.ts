@@ -1,9 +1,9 @@
 /**
- * Encrypting a plaintext file as a new sops file (sops's `encrypt`; sops-format.md §4, §7,
- * §12): a new data key wrapped for the chosen keys (`creation-rule.ts` decides them from
- * the command line or `.sops.yaml`), the values the selector picks encrypted with fresh
- * IVs. A file that already is a sops file, or whose plaintext has a top-level `sops` key,
- * is refused.
+ * Encrypting a plaintext file as a new sops file (sops's `encrypt`; docs/formats/sops.md
+ * "Which values are encrypted", "Data key and master keys", "Commands"): a new data key
+ * wrapped for the chosen keys (`creation-rule.ts` decides them from the command line or
+ * `.sops.yaml`), the values the selector picks encrypted with fresh IVs. A file that
+ * already is a sops file, or whose plaintext has a top-level `sops` key, is refused.
  */
 import { randomBytes } from "node:crypto"
 import { wrapForNewFile, type NewFileKeys } from "./creation-rule.js"
@@ -49,7 +49,8 @@ export async function encryptSopsFile(
   io: Pick<WorkflowIo, "readFile" | "gpg">,
 ): Promise<string> {
   const { file, input, output } = request
-  // bytes as they are: a binary file may hold anything (sops-format.md §8.2)
+  // bytes as they are: a binary file may hold anything (docs/formats/sops.md "Where the
+  // metadata goes")
   const content = await readInputBytes(io, file)
   refuseEncrypted(decodeFileText(content), file, input)
   const doc = parsePlaintext(input, content)
@@ -86,7 +87,10 @@ function refuseEncrypted(text: string, file: string, store: Store): void {
   if (encrypted) throw alreadyEncrypted(file)
 }
 
-/** Refuses a plaintext whose first document has a top-level `sops` key (sops's ensureNoMetadata). */
+/**
+ * Refuses a plaintext whose first document has a top-level `sops` key (sops's
+ * ensureNoMetadata).
+ */
 function refuseMetadataKey(doc: Document, file: string, store: Store): void {
   const branch = doc.branches[0]
   if (branch === undefined || store.format === "binary") return

@@ -1,7 +1,7 @@
 /**
  * Giving a program a sops file's plaintext without writing it to disk in the open (sops's
- * `exec-env` and `exec-file`; sops-format.md §12): as environment variables, or as a file
- * (a FIFO by default) in a private directory that is removed when the program is done.
+ * `exec-env` and `exec-file`; docs/formats/sops.md "Commands"): as environment variables,
+ * or as a file (a FIFO by default) in a private directory that is removed when the program is done.
  * Running the program is the caller's: these workflows hand over the variables, or the
  * path while it exists.
  */

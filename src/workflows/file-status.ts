@@ -1,5 +1,5 @@
 /**
- * Whether a file is a sops file (sops's `filestatus`; sops-format.md §12): it loads as
+ * Whether a file is a sops file (sops's `filestatus`; docs/formats/sops.md "Commands"): it loads as
  * one and its metadata has both a `version` and a MAC. Nothing is decrypted.
  */
 import type { WorkflowIo } from "./io.js"

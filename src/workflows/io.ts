@@ -1,7 +1,7 @@
 /**
- * The effects a workflow may have, as one port (STYLE.md "Pure core, effects at the edges";
- * `host/host-fs.ts` is the same idea for installs). A workflow reads, computes, then writes
- * only through this object, so a program (or a test) can run it against its own files,
+ * The effects a workflow may have, as one port (docs/conventions.md "Pure core, effects at
+ * the edges"; `host/host-fs.ts` is the same idea for installs). A workflow reads, computes,
+ * then writes only through this object, so a program (or a test) can run it against its own files,
  * terminal and keys; `systemWorkflowIo` (in `system-io.ts`) is the real machine.
  *
  * What is here: reading a file, replacing one atomically, a private directory for

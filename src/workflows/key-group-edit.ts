@@ -1,8 +1,9 @@
 /**
  * Adding and deleting key groups of a sops file (sops's `groups add` and `groups delete`;
- * sops-format.md §7.2, §12). The data key stays; it is split again with Shamir into one
- * share per group (the threshold given, else the file's; 0 means all groups), so every
- * group's keys are wrapped again. Values, `lastmodified` and the MAC are untouched.
+ * docs/formats/sops.md "Key groups and Shamir", "Commands"). The data key stays; it is
+ * split again with Shamir into one share per group (the threshold given, else the file's; 0
+ * means all groups), so every group's keys are wrapped again. Values, `lastmodified` and
+ * the MAC are untouched.
  *
  * Three steps, so a caller can check its own input against the file in between:
  * `readKeyGroups`, then `addKeyGroup` or `deleteKeyGroup` (pure), then `writeKeyGroups`.

@@ -1,9 +1,10 @@
 /**
- * Changing a sops file's master keys (sops-format.md §7.2, §12 `updatekeys`, `rotate`,
- * `groups add|delete`): the data key is recovered once, then wrapped for the new key groups
- * and written into the metadata. Without rotation the values, `lastmodified`, the MAC and
- * `version` are untouched (byte for byte), as sops does; with rotation a new data key is
- * made and every value is re-encrypted (new ciphertext everywhere, new MAC).
+ * Changing a sops file's master keys (docs/formats/sops.md "Key groups and Shamir",
+ * "Commands" `updatekeys`, `rotate`, `groups add|delete`): the data key is recovered once,
+ * then wrapped for the new key groups and written into the metadata. Without rotation the
+ * values, `lastmodified`, the MAC and `version` are untouched (byte for byte), as sops
+ * does; with rotation a new data key is made and every value is re-encrypted (new
+ * ciphertext everywhere, new MAC).
  *
  * To keep git diffs small, a file with one key group that keeps one group keeps the `enc`
  * of every key that stays: only added keys are wrapped. With Shamir (several groups) every

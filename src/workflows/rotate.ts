@@ -1,5 +1,5 @@
 /**
- * Rotating a sops file's data key (sops's `rotate`; sops-format.md §12): decrypt,
+ * Rotating a sops file's data key (sops's `rotate`; docs/formats/sops.md "Commands"): decrypt,
  * optionally add and remove master keys (added keys go to the first key group, removals
  * match the key in every group), make a new data key and re-encrypt every value, so every
  * ciphertext, `lastmodified` and the MAC change. Like sops it does not read `.sops.yaml`.

@@ -1,5 +1,5 @@
 /**
- * Opening an existing sops file for a change and writing it back (sops-format.md §12
+ * Opening an existing sops file for a change and writing it back (docs/formats/sops.md "Commands"
  * `edit`, `set`, `unset`): the data key is recovered once (keys found as sops finds them),
  * every value is decrypted with its IV recorded, and the changed document is encrypted
  * with the same data key and key groups, so values that did not change keep their exact
@@ -75,7 +75,8 @@ export async function readInputFile(
 }
 
 /**
- * Reads a file's exact bytes (a binary file may hold anything, sops-format.md §8.2).
+ * Reads a file's exact bytes (a binary file may hold anything, docs/formats/sops.md "Where
+ * the metadata goes").
  * @throws IoError naming the file
  */
 export async function readInputBytes(

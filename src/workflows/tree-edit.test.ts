@@ -1,4 +1,4 @@
-// Unit tests for set/unset on documents (sops-format.md §12).
+// Unit tests for set/unset on documents (docs/formats/sops.md "Commands").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { YamlStore } from "../sops/stores/yaml.js"

@@ -1,5 +1,5 @@
 /**
- * Changing one place in a sops document (sops-format.md §12 `set`/`unset`; sops's
+ * Changing one place in a sops document (docs/formats/sops.md "Commands" `set`/`unset`; sops's
  * `TreeBranch.Set`/`Unset`): paths are `["key"]`/`[index]` steps (`tree-path.ts`). Setting
  * a missing key appends it at the end of its mapping, an index past the end appends to the
  * list, and missing levels are created (a mapping for a key, a list for an index). As in

@@ -1,4 +1,4 @@
-// `--extract` tree paths (sops-format.md §12).
+// `--extract` tree paths (docs/formats/sops.md "Commands").
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { UsageError } from "../internal/errors.js"

@@ -1,8 +1,8 @@
 /**
- * sops tree paths as `--extract` takes them (sops-format.md §12: `'["a"]["b"][0]'`): each
- * component is `["key"]`, `['key']` or `[index]`. Keys are taken verbatim between the
- * quotes (no escapes, as sops), so they may contain `[` or `]` as long as the closing
- * quote is followed by `]`.
+ * sops tree paths as `--extract` takes them (docs/formats/sops.md "Commands":
+ * `'["a"]["b"][0]'`): each component is `["key"]`, `['key']` or `[index]`. Keys are taken
+ * verbatim between the quotes (no escapes, as sops), so they may contain `[` or `]` as long
+ * as the closing quote is followed by `]`.
  */
 import { UsageError } from "../internal/errors.js"
 import type { Node } from "../sops/tree.js"

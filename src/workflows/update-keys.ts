@@ -1,8 +1,8 @@
 /**
  * Giving sops files the keys of their creation rules, many at once (sops's `updatekeys`;
- * sops-format.md §12; MISSION.md C3 "Bulk"). Every sops file under the paths (folders
- * recursively; other files are skipped) gets the key groups of its rule in `.sops.yaml`.
- * The data key and every value's ciphertext stay (only the metadata's key entries
+ * docs/formats/sops.md "Commands"; docs/goals.md "Bulk changes"). Every sops file under the
+ * paths (folders recursively; other files are skipped) gets the key groups of its rule in
+ * `.sops.yaml`. The data key and every value's ciphertext stay (only the metadata's key entries
  * change), unless `rotate` also makes a new data key.
  *
  * Files are planned and rewritten on a pool of worker threads (`bulk-pool.ts`,

@@ -1,6 +1,6 @@
 /**
- * Changing one value of a sops file in place (sops's `set` and `unset`; sops-format.md
- * §12): the file is opened (`sops-session.ts`), the tree changed at a path
+ * Changing one value of a sops file in place (sops's `set` and `unset`; docs/formats/sops.md
+ * "Commands"): the file is opened (`sops-session.ts`), the tree changed at a path
  * (`tree-edit.ts`), and written back atomically with the same data key, so every other
  * value keeps its ciphertext.
  */

@@ -1,7 +1,7 @@
 /**
- * `coffer age-keygen`: the `age-keygen` command line (age-spec.md §8 "age-keygen output
- * format", §10). Generates an X25519 (or, with `-pq`, a post-quantum hybrid) identity, or
- * with `-y` prints the recipients of an identity file.
+ * `coffer age-keygen`: the `age-keygen` command line (docs/formats/age.md "Identity and
+ * recipient files", "The age and age-keygen command lines"). Generates an X25519 (or, with
+ * `-pq`, a post-quantum hybrid) identity, or with `-y` prints the recipients of an identity file.
  *
  * Security: a key file is created with mode 0600 and exclusively (an existing file is
  * never overwritten, so a key can't be lost by a repeated command); writing a key to a

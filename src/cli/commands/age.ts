@@ -1,7 +1,8 @@
 /**
- * `coffer age`: the `age` command line (age-spec.md §10), including every invocation agenix
- * makes (agenix.md §3): `-e -d -r -R -i -j -a -p -o --version`, Go-style flags, one INPUT
- * (file or standard input), `--` before a file name that starts with `-`.
+ * `coffer age`: the `age` command line (docs/formats/age.md "The age and age-keygen command
+ * lines"), including every invocation agenix makes (docs/agenix.md "The age command lines
+ * agenix runs"): `-e -d -r -R -i -j -a -p -o --version`, Go-style flags, one INPUT (file or
+ * standard input), `--` before a file name that starts with `-`.
  *
  * Safety: output files are created lazily (nothing is written before the header is
  * authenticated and, for decryption, before a chunk has verified) with the caller's umask;

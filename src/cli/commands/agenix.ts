@@ -1,10 +1,11 @@
 /**
- * `coffer agenix`: the agenix command line (agenix.md §4) over coffer's age engine.
+ * `coffer agenix`: the agenix command line (docs/agenix.md "The agenix command line") over
+ * coffer's age engine.
  *
  * - `-e FILE` edits (or creates) a secret with `$EDITOR` in a private RAM-backed directory
- *   (`system/editor.ts`, `system/private-temp.ts`); with standard input not a terminal, the new plaintext is read from it
- *   (agenix's `cp /dev/stdin`), or pass `--editor CMD` (`--editor -` = standard input, as
- *   ragenix). An unchanged plaintext is not re-encrypted.
+ *   (`system/editor.ts`, `system/private-temp.ts`); with standard input not a terminal, the
+ *   new plaintext is read from it (agenix's `cp /dev/stdin`), or pass `--editor CMD`
+ *   (`--editor -` = standard input, as ragenix). An unchanged plaintext is not re-encrypted.
  * - `-r` re-encrypts every file of the rules to its current recipients, reporting each and
  *   carrying on past files it can't decrypt (agenix stops half way, issue #143). Files
  *   whose header already has exactly the rule's recipients are left alone (`agenix/rekey.ts`

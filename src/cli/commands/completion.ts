@@ -1,10 +1,12 @@
 /**
- * `coffer completion bash|zsh|fish`: prints a shell completion script (MISSION.md C8).
+ * `coffer completion bash|zsh|fish`: prints a shell completion script (docs/goals.md
+ * "Capabilities").
  *
  * The scripts are generated from one table, so they follow the commands: the dispatcher's
- * command list (`command-table.ts`, given as `ctx.commandTable`) and each command's flags, taken from its
- * exported `flagSpecs` (and `subcommands`) when it has them, else from the flag lines of
- * its `--help` text. Flags complete after a `-`; everything else completes file names.
+ * command list (`command-table.ts`, given as `ctx.commandTable`) and each command's flags,
+ * taken from its exported `flagSpecs` (and `subcommands`) when it has them, else from the
+ * flag lines of its `--help` text. Flags complete after a `-`; everything else completes
+ * file names.
  */
 import { Writable } from "node:stream"
 import type { CliContext, CommandListing, CommandModule } from "../command.js"

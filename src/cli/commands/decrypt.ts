@@ -1,5 +1,5 @@
 /**
- * `coffer decrypt FILE`: sops's `decrypt` (sops-format.md §12). Reads a sops-encrypted
+ * `coffer decrypt FILE`: sops's `decrypt` (docs/formats/sops.md "Commands"). Reads a sops-encrypted
  * YAML/JSON/dotenv/INI/binary file, recovers the data key once (age identities found as
  * sops finds them, PGP through gpg), authenticates every value and the MAC, and prints
  * the plaintext in the file's format (or `--output-type`). `--extract '["a"]["b"]'`
@@ -97,7 +97,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     io,
   )
   if (destination.kind === "stdout" && ctx.stdout.isTTY && isBinary(out)) {
-    // STYLE.md: never write binary to a terminal unless asked.
+    // docs/conventions.md "CLI output": never write binary to a terminal unless asked.
     throw new UsageError(
       `${JSON.stringify(file)} decrypts to binary data, which is not shown on a terminal`,
       {

@@ -1,5 +1,5 @@
 /**
- * `coffer demo`: the whole flow of MISSION.md on a throwaway repository, with real
+ * `coffer demo`: the whole flow of docs/goals.md on a throwaway repository, with real
  * commands, so a new user sees what coffer does in one run:
  *
  * 1. an admin age key and a host SSH key (converted with `coffer ssh-to-age`);

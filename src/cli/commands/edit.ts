@@ -1,10 +1,10 @@
 /**
- * `coffer edit FILE` (also `coffer FILE`): sops's edit mode (sops-format.md §12; MISSION.md
- * C3 "Editing is safe"). Decrypts FILE into a 0600 file in a private 0700 directory on a
- * RAM-backed file system where one exists, runs the editor on it, and re-encrypts the result
- * with the same data key, so values that did not change keep their ciphertext. A FILE that
- * does not exist starts from an example document and is encrypted to its creation rule's
- * keys (or `--age`/`--pgp`).
+ * `coffer edit FILE` (also `coffer FILE`): sops's edit mode (docs/formats/sops.md
+ * "Commands"; docs/goals.md "Editing is safe"). Decrypts FILE into a 0600 file in a private
+ * 0700 directory on a RAM-backed file system where one exists, runs the editor on it, and
+ * re-encrypts the result with the same data key, so values that did not change keep their
+ * ciphertext. A FILE that does not exist starts from an example document and is encrypted
+ * to its creation rule's keys (or `--age`/`--pgp`).
  *
  * Safety: the plaintext directory is removed on every exit path, including SIGINT, SIGTERM
  * and SIGHUP (`private-temp.ts`); an editor that fails changes nothing; no change means no

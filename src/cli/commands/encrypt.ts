@@ -1,13 +1,15 @@
 /**
- * `coffer encrypt FILE`: sops's `encrypt` (sops-format.md §4, §7, §12). Parses a plaintext
- * YAML/JSON/dotenv/INI/binary file, makes a new data key, wraps it for every key given
- * with `--age` (age recipients, SSH public keys too) and `--pgp` (fingerprints, through
- * gpg), encrypts the values the selector picks with fresh IVs and writes the sops file.
+ * `coffer encrypt FILE`: sops's `encrypt` (docs/formats/sops.md "Which values are
+ * encrypted", "Data key and master keys", "Commands"). Parses a plaintext
+ * YAML/JSON/dotenv/INI/binary file, makes a new data key, wraps it for every key given with
+ * `--age` (age recipients, SSH public keys too) and `--pgp` (fingerprints, through gpg),
+ * encrypts the values the selector picks with fresh IVs and writes the sops file.
  *
  * A file that is already encrypted is refused. Keys come from the command line (or
  * `SOPS_AGE_RECIPIENTS`, `SOPS_PGP_FP`), else from the file's creation rule in `.sops.yaml`
- * (sops-format.md §11, `workflows/creation-rule.ts`). Output goes to standard output, `--output FILE` or back into FILE with
- * `-i` (atomic: the plaintext file is replaced by the encrypted one in one rename).
+ * (docs/formats/sops.md ".sops.yaml", `workflows/creation-rule.ts`). Output goes to
+ * standard output, `--output FILE` or back into FILE with `-i` (atomic: the plaintext file
+ * is replaced by the encrypted one in one rename).
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
@@ -149,7 +151,10 @@ function parseThreshold(text: string | undefined): number {
   return Number(text)
 }
 
-/** At most one selector flag; binary files ignore them (sops 3.11+); the default is `_unencrypted`. */
+/**
+ * At most one selector flag; binary files ignore them (sops 3.11+); the default is
+ * `_unencrypted`.
+ */
 function chooseSelector(parsed: ParsedFlags, store: Store): ValueSelector | undefined {
   const given = selectorFlags.flatMap((kind) => {
     const value = flagValue(parsed, kind)

@@ -1,6 +1,6 @@
 /**
- * `coffer exec-env FILE CMD`: sops's `exec-env` (sops-format.md §12). Decrypts FILE, whose
- * top level must be flat, and runs `/bin/sh -c CMD` with every top-level value in its
+ * `coffer exec-env FILE CMD`: sops's `exec-env` (docs/formats/sops.md "Commands"). Decrypts
+ * FILE, whose top level must be flat, and runs `/bin/sh -c CMD` with every top-level value in its
  * environment (as text, as sops's `ValToString` writes it; comments skipped). The
  * plaintext never touches the disk. `--pristine` starts from an empty environment,
  * `--user` runs CMD as another user. CMD's exit status becomes coffer's.

@@ -1,9 +1,10 @@
 /**
- * `coffer exec-file FILE CMD`: sops's `exec-file` (sops-format.md §12). Decrypts FILE into a
- * FIFO (default) or a 0600 temp file (`--no-fifo`) inside a fresh private 0700 directory on
- * a RAM-backed file system where one exists, replaces `{}` in CMD with its path and runs
- * `/bin/sh -c CMD`. The directory is removed afterwards, also on SIGINT/SIGTERM. A FIFO can
- * be read once; use `--no-fifo` for programs that read a file twice or seek.
+ * `coffer exec-file FILE CMD`: sops's `exec-file` (docs/formats/sops.md "Commands").
+ * Decrypts FILE into a FIFO (default) or a 0600 temp file (`--no-fifo`) inside a fresh
+ * private 0700 directory on a RAM-backed file system where one exists, replaces `{}` in CMD
+ * with its path and runs `/bin/sh -c CMD`. The directory is removed afterwards, also on
+ * SIGINT/SIGTERM. A FIFO can be read once; use `--no-fifo` for programs that read a file
+ * twice or seek.
  */
 import { basename } from "node:path"
 import type { CliContext } from "../command.js"

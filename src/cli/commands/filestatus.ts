@@ -1,5 +1,5 @@
 /**
- * `coffer filestatus FILE`: sops's `filestatus` (sops-format.md §12). Prints
+ * `coffer filestatus FILE`: sops's `filestatus` (docs/formats/sops.md "Commands"). Prints
  * `{"encrypted":true}` when FILE loads as a sops file whose metadata has both a `version`
  * and a MAC, else `{"encrypted":false}`. Nothing is decrypted, so no key is needed.
  */

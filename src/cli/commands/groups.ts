@@ -1,10 +1,11 @@
 /**
- * `coffer groups add|delete`: sops's key group commands (sops-format.md §7.2, §12). `add`
- * appends a key group of `--age`/`--pgp` keys; `delete INDEX` removes the group at a 0-based
- * index. The data key stays; it is split again with Shamir into one share per group
- * (threshold: `--shamir-secret-sharing-threshold`, else the file's; 0 means all groups),
- * so every group's keys are wrapped again. Values, `lastmodified` and the MAC are
- * untouched. The result goes to standard output, or back into the file with `-i`.
+ * `coffer groups add|delete`: sops's key group commands (docs/formats/sops.md "Key groups
+ * and Shamir", "Commands"). `add` appends a key group of `--age`/`--pgp` keys; `delete
+ * INDEX` removes the group at a 0-based index. The data key stays; it is split again with
+ * Shamir into one share per group (threshold: `--shamir-secret-sharing-threshold`, else the
+ * file's; 0 means all groups), so every group's keys are wrapped again. Values,
+ * `lastmodified` and the MAC are untouched. The result goes to standard output, or back
+ * into the file with `-i`.
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"

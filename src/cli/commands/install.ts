@@ -1,6 +1,7 @@
 /**
- * `coffer install MANIFEST.json`: sops-nix's `sops-install-secrets` (sops-nix.md §2.4, §3)
- * with coffer's additions (docs/manifest.md): decrypts the manifest's secrets into a new
+ * `coffer install MANIFEST.json`: sops-nix's `sops-install-secrets`
+ * (docs/host/sops-nix-manifest.md "Command line", "The install, step by step") with
+ * coffer's additions (docs/manifest.md): decrypts the manifest's secrets into a new
  * numbered generation on a ramfs, switches `/run/secrets` to it, prunes old generations and
  * restarts the units whose secrets changed.
  *

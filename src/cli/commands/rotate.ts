@@ -1,10 +1,10 @@
 /**
- * `coffer rotate FILE`: sops's `rotate` (sops-format.md §12): decrypt, optionally add and
- * remove master keys (`--add-age`, `--rm-age`, `--add-pgp`, `--rm-pgp`: added keys go to
- * the first key group, removals match the key in every group), make a **new data key** and
- * re-encrypt every value, so every ciphertext, `lastmodified` and the MAC change. Like
- * sops it does not read `.sops.yaml`. The result goes to standard output, or back into
- * FILE with `-i` (atomically, keeping the mode).
+ * `coffer rotate FILE`: sops's `rotate` (docs/formats/sops.md "Commands"): decrypt,
+ * optionally add and remove master keys (`--add-age`, `--rm-age`, `--add-pgp`, `--rm-pgp`:
+ * added keys go to the first key group, removals match the key in every group), make a
+ * **new data key** and re-encrypt every value, so every ciphertext, `lastmodified` and the
+ * MAC change. Like sops it does not read `.sops.yaml`. The result goes to standard output,
+ * or back into FILE with `-i` (atomically, keeping the mode).
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"

@@ -1,8 +1,8 @@
 /**
- * `coffer set FILE PATH VALUE`: sops's `set` (sops-format.md §12). Decrypts FILE, puts the
- * JSON VALUE at PATH (`'["a"]["b"]'`; a missing key is appended to its mapping, an index
- * past the end appends, missing levels are created) and re-encrypts with the same data
- * key, so every other value keeps its ciphertext. The value can also come from a file
+ * `coffer set FILE PATH VALUE`: sops's `set` (docs/formats/sops.md "Commands"). Decrypts
+ * FILE, puts the JSON VALUE at PATH (`'["a"]["b"]'`; a missing key is appended to its
+ * mapping, an index past the end appends, missing levels are created) and re-encrypts with
+ * the same data key, so every other value keeps its ciphertext. The value can also come from a file
  * (`--value-file`, VALUE is then its path) or standard input (`--value-stdin`), so secrets
  * need not appear in the process list.
  */

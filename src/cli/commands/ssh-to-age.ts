@@ -1,6 +1,6 @@
 /**
- * `coffer ssh-to-age`: the command line of Mic92/ssh-to-age (MISSION.md C1 "ssh-to-age
- * conversion with the same output"). Reads SSH public keys (one per line, `.pub`,
+ * `coffer ssh-to-age`: the command line of Mic92/ssh-to-age, with the same output
+ * (docs/goals.md "Capabilities", docs/host/sops-nix-manifest.md "SSH host keys"). Reads SSH public keys (one per line, `.pub`,
  * `authorized_keys` or `ssh-keyscan`/known_hosts lines) from `-i FILE` or standard input
  * and prints one `age1…` recipient per ed25519 key; keys of other types are skipped with
  * `skipped key: …` on stderr, as upstream does. With `-private-key`, converts an ed25519

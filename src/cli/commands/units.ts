@@ -1,6 +1,6 @@
 /**
  * `coffer units MANIFEST.json --out DIR`: writes the systemd units around `coffer install`
- * (issue 5 "systemd"; systemd-ordering.md §5): the install service, the users-phase
+ * (issue 5 "systemd"; docs/systemd.md "The install unit"): the install service, the users-phase
  * service when the manifest has `neededForUsers` secrets, and one drop-in per consumer
  * unit (`<unit>.d/coffer-secrets.conf`) with `Requires=`+`After=` and `LoadCredential=`.
  *

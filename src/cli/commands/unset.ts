@@ -1,8 +1,8 @@
 /**
- * `coffer unset FILE PATH`: sops's `unset` (sops-format.md §12). Decrypts FILE, removes the
- * key or list element at PATH (`'["a"]["b"]'`, `'["list"][0]'`) and re-encrypts with the
- * same data key, so every other value keeps its ciphertext. A PATH that is not there is an
- * error unless `--idempotent`.
+ * `coffer unset FILE PATH`: sops's `unset` (docs/formats/sops.md "Commands"). Decrypts
+ * FILE, removes the key or list element at PATH (`'["a"]["b"]'`, `'["list"][0]'`) and
+ * re-encrypts with the same data key, so every other value keeps its ciphertext. A PATH
+ * that is not there is an error unless `--idempotent`.
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"

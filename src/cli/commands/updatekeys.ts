@@ -1,14 +1,14 @@
 /**
- * `coffer updatekeys [-y] [--rotate] [--json] PATH...`: sops's `updatekeys` (sops-format.md
- * §12) over many files and folders at once (MISSION.md C3 "Bulk"; sops-user-asks.md C.4).
+ * `coffer updatekeys [-y] [--rotate] [--json] PATH...`: sops's `updatekeys` (docs/formats/sops.md
+ * "Commands") over many files and folders at once (docs/goals.md "Bulk changes").
  *
  * Every sops file under the paths (folders recursively; other files are skipped) gets the
  * key groups of its creation rule in `.sops.yaml`. The data key and every value's
  * ciphertext stay (only the metadata's key entries change), unless `--rotate` also makes a
  * new data key. Files are planned and rewritten on a pool of worker threads, one per core
- * (`workflows/update-keys.ts`). The plan (keys added and removed per group) is shown first and confirmed
- * once on a terminal; without a terminal `--yes` is required, and nothing changes without
- * it. A progress bar runs on a terminal; a summary (updated, unchanged, failed with
+ * (`workflows/update-keys.ts`). The plan (keys added and removed per group) is shown first
+ * and confirmed once on a terminal; without a terminal `--yes` is required, and nothing
+ * changes without it. A progress bar runs on a terminal; a summary (updated, unchanged, failed with
  * reasons) ends the run, or a JSON report on standard output with `--json`.
  */
 import { availableParallelism } from "node:os"

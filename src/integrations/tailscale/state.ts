@@ -1,6 +1,6 @@
 /**
  * What `tailscale status --json` and `tailscale debug prefs` report, read into plain values
- * (docs/tailscale.md "States" and "Preferences"). Pure.
+ * (docs/tailscale.md "States"). Pure.
  *
  * Field names follow `ipnstate.Status` and `ipn.Prefs` of tailscale v1.102.5
  * (https://github.com/tailscale/tailscale/blob/v1.102.5/ipn/ipnstate/ipnstate.go,

@@ -1,6 +1,6 @@
 /**
- * The sops binary store (sops-format.md §8.2): the whole file is one value under the key
- * `data` (additional data `data:`), written with the JSON store as
+ * The sops binary store (docs/formats/sops.md "Where the metadata goes"): the whole file is
+ * one value under the key `data` (additional data `data:`), written with the JSON store as
  * `{"data": "ENC[...]", "sops": {...}}`. sops reads the file into a Go string, which holds
  * arbitrary bytes, so `data` is a `bytes` scalar here: it is encrypted as `type:str` with the
  * raw bytes as plaintext, and decrypting (with `stringsAsBytes`) gives those bytes back.

@@ -1,6 +1,7 @@
 /**
- * dotenv store (sops-format.md §8.2, §9.3, §10.3): no trimming, `\n` escapes, `sops_`
- * metadata lines sorted as 3.13 writes them, parse∘emit = id, bad input.
+ * dotenv store (docs/formats/sops.md "Where the metadata goes", "Writing dotenv", "Reading
+ * dotenv"): no trimming, `\n` escapes, `sops_` metadata lines sorted as 3.13 writes them,
+ * parse∘emit = id, bad input.
  */
 import assert from "node:assert/strict"
 import { test } from "node:test"

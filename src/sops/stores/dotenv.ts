@@ -1,5 +1,6 @@
 /**
- * The sops dotenv store (sops-format.md §5, §8.2, §9.3, §10.3, `stores/dotenv/`).
+ * The sops dotenv store (docs/formats/sops.md "Comments", "Where the metadata goes",
+ * "Writing dotenv", "Reading dotenv", `stores/dotenv/`).
  *
  * One `KEY=value` per line, split at the first `=` with no trimming and no quote or
  * `export` handling; `#` at the start of a line is a comment; the two characters `\n` in a

@@ -1,5 +1,5 @@
 /**
- * Flattening of the `sops` metadata for the line-based stores (sops-format.md §8.4,
+ * Flattening of the `sops` metadata for the line-based stores (docs/formats/sops.md "Flattening",
  * `stores/flatten.go`): a nested value becomes `key__map_child` for mappings and
  * `key__list_N` for lists, recursively (`age__list_0__map_enc`,
  * `key_groups__list_1__map_pgp__list_0__map_fp`). dotenv prefixes every key with `sops_`,

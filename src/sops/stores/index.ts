@@ -1,5 +1,6 @@
 /**
- * The sops file stores (sops-format.md §8-§10, §12): pick one by format name or by path,
+ * The sops file stores (docs/formats/sops.md "The sops metadata",
+ * "Writing each format", "Reading each format", "Commands"): pick one by format name or by path,
  * as sops does (`.yaml`/`.yml` YAML, `.json` JSON, `.env` dotenv, `.ini` INI, anything
  * else binary).
  */

@@ -1,6 +1,7 @@
 /**
- * INI store (sops-format.md §5, §8.2, §9.4, §10.4): go-ini reading rules, aligned pretty
- * output, the `[sops]` section with `\n` escapes (and 3.13.0/3.13.1 `"""` values), parse∘emit = id.
+ * INI store (docs/formats/sops.md "Comments", "Where the metadata goes", "Writing INI",
+ * "Reading INI"): go-ini reading rules, aligned pretty output, the `[sops]` section with
+ * `\n` escapes (and 3.13.0/3.13.1 `"""` values), parse∘emit = id.
  */
 import assert from "node:assert/strict"
 import { test } from "node:test"

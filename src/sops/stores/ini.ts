@@ -1,6 +1,6 @@
 /**
- * The sops INI store (sops-format.md §5, §8.2, §9.4, §10.4; sops `stores/ini/store.go` on
- * top of go-ini).
+ * The sops INI store (docs/formats/sops.md "Comments", "Where the metadata goes", "Writing
+ * INI", "Reading INI"; sops `stores/ini/store.go` on top of go-ini).
  *
  * The tree is a mapping of sections, the implicit `DEFAULT` section (keys before the first
  * header) always first. Comments above a section header are the section's first item;

@@ -1,6 +1,7 @@
 /**
- * JSON and binary stores (sops-format.md §8.2, §9.2, §10.2): Go's encoding/json output
- * byte for byte, int64/float typing, parse∘emit = id, bad input.
+ * JSON and binary stores (docs/formats/sops.md "Where the metadata goes", "Writing JSON",
+ * "Reading JSON"): Go's encoding/json output byte for byte, int64/float typing, parse∘emit
+ * = id, bad input.
  */
 import assert from "node:assert/strict"
 import { test } from "node:test"
@@ -111,7 +112,10 @@ test("binary store: raw text in, {data, sops} JSON out", () => {
   assert.throws(() => binary.emit(doc(map(e("other", s("x"))))), StoreEmitError)
 })
 
-/** Bytes that are not UTF-8: NUL, 0xff, a lone continuation byte, a truncated sequence, a lone CR. */
+/**
+ * Bytes that are not UTF-8: NUL, 0xff, a lone continuation byte, a truncated sequence, a
+ * lone CR.
+ */
 const notUtf8 = new Uint8Array([
   0x00, 0xff, 0x80, 0x41, 0xe2, 0x82, 0x0d, 0xc0, 0xaf, 0xed, 0xa0, 0x80,
 ])

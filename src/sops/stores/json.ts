@@ -1,5 +1,6 @@
 /**
- * The sops JSON store (sops-format.md §9.2, §10.2, `stores/json/store.go`).
+ * The sops JSON store (docs/formats/sops.md "Writing JSON", "Reading JSON",
+ * `stores/json/store.go`).
  *
  * Parsing is token by token so key order survives and duplicate keys stay separate items;
  * integers that fit int64 are ints (sops 3.13.2+), every other number a float64. Writing
@@ -320,7 +321,8 @@ export function parseJsonObject(text: string, options: StoreOptions = {}): Mappi
 // ---------------------------------------------------------------- writing
 
 /**
- * Go's `json.Marshal` for a string (HTML-safe escaping, lower-case hex, U+FFFD for lone surrogates).
+ * Go's `json.Marshal` for a string (HTML-safe escaping, lower-case hex, U+FFFD for lone
+ * surrogates).
  * @returns the quoted JSON string
  */
 export function quoteGoJson(value: string): string {

@@ -1,7 +1,7 @@
 /**
- * The `sops` section (sops-format.md §8.1, §8.3, §8.4): every layout reads to the same
- * Metadata, the 3.13 layout is written sorted, bad sections are MetadataErrors; flattening
- * and Go number formatting.
+ * The `sops` section (docs/formats/sops.md "Metadata fields", "Order of metadata keys",
+ * "Flattening"): every layout reads to the same Metadata, the 3.13 layout is written
+ * sorted, bad sections are MetadataErrors; flattening and Go number formatting.
  */
 import assert from "node:assert/strict"
 import { test } from "node:test"

@@ -1,6 +1,6 @@
 /**
- * The on-disk `sops` section as a tree <-> `Metadata` (sops-format.md §8.1, §8.3,
- * `stores/stores.go` `ToInternal`, `stores/metadata.go`).
+ * The on-disk `sops` section as a tree <-> `Metadata` (docs/formats/sops.md "Metadata
+ * fields", "Order of metadata keys", `stores/stores.go` `ToInternal`, `stores/metadata.go`).
  *
  * Reading accepts every layout sops 3.x has written: flat master-key lists or `key_groups`,
  * `null` and empty lists, struct or sorted order, `version` as a number, keys in any case
@@ -268,7 +268,8 @@ function groupSize(group: KeyGroup): number {
  * Reads the `sops` section.
  * @param node the value of the `sops` key (or the unflattened `[sops]`/`sops_*` lines)
  * @returns the metadata
- * @throws MetadataError when it is not a mapping, has no keys, more than one selector, or bad timestamps
+ * @throws MetadataError when it is not a mapping, has no keys, more than one selector, or
+ *   bad timestamps
  */
 export function metadataFromNode(node: Node): Metadata {
   if (node.kind !== "mapping") {

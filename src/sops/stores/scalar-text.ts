@@ -1,5 +1,6 @@
 /**
- * Scalars as Go prints and reads them (sops-format.md §3, §9.1-§9.3, §10.1): `strconv`
+ * Scalars as Go prints and reads them (docs/formats/sops.md "Value types",
+ * "Writing YAML", "Writing JSON", "Writing dotenv", "Reading YAML"): `strconv`
  * float formats (`'g'`, `'G'`, `'f'` with a precision), `ParseInt` with base prefixes and the
  * int64 range, and the stores' `ValToString`. JavaScript's `String(number)` differs from Go
  * in exactly the places sops files show (`1.234568e+09`, `1e+06`, `2.0`), so every store
@@ -84,7 +85,8 @@ export function formatGoFloatF(f: number, decimals: number): string {
     const { digits, pointAt } = shortestDigits(f)
     return formatFixed(negative, digits, pointAt, Math.max(digits.length - pointAt, 0))
   }
-  // toFixed rounds correctly (to nearest, ties away from zero on the exact binary value) up to 100 digits
+  // toFixed rounds correctly (to nearest, ties away from zero on the exact binary value) up
+  // to 100 digits
   if (Math.abs(f) < 1e21) {
     const fixed = Math.abs(f).toFixed(decimals)
     return `${negative ? "-" : ""}${fixed}`

@@ -1,8 +1,9 @@
 /**
- * The `Store` contract every sops file format implements (STYLE.md "Documents and stores",
- * sops-format.md §8.2, §12): plaintext `parse`/`emit` and the encrypted pair, which adds
- * the `sops` metadata section in the format's own layout. The concrete stores live beside
- * this file; `storeForPath`/`storeForFormat` (in `index.ts`) choose one as sops does.
+ * The `Store` contract every sops file format implements (docs/conventions.md "Documents
+ * and stores", docs/formats/sops.md "Where the metadata goes", "Commands"): plaintext
+ * `parse`/`emit` and the encrypted pair, which adds the `sops` metadata section in the
+ * format's own layout. The concrete stores live beside this file;
+ * `storeForPath`/`storeForFormat` (in `index.ts`) choose one as sops does.
  *
  * Text formats read and write text. The binary store's plaintext is any bytes (sops reads
  * a file into a Go string, which holds bytes, not text), so it also implements
@@ -32,7 +33,8 @@ export interface Store {
    */
   emit(doc: Document): string
   /**
-   * Parses an encrypted file: the `sops` section becomes `metadata` and is removed from the document.
+   * Parses an encrypted file: the `sops` section becomes `metadata` and is removed from the
+   * document.
    * @throws StoreParseError, MetadataError
    */
   parseEncrypted(text: string): EncryptedFile
@@ -43,7 +45,10 @@ export interface Store {
   emitEncrypted(doc: Document, metadata: Metadata): string
 }
 
-/** A store whose plaintext is bytes, not text (the binary store, sops-format.md §8.2). */
+/**
+ * A store whose plaintext is bytes, not text (the binary store, docs/formats/sops.md "Where
+ * the metadata goes").
+ */
 export interface BytesStore extends Store {
   /** Parses a plaintext file of any bytes. */
   parseBytes(bytes: Uint8Array): Document

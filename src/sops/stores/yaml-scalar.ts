@@ -1,8 +1,9 @@
 /**
- * YAML scalars as go-yaml v3 reads and writes them for sops (sops-format.md §9.1, §10.1):
- * the plain-scalar resolver (`resolve.go`: YAML 1.2 core plus `0777` octals, `_`
- * separators, timestamps, while `yes`/`on` stay strings) and the emitter's scalar analysis
- * and style choice (`encode.go` `stringv`, `emitterc.go` `analyze_scalar`/`select_scalar_style`).
+ * YAML scalars as go-yaml v3 reads and writes them for sops (docs/formats/sops.md "Writing
+ * YAML", "Reading YAML"): the plain-scalar resolver (`resolve.go`: YAML 1.2 core plus
+ * `0777` octals, `_` separators, timestamps, while `yes`/`on` stay strings) and the
+ * emitter's scalar analysis and style choice (`encode.go` `stringv`, `emitterc.go`
+ * `analyze_scalar`/`select_scalar_style`).
  */
 import type { Scalar } from "../tree.js"
 import { formatGoFloatG, parseGoInt } from "./scalar-text.js"
@@ -102,7 +103,10 @@ export function parseYamlTimestamp(text: string): string | undefined {
   return `${String(year).padStart(4, "0")}-${two(month)}-${two(day)}T${two(hour)}:${two(minute)}:${two(second)}${fraction === "" ? "" : "." + fraction}${offset}`
 }
 
-/** What a plain scalar resolves to, or `uint` for integers only uint64 holds (sops refuses those). */
+/**
+ * What a plain scalar resolves to, or `uint` for integers only uint64 holds (sops refuses
+ * those).
+ */
 export type Resolved = Scalar | { readonly kind: "uint" }
 
 /**

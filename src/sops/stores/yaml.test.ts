@@ -1,6 +1,7 @@
 /**
- * YAML store (sops-format.md §9.1, §10.1): go-yaml v3 output byte for byte for
- * representative documents, go-yaml typing of plain scalars, parse∘emit = id, bad input.
+ * YAML store (docs/formats/sops.md "Writing YAML", "Reading YAML"): go-yaml v3 output byte
+ * for byte for representative documents, go-yaml typing of plain scalars, parse∘emit = id,
+ * bad input.
  */
 import assert from "node:assert/strict"
 import { test } from "node:test"

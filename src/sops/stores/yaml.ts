@@ -1,5 +1,6 @@
 /**
- * The sops YAML store (sops-format.md §5, §8.2, §9.1, §10.1, `stores/yaml/store.go`).
+ * The sops YAML store (docs/formats/sops.md "Comments", "Where the metadata goes", "Writing
+ * YAML", "Reading YAML", `stores/yaml/store.go`).
  *
  * Parsing uses the `yaml` package (failsafe schema, so every scalar arrives as text) and
  * types plain scalars with go-yaml v3's resolver; comments become items in file order,
