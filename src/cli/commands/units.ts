@@ -38,6 +38,8 @@ use the secrets after it.
 Files written (under DIR, e.g. /etc/systemd/system):
     coffer-install-secrets.service            installs the secrets (oneshot, RemainAfterExit)
     coffer-install-secrets-for-users.service  neededForUsers secrets, before users exist
+    coffer-tailscale.service                  the manifest's "tailscale" section: joins the
+                                              tailnet (coffer tailscale up --manifest)
     UNIT.d/coffer-secrets.conf                for each unit in restartUnits, reloadUnits or
                                               a credential: Requires= and After= the install
                                               service, and LoadCredential= lines
@@ -152,7 +154,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const written = await writeUnits(plan, out ?? "")
   for (const path of written) ctx.stdout.write(`${path}\n`)
   ctx.note(
-    `wrote ${written.length} unit file(s); run "systemctl daemon-reload" and enable ${plan.installUnits.join(" and ")}`,
+    `wrote ${written.length} unit file(s); run "systemctl daemon-reload" and enable ${[...plan.installUnits, ...(plan.tailscaleUnit === null ? [] : [plan.tailscaleUnit])].join(" and ")}`,
   )
   return undefined
 }
