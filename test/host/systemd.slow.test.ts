@@ -12,10 +12,8 @@
  * leaves the install unit failed and listed by `systemctl --failed`.
  */
 import { test } from "node:test"
-import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
-import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
+import { execFileSync } from "node:child_process"
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
@@ -24,87 +22,12 @@ import { sshPublicKeyToAge } from "../../src/keys/ssh-to-age.js"
 import { parseManifest } from "../../src/host/manifest.js"
 import { installUnitName, planUnits } from "../../src/host/units.js"
 import { repoRoot } from "../support/cli.js"
+import { bootContainer, waitFor, type Container } from "../support/container.js"
 import { tmpTree } from "../support/tmp.js"
 import { requireRoot, requireTool } from "../support/tools.js"
 
 const share = "/opt/share"
 const coffer = "/opt/coffer/bin/coffer"
-
-interface Container {
-  /** Runs a command in the container (all its namespaces). */
-  exec(argv: readonly string[]): { status: number | null; stdout: string; stderr: string }
-}
-
-/** Boots the container; powers it off (or kills it by PID) after the test. */
-async function bootContainer(t: TestContext, binds: readonly string[]): Promise<Container> {
-  const machine = `coffer${randomBytes(3).toString("hex")}`
-  const script = [
-    "set -e",
-    // private to this namespace: nspawn wants a tmpfs here (/run is on disk on this machine)
-    "mount -t tmpfs tmpfs /run/systemd",
-    "mkdir /run/systemd/nspawn",
-    `exec systemd-nspawn --directory=/ --volatile=yes --register=no --keep-unit --private-network --console=pipe --machine=${machine} ${binds.map((b) => `--bind-ro=${b}`).join(" ")} --boot`,
-  ].join("\n")
-  const nspawn = spawn(
-    "unshare",
-    ["--mount", "--propagation", "private", "--", "sh", "-c", script],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  )
-  let stderr = ""
-  nspawn.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")))
-  const exited = new Promise((resolve) => nspawn.once("exit", resolve))
-  const pid = nspawn.pid
-  if (pid === undefined) throw new Error("systemd-nspawn did not start")
-  let init: number | undefined
-  const exec = (
-    argv: readonly string[],
-  ): { status: number | null; stdout: string; stderr: string } => {
-    if (init === undefined) throw new Error("the container has no init")
-    const r = spawnSync("nsenter", ["-t", String(init), "-a", ...argv], {
-      encoding: "utf8",
-      timeout: 60_000,
-    })
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr }
-  }
-  t.after(async () => {
-    if (nspawn.exitCode !== null || nspawn.signalCode !== null) return
-    if (init !== undefined) {
-      exec(["systemctl", "poweroff"])
-    }
-    const done = await Promise.race([exited.then(() => true), sleep(20_000, false, { ref: false })])
-    if (!done) {
-      nspawn.kill("SIGKILL")
-      await exited
-    }
-  })
-  for (let i = 0; init === undefined; i++) {
-    if (nspawn.exitCode !== null) throw new Error(`systemd-nspawn exited: ${stderr}`)
-    if (i > 300) throw new Error(`the container's systemd did not start: ${stderr}`)
-    await sleep(50)
-    const r = spawnSync("pgrep", ["-P", String(pid), "-x", "systemd"], { encoding: "utf8" })
-    const found = Number(r.stdout.trim().split("\n")[0])
-    if (r.status === 0 && Number.isInteger(found) && found > 0) init = found
-  }
-  // wait for the boot to finish (degraded is fine: systemd-firstboot fails on an empty /etc)
-  let running = exec(["systemctl", "is-system-running", "--wait"])
-  for (let i = 0; /Failed to connect to bus/.test(running.stderr) && i < 100; i++) {
-    // PID 1 is up before its bus is
-    await sleep(100)
-    running = exec(["systemctl", "is-system-running", "--wait"])
-  }
-  assert.match(running.stdout, /running|degraded/, `boot: ${running.stdout} ${running.stderr}`)
-  return { exec }
-}
-
-async function waitFor(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 test("under a real systemd: install before consumers, restart on change, credentials, failed unit", async (t) => {
   if (
