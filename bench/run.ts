@@ -18,6 +18,7 @@ import { formatAgeBench, runAgeBench } from "./age.js"
 import { formatSopsBench, runSopsBench, sopsBenchOptionsFromEnvironment } from "./sops.js"
 import { formatUpdatekeysBench, runUpdatekeysBench } from "./updatekeys.js"
 import { formatInstallBench, runInstallBench } from "./install.js"
+import { formatAuditBench, runAuditBench } from "./audit.js"
 
 /** A suite: a name for argv and a function producing its README section. */
 interface Suite {
@@ -34,6 +35,7 @@ const suites: readonly Suite[] = [
   },
   { name: "install", run: async () => formatInstallBench(await runInstallBench()) },
   { name: "updatekeys", run: async () => formatUpdatekeysBench(await runUpdatekeysBench()) },
+  { name: "audit", run: async () => formatAuditBench(await runAuditBench()) },
 ]
 
 const readmePath = fileURLToPath(new URL("../../bench/README.md", import.meta.url))

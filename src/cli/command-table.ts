@@ -86,6 +86,14 @@ export const commands: Readonly<Record<string, CommandEntry>> = {
     summary: "report who can read which secret, stale recipients and committed plaintext",
     load: () => import("./commands/audit.js"),
   },
+  hook: {
+    summary: "install git's pre-commit hook that refuses plaintext (coffer audit --staged)",
+    load: () => import("./commands/hook.js"),
+  },
+  textconv: {
+    summary: "show an encrypted file decrypted for git diff (diff.<name>.textconv)",
+    load: () => import("./commands/textconv.js"),
+  },
   install: {
     summary: "install a host's secrets into /run/secrets (a sops-nix manifest)",
     load: () => import("./commands/install.js"),
