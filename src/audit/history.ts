@@ -20,7 +20,7 @@ import type { Node } from "../sops/tree.js"
 import type { KeyBirth } from "./audit.js"
 import type { FileRecord, SopsFileRecord } from "./classify.js"
 import { classifyFile } from "./classify.js"
-import { runGit } from "./git.js"
+import { readBlobs, runGit } from "./git.js"
 
 /** How far back one file's history is followed. */
 const MAX_VERSIONS = 200
@@ -102,24 +102,8 @@ export async function findKeyBirths(
       }
     }
   }
-  const read = async (names: readonly string[]): Promise<Map<string, Buffer | undefined>> => {
-    const out = new Map<string, Buffer | undefined>()
-    if (names.length === 0) return out
-    const result = await runGit(["cat-file", "--batch"], root, names.map((n) => `${n}\n`).join(""))
-    let at = 0
-    const data = result.stdout
-    for (const name of names) {
-      const newline = data.indexOf(10, at)
-      if (newline === -1) break
-      const m = /^[0-9a-f]+ (\w+) (\d+)$/.exec(data.subarray(at, newline).toString("utf8"))
-      at = newline + 1
-      if (m === null) continue
-      const size = Number(m[2])
-      if (m[1] === "blob") out.set(name, data.subarray(at, at + size))
-      at += size + 1
-    }
-    return out
-  }
+  const read = (names: readonly string[]): Promise<Map<string, Buffer | undefined>> =>
+    readBlobs(root, names)
   const blobName = (commit: Commit, path: string): string => `${commit.hash}:${prefix}${path}`
 
   // age files: the last commit, when the work tree still holds it

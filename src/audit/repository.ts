@@ -24,7 +24,7 @@ import { classifyFile } from "./classify.js"
 import type { IgnoreFile } from "./gitignore.js"
 import { isIgnored, parseGitignore } from "./gitignore.js"
 import type { GitResult } from "./git.js"
-import { runGit } from "./git.js"
+import { readBlobs, runGit } from "./git.js"
 import { findKeyBirths } from "./history.js"
 
 /** Files larger than this are not read (secrets are small; the report lists them as skipped). */
@@ -132,34 +132,6 @@ async function walkTree(root: string): Promise<string[]> {
   return files
 }
 
-/** Reads blobs from git's object store (`git cat-file --batch`), one process for all. */
-async function readIndexBlobs(
-  root: string,
-  names: readonly string[],
-): Promise<Map<string, Buffer | undefined>> {
-  const out = new Map<string, Buffer | undefined>()
-  if (names.length === 0) return out
-  const result = await runGit(["cat-file", "--batch"], root, names.map((n) => `${n}\n`).join(""))
-  if (result.status !== 0) throw new IoError(`git cat-file failed: ${result.stderr.trim()}`)
-  const data = result.stdout
-  let at = 0
-  for (const name of names) {
-    const newline = data.indexOf(10, at)
-    if (newline === -1) break
-    const header = data.subarray(at, newline).toString("utf8")
-    at = newline + 1
-    const m = /^[0-9a-f]+ (\w+) (\d+)$/.exec(header)
-    if (m === null) {
-      out.set(name, undefined)
-      continue
-    }
-    const size = Number(m[2])
-    out.set(name, m[1] === "blob" ? data.subarray(at, at + size) : undefined)
-    at += size + 1
-  }
-  return out
-}
-
 function describe(cause: unknown): string {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code
   if (code === "ENOENT") return "no such file"
@@ -193,7 +165,7 @@ export async function gatherAuditInput(options: GatherOptions): Promise<Gathered
 
   // the staged content of a file under the root, when --staged
   const staged = options.staged
-    ? await readIndexBlobs(
+    ? await readBlobs(
         root,
         [...paths, ".sops.yaml"].map((p) => `:${prefix ?? ""}${p}`),
       )
