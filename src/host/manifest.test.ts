@@ -367,6 +367,55 @@ test("custom paths must be absolute and outside the managed directories", () => 
   )
 })
 
+test("paths are compared in one spelling: // and /./ and a trailing / change nothing", () => {
+  for (const path of ["/run//secrets/other", "/run/./secrets/other", "//run/secrets.d/1/s"]) {
+    assertProblem(oneSecret({ path }), 'secret "s"', "path", /coffer manages/)
+  }
+  assertProblem(
+    { ...base, symlinkPath: "/run/secrets.d//current/" },
+    "manifest",
+    "symlinkPath",
+    /overlap/,
+  )
+  const m = validateManifest(
+    {
+      ...base,
+      secretsMountPoint: "/run//secrets.d/",
+      ageSshKeyPaths: ["/etc/ssh/./ssh_host_ed25519_key"],
+      secrets: [
+        { name: "a", sopsFile: "/etc//s.yaml", path: "/run/secrets//a" },
+        { name: "b", sopsFile: "/etc/s.yaml", path: "/etc/app//b/" },
+      ],
+      templates: [{ name: "t", file: "/etc/./t.in" }],
+      placeholderBySecretName: { a: placeholderFor("a"), b: placeholderFor("b") },
+    },
+    "test.json",
+  )
+  assert.equal(m.secretsMountPoint, "/run/secrets.d")
+  assert.deepEqual(m.ageSshKeyPaths, ["/etc/ssh/ssh_host_ed25519_key"])
+  assert.deepEqual(
+    m.secrets.map((s) => [s.sopsFile, s.path, s.defaultPath]),
+    [
+      ["/etc/s.yaml", "/run/secrets/a", "/run/secrets/a"],
+      ["/etc/s.yaml", "/etc/app/b", "/run/secrets/b"],
+    ],
+  )
+  assert.equal(m.templates[0]?.file, "/etc/t.in")
+  // two spellings of one path are one claim
+  assertProblem(
+    {
+      ...base,
+      secrets: [
+        { name: "a", sopsFile: "/etc/s.yaml", path: "/etc/app/x" },
+        { name: "b", sopsFile: "/etc/s.yaml", path: "/etc//app/x" },
+      ],
+    },
+    'secret "b"',
+    "path",
+    /.*/,
+  )
+})
+
 test("restart and reload units must be unit names", () => {
   assertProblem(
     oneSecret({ restartUnits: ["nginx"] }),

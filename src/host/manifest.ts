@@ -12,7 +12,7 @@
  * Nix module (formats, owner/uid) or does not check at all (hostile names, duplicate paths,
  * world-readable modes).
  */
-import { isAbsolute } from "node:path"
+import { isAbsolute, posix } from "node:path"
 import { ManifestError, type ManifestProblem } from "./errors.js"
 import { findPlaceholders } from "./template.js"
 import { checkTailscaleSection, type TailscaleSpec } from "./manifest-tailscale.js"
@@ -411,6 +411,17 @@ function under(root: string, name: string): string {
   return root.endsWith("/") ? `${root}${name}` : `${root}/${name}`
 }
 
+/**
+ * A path in one spelling (issue 18 item 3): `//` and `/./` collapsed, no trailing `/`, so
+ * that every comparison (containment, defaults, duplicates, one decryption per file) sees
+ * `/run//secrets/x` and `/run/secrets/x` as the same path. `..` is refused before this.
+ * @returns the normalised path (`%r/…` stays relative to the runtime directory)
+ */
+export function normalizePath(path: string): string {
+  const normal = posix.normalize(path)
+  return normal.length > 1 && normal.endsWith("/") ? normal.slice(0, -1) : normal
+}
+
 function isInside(path: string, dir: string): boolean {
   const base = dir.endsWith("/") ? dir : `${dir}/`
   return path === dir || path.startsWith(base)
@@ -486,7 +497,8 @@ class Checker {
     return v
   }
 
-  absolutePath(subject: string, field: string, path: string, allowRuntimeDir: boolean): void {
+  /** Checks an absolute path field; @returns it normalised (`normalizePath`). */
+  absolutePath(subject: string, field: string, path: string, allowRuntimeDir: boolean): string {
     if (path.includes("\0") || /[\n\r]/.test(path)) {
       this.problem(subject, field, `${field} ${quote(path)} contains a NUL byte or line break`)
     } else if (!isAbsolute(path) && !(allowRuntimeDir && path.startsWith("%r/"))) {
@@ -494,6 +506,7 @@ class Checker {
     } else if (path.split("/").includes("..")) {
       this.problem(subject, field, `${field} ${quote(path)} contains a ".." segment`)
     }
+    return normalizePath(path)
   }
 
   units(subject: string, obj: Json, field: string): string[] {
@@ -515,9 +528,7 @@ class Checker {
     this.unknownFields(m, value, topLevelFields)
     const userMode = this.boolean(m, value, "userMode", false)
     const pathField = (field: string, fallback: string): string => {
-      const path = this.string(m, value, field, fallback)
-      this.absolutePath(m, field, path, userMode)
-      return path
+      return this.absolutePath(m, field, this.string(m, value, field, fallback), userMode)
     }
     const secretsMountPoint = pathField("secretsMountPoint", "/run/secrets.d")
     const symlinkPath = pathField("symlinkPath", "/run/secrets")
@@ -539,14 +550,16 @@ class Checker {
         keepGenerations = keep
       }
     }
-    const gnupgHome = this.nullableString(m, value, "gnupgHome")
-    const ageKeyFile = this.nullableString(m, value, "ageKeyFile")
-    const sshKeyPaths = this.strings(m, value, "sshKeyPaths")
-    const ageSshKeyPaths = this.strings(m, value, "ageSshKeyPaths")
-    if (gnupgHome !== null) this.absolutePath(m, "gnupgHome", gnupgHome, userMode)
-    if (ageKeyFile !== null) this.absolutePath(m, "ageKeyFile", ageKeyFile, userMode)
-    for (const p of sshKeyPaths) this.absolutePath(m, "sshKeyPaths", p, userMode)
-    for (const p of ageSshKeyPaths) this.absolutePath(m, "ageSshKeyPaths", p, userMode)
+    const nullablePath = (field: string): string | null => {
+      const path = this.nullableString(m, value, field)
+      return path === null ? null : this.absolutePath(m, field, path, userMode)
+    }
+    const pathList = (field: string): string[] =>
+      this.strings(m, value, field).map((p) => this.absolutePath(m, field, p, userMode))
+    const gnupgHome = nullablePath("gnupgHome")
+    const ageKeyFile = nullablePath("ageKeyFile")
+    const sshKeyPaths = pathList("sshKeyPaths")
+    const ageSshKeyPaths = pathList("ageSshKeyPaths")
     // spec: docs/host/sops-nix-manifest.md "The install, step by step" step 2, gnupgHome
     // together with sshKeyPaths or ageKeyFile is an error
     if (gnupgHome !== null && (sshKeyPaths.length > 0 || ageKeyFile !== null)) {
@@ -800,9 +813,11 @@ class Checker {
     links: { readonly regular: string; readonly users: string; readonly mounts: readonly string[] },
     userMode: boolean,
   ): string {
-    const path = this.string(subject, raw, "path", defaultPath)
-    if (path === defaultPath) return path
-    this.absolutePath(subject, "path", path, userMode)
+    const written = this.string(subject, raw, "path", defaultPath)
+    if (written === defaultPath) return defaultPath
+    const path = this.absolutePath(subject, "path", written, userMode)
+    // a default path in another spelling is the default path (no link)
+    if (path === defaultPath) return defaultPath
     for (const root of [links.regular, links.users, ...links.mounts]) {
       if (isInside(path, root)) {
         this.problem(
@@ -844,11 +859,11 @@ class Checker {
         `format ${quote(formatText)} is unknown (use ${secretFormats.join(", ")})`,
       )
     }
-    const sopsFile = this.string(subject, raw, "sopsFile", "")
+    let sopsFile = this.string(subject, raw, "sopsFile", "")
     if (raw["sopsFile"] === undefined || raw["sopsFile"] === null || sopsFile === "") {
       this.problem(subject, "sopsFile", "sopsFile is missing")
     } else {
-      this.absolutePath(subject, "sopsFile", sopsFile, userMode)
+      sopsFile = this.absolutePath(subject, "sopsFile", sopsFile, userMode)
     }
     // sops-nix's module defaults the key to the attribute name; it is ignored (whole file)
     // for binary, dotenv, ini, and coffer's age files.
@@ -888,8 +903,11 @@ class Checker {
     const { name, subject } = named
     this.unknownFields(subject, raw, templateFields)
     const content = this.string(subject, raw, "content", "")
-    const file = this.nullableString(subject, raw, "file")
-    if (file !== null && file !== "") this.absolutePath(subject, "file", file, userMode)
+    const rawFile = this.nullableString(subject, raw, "file")
+    const file =
+      rawFile !== null && rawFile !== ""
+        ? this.absolutePath(subject, "file", rawFile, userMode)
+        : rawFile
     if (content === "" && (file === null || file === "")) {
       // spec: docs/host/sops-nix-manifest.md "The install, step by step" step 2, a template
       // with neither content nor file is an error
