@@ -16,6 +16,7 @@
 //   cli-main.js      every other command (ESM), split into chunks loaded when needed
 //   chunk-worker.js  the payload worker thread (parallel.ts finds it beside its own file)
 //   bulk-worker.js   the updatekeys worker thread
+//   source-worker.js the install's worker thread (opens one sops or age file within limits)
 //
 // A process loads either age-main.cjs or cli-main.js, never both, so the two never share an
 // object (an error class, say) that one could test with instanceof against the other's copy.
@@ -174,6 +175,15 @@ writeOutputs(
   await build({
     ...common,
     entryPoints: [{ in: "src/age/chunk-worker.ts", out: "chunk-worker" }],
+    splitting: false,
+  }),
+)
+
+// The install's source worker in one file (source-pool.ts finds it beside its own chunk).
+writeOutputs(
+  await build({
+    ...common,
+    entryPoints: [{ in: "src/host/source-worker.ts", out: "source-worker" }],
     splitting: false,
   }),
 )

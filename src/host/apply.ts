@@ -1,7 +1,6 @@
 /**
- * The install sequence of `coffer install` (docs/host/sops-nix-manifest.md
- * "The install, step by step" (steps 2-15), "When something fails"; docs/agenix.md
- * "The activation"), carried out through the `HostFs` port:
+ * The install sequence of `coffer install` (sops-nix.md §3 steps 2-15, §3.1, §8; agenix.md
+ * §2), carried out through the `HostFs` port:
  *
  * 1. validate everything first (the manifest is already parsed; owners are resolved here,
  *    each failure pinned on its secret); `--check-mode` stops here;
@@ -19,36 +18,30 @@
  * any point leaves the symlink on a complete generation, because the generation is
  * complete before the rename that publishes it.
  */
-import { decrypt as decryptAge } from "../age/decrypt.js"
-import { ToolError } from "../internal/errors.js"
-import { closeFile, openEncryptedFile } from "../sops/index.js"
-import type { Document, Mapping, Node } from "../sops/tree.js"
-import type { Store } from "../sops/stores/store.js"
-import { emitPlaintext } from "../sops/stores/store.js"
-import { scalarToText, storeForFormat } from "../sops/stores/index.js"
-import type { HostFs, GenerationEntry, Accounts } from "./host-fs.js"
-import { MEMORY_FS_TYPES, parseId } from "./host-fs.js"
+import type { SourceRequest, SourceResult } from "./source.js"
+import { reasonOf } from "./source.js"
+import type { SourceLimits } from "./source-pool.js"
+import { defaultSourceLimits, openSources } from "./source-pool.js"
+import type { HostFs, GenerationEntry, Accounts, StatedFile } from "./host-fs.js"
+import { MEMORY_FS_TYPES, canRead, parseId } from "./host-fs.js"
 import {
-  HostFsError,
   InstallIncompleteError,
   OwnerLookupError,
   PersistentFsError,
+  SecretFsMountError,
   SecretSourceError,
 } from "./errors.js"
 import type { HostKeys } from "./keys.js"
 import { loadHostKeys } from "./keys.js"
 import type { Manifest, OwnershipSpec, SecretSpec, TemplateSpec } from "./manifest.js"
-import { manifestPhases, restartUnitsOf } from "./manifest.js"
+import { manifestPhases, normalizePath, restartUnitsOf } from "./manifest.js"
 import type { GenerationPlan, Outcome, Ownership, PlanSecret, PlanTemplate } from "./plan.js"
 import { describeChanges, planGeneration } from "./plan.js"
 
 /** How many files are written at once. */
 const WRITERS = 8
 
-/**
- * What `--check-mode` asks for: `off` installs; the others only check
- * (docs/host/sops-nix-manifest.md "Checks at build time").
- */
+/** What `--check-mode` asks for: `off` installs; the others only check (sops-nix §6). */
 export type CheckMode = "off" | "manifest" | "sopsfile"
 
 /** Which secrets to install: both phases, or one of them (docs/manifest.md "Phases"). */
@@ -64,6 +57,11 @@ export interface InstallOptions {
   /** Accept a mount point on a disk filesystem (`--allow-persistent`). */
   readonly allowPersistent: boolean
   readonly phase: InstallPhase
+  /**
+   * How long and how much memory one source file may take (`--source-timeout`,
+   * `--source-memory`); default `defaultSourceLimits`.
+   */
+  readonly sourceLimits?: SourceLimits
 }
 
 /** Named points of the sequence, for fault-injection tests (`hooks.step`). */
@@ -184,15 +182,6 @@ async function step(environment: InstallEnvironment, name: InstallStep): Promise
   await environment.hooks?.step?.(name)
 }
 
-function reasonOf(e: unknown): string {
-  if (e instanceof ToolError) return e.message
-  if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code
-    return code === undefined ? e.message : `${code.toLowerCase()}: ${e.message}`
-  }
-  return String(e)
-}
-
 async function installPhase(
   phase: "regular" | "users",
   manifest: Manifest,
@@ -201,8 +190,7 @@ async function installPhase(
   failures: InstallFailure[],
 ): Promise<PhaseReport> {
   const { fs, log } = environment
-  // spec ("Secrets for users"): the users phase runs before accounts exist, so owners are
-  // always root
+  // spec §1.4: the users phase runs before accounts exist, so owners are always root
   const ignorePasswd =
     options.ignorePasswd || phase === "users" || environment.env["NIXOS_ACTION"] === "dry-activate"
   const dryRun = options.dryRun || environment.env["NIXOS_ACTION"] === "dry-activate"
@@ -215,7 +203,7 @@ async function installPhase(
 
   // 1. Validate: owners (run-time lookups), then the check modes.
   const accounts: Accounts = ignorePasswd
-    ? { users: new Map(), groups: new Map() }
+    ? { users: new Map(), groups: new Map(), members: new Map() }
     : await fs.readAccounts()
   const keysGid = ignorePasswd
     ? 0
@@ -226,7 +214,8 @@ async function installPhase(
       : resolveOwnership(spec, accounts, ignorePasswd)
 
   if (options.checkMode !== "off") {
-    if (options.checkMode === "sopsfile") await checkSourceFiles(manifest, fs)
+    if (options.checkMode === "sopsfile")
+      await checkSourceFiles(manifest, options.sourceLimits ?? defaultSourceLimits)
     await step(environment, "validated")
     return {
       ...base,
@@ -238,14 +227,18 @@ async function installPhase(
       reloaded: [],
     }
   }
+  // What is at symlinkPath must be a link coffer made (or nothing): refused before anything
+  // is mounted, decrypted or written (issue 18 item 4)
+  await fs.checkStableLink(manifest.symlinkPath, manifest.secretsMountPoint)
   await step(environment, "validated")
 
   // 2. Keys, then each source file decrypted once.
   let keys: HostKeys | undefined
   let mountedFsType: string | undefined
-  const sources = new Map<string, Outcome<DecryptedSource>>()
+  /** Per secret name, its value or why it has none. */
+  const values = new Map<string, Outcome<Uint8Array>>()
   if (manifest.secrets.length > 0) {
-    // spec (step 5): the keyring made from sshKeyPaths lives under the mount point, so
+    // spec §3 step 5: the keyring made from sshKeyPaths lives under the mount point, so
     // mount first (a dry run mounts nothing and uses the mount point only if it is in RAM)
     const mountPoint = manifest.secretsMountPoint
     let keyringParent: string | undefined
@@ -272,17 +265,38 @@ async function installPhase(
     try {
       for (const warning of keys.warnings) log.warn(warning)
       if (manifest.logging.keyImport) for (const line of keys.imported) log.note(line)
-      for (const secret of manifest.secrets) {
-        const id = sourceId(secret)
-        if (sources.has(id)) continue
-        decryptions.set(secret.sopsFile, (decryptions.get(secret.sopsFile) ?? 0) + 1)
-        const outcome = await decryptSource(secret, keys, fs)
-        if (!outcome.ok)
+      const requests = sourceRequests(manifest, "decrypt")
+      for (const r of requests) decryptions.set(r.path, (decryptions.get(r.path) ?? 0) + 1)
+      const results = await openSources(
+        requests,
+        keys.material,
+        options.sourceLimits ?? defaultSourceLimits,
+      )
+      requests.forEach((request, i) => {
+        const result = results[i] as SourceResult
+        if (!result.ok) {
           log.warn(
-            `${secret.format === "age" ? "age" : "sops"} file "${secret.sopsFile}": ${outcome.reason}`,
+            `${request.format === "age" ? "age" : "sops"} file "${request.path}": ${result.reason}`,
           )
-        sources.set(id, outcome)
-      }
+        }
+        for (const { name } of request.secrets) {
+          const value = !result.ok
+            ? {
+                ok: false as const,
+                reason: `"${request.path}" could not be decrypted: ${result.reason}`,
+              }
+            : (result.values.find((v) => v.name === name)?.outcome ?? {
+                ok: false as const,
+                reason: "its file gave no value",
+              })
+          values.set(
+            name,
+            value.ok || !result.ok
+              ? value
+              : { ok: false, reason: `${value.reason} in "${request.path}"` },
+          )
+        }
+      })
     } finally {
       // the temporary keyring (secret keys) goes as soon as decryption is over
       for (const warning of await keys.close()) log.warn(warning)
@@ -299,19 +313,12 @@ async function installPhase(
     owner: ownerOf(secret),
     value,
   })
-  const planSecrets: PlanSecret[] = manifest.secrets.map((secret) => {
-    const source = sources.get(sourceId(secret))
-    const value: Outcome<Uint8Array> =
-      source === undefined
-        ? { ok: false, reason: "its file was not decrypted" }
-        : !source.ok
-          ? { ok: false, reason: `"${secret.sopsFile}" could not be decrypted: ${source.reason}` }
-          : extractValue(secret, source.value)
-    if (!value.ok && source?.ok === true) {
-      return planSecretOf(secret, { ok: false, reason: `${value.reason} in "${secret.sopsFile}"` })
-    }
-    return planSecretOf(secret, value)
-  })
+  const planSecrets: PlanSecret[] = manifest.secrets.map((secret) =>
+    planSecretOf(
+      secret,
+      values.get(secret.name) ?? { ok: false, reason: "its file was not decrypted" },
+    ),
+  )
   const planTemplates: PlanTemplate[] = []
   for (const template of manifest.templates) {
     planTemplates.push({
@@ -321,7 +328,7 @@ async function installPhase(
       restartUnits: restartUnitsOf(template),
       reloadUnits: template.reloadUnits,
       owner: ownerOf(template),
-      text: await templateText(template, fs),
+      text: await templateText(template, ownerOf(template), accounts, fs),
     })
   }
 
@@ -338,7 +345,7 @@ async function installPhase(
     placeholderBySecretName: manifest.placeholderBySecretName,
     symlinkPath: manifest.symlinkPath,
     keysGid,
-    // spec (step 11): no symlink yet means first install since boot: nothing to restart
+    // spec §3 step 11: no symlink yet means first install since boot: nothing to restart
     previous: firstInstall ? undefined : (previous ?? new Map()),
   })
   for (const warning of plan.warnings) log.warn(warning)
@@ -404,22 +411,30 @@ async function installPhase(
   await step(environment, "generation-written")
 
   // 7. Publish: one rename.
-  await fs.switchSymlink(manifest.symlinkPath, dir)
+  await fs.switchSymlink(manifest.symlinkPath, dir, manifest.secretsMountPoint)
   await step(environment, "switched")
+  // Only links coffer made are replaced (issue 18 item 4): those it recorded since the
+  // secret filesystem was made, and those into the stable path (it or sops-nix made them).
+  const made = await fs.readLinkRecord(manifest.secretsMountPoint)
+  const record = new Map(made)
   for (const link of plan.links) {
     try {
-      await fs.placeSymlink(
-        link.path,
-        link.target,
-        manifest.userMode ? ownerUid : link.uid,
-        manifest.userMode ? ownerGid : link.gid,
-      )
+      await fs.placeSymlink({
+        path: link.path,
+        target: link.target,
+        uid: manifest.userMode ? ownerUid : link.uid,
+        gid: manifest.userMode ? ownerGid : link.gid,
+        replaceable: (current) =>
+          made.get(link.path) === current || isInside(normalizePath(current), manifest.symlinkPath),
+      })
+      record.set(link.path, link.target)
     } catch (e) {
       const reason = `its link "${link.path}" could not be placed: ${reasonOf(e)}`
       failures.push({ phase, kind: link.kind, name: link.name, reason, kept: true })
       log.warn(`${link.kind} "${link.name}": ${reason}`)
     }
   }
+  if (!sameRecord(made, record)) await fs.writeLinkRecord(manifest.secretsMountPoint, record)
   await step(environment, "linked")
   await prune(manifest, newGeneration, fs)
   await step(environment, "pruned")
@@ -438,6 +453,14 @@ async function installPhase(
   return { ...base, generation: newGeneration, fsType, plan, decryptions, restarted, reloaded }
 }
 
+function isInside(path: string, dir: string): boolean {
+  return path.startsWith(dir.endsWith("/") ? dir : `${dir}/`)
+}
+
+function sameRecord(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v)
+}
+
 /** The place a custom-path link goes, when the secret's `path` is not its default. */
 function linkOf(secret: SecretSpec): string | undefined {
   return secret.path === secret.defaultPath ? undefined : secret.path
@@ -449,11 +472,12 @@ function generationDir(manifest: Manifest, generation: number): string {
 
 /**
  * The current generation: the number the stable symlink points at, when it points into the
- * mount point (step 8 of docs/host/sops-nix-manifest.md "The install, step by step").
+ * mount point (spec §3 step 8).
  */
 async function currentGeneration(manifest: Manifest, fs: HostFs): Promise<number | undefined> {
-  const target = await fs.readSymlink(manifest.symlinkPath)
-  if (target === undefined) return undefined
+  const link = await fs.readSymlink(manifest.symlinkPath)
+  if (link === undefined) return undefined
+  const target = normalizePath(link)
   const mount = manifest.secretsMountPoint.replace(/\/+$/, "")
   if (!target.startsWith(`${mount}/`)) return undefined
   const rest = target.slice(mount.length + 1)
@@ -469,13 +493,13 @@ async function prepareMount(
   const { fs, log } = environment
   const mountPoint = manifest.secretsMountPoint
   if (manifest.userMode) {
-    // spec (step 4): user mode only creates the directory
+    // spec §3 step 4: user mode only creates the directory
     await fs.ensureDirectory(mountPoint)
   } else {
     try {
       await fs.ensureSecretFs(mountPoint, { useTmpfs: manifest.useTmpfs, gid: keysGid })
     } catch (e) {
-      if (!(e instanceof HostFsError) || !options.allowPersistent) throw e
+      if (!(e instanceof SecretFsMountError) || !options.allowPersistent) throw e
       log.warn(`${e.message}; writing to the directory as it is (--allow-persistent)`)
       await fs.ensureDirectory(mountPoint)
     }
@@ -505,7 +529,7 @@ async function prepareMount(
 async function prune(manifest: Manifest, current: number, fs: HostFs): Promise<void> {
   for (const generation of await fs.listGenerations(manifest.secretsMountPoint)) {
     if (generation === current) continue
-    // spec (step 15): keep the newest keepGenerations; 0 keeps everything. Numbers above
+    // spec §3 step 15: keep the newest keepGenerations; 0 keeps everything. Numbers above
     // the current one are leftovers of interrupted runs and never live.
     const old = manifest.keepGenerations > 0 && generation <= current - manifest.keepGenerations
     if (old || generation > current) await fs.removeTree(generationDir(manifest, generation))
@@ -524,7 +548,7 @@ async function notifyUnits(
     env["SOPS_RESTART_UNITS_VIA_SYSTEMCTL"] === "1" ||
     (!(await fs.exists("/run/nixos")) && (await fs.exists("/run/systemd/system")))
   if (viaSystemctl) {
-    // spec (step 11): --no-block (the installer runs ordered before other units, waiting
+    // spec §3 step 11: --no-block (the installer runs ordered before other units, waiting
     // would deadlock); try-: units that are not running stay stopped
     for (const [verb, units] of [
       ["try-restart", plan.restartUnits],
@@ -552,7 +576,7 @@ async function notifyUnits(
 }
 
 /**
- * Resolves a secret's owner and group to numbers (step 2 of the install): a name wins over the
+ * Resolves a secret's owner and group to numbers (sops-nix §3 step 2): a name wins over the
  * numeric id; a name made of digits is taken as the id (upstream #514); with
  * `ignorePasswd` everything is 0:0.
  * @returns the ids, or the reason (an unknown user or group, named)
@@ -590,171 +614,115 @@ export function resolveOwnership(
   return { ok: true, value: { uid, gid } }
 }
 
-/** A decrypted source file: a sops document with its store, or the bytes of an age file. */
-type DecryptedSource =
-  | { readonly kind: "sops"; readonly store: Store; readonly doc: Document }
-  | { readonly kind: "age"; readonly bytes: Uint8Array }
-
-function sourceId(secret: SecretSpec): string {
-  return `${secret.format === "age" ? "age" : "sops"}\0${secret.sopsFile}`
+/**
+ * One request per source file (each file opened once, however many secrets it feeds), in
+ * the order the manifest first names them.
+ */
+function sourceRequests(manifest: Manifest, mode: "decrypt" | "check"): SourceRequest[] {
+  const byId = new Map<
+    string,
+    { request: SourceRequest; secrets: SourceRequest["secrets"][number][] }
+  >()
+  for (const secret of manifest.secrets) {
+    const id = `${secret.format === "age" ? "age" : "sops"}\0${secret.sopsFile}`
+    let entry = byId.get(id)
+    if (entry === undefined) {
+      const secrets: { name: string; key: string }[] = []
+      entry = {
+        request: { path: secret.sopsFile, format: secret.format, mode, secrets },
+        secrets,
+      }
+      byId.set(id, entry)
+    }
+    entry.secrets.push({ name: secret.name, key: secret.key })
+  }
+  return [...byId.values()].map((e) => e.request)
 }
 
-async function decryptSource(
-  secret: SecretSpec,
-  keys: HostKeys,
+/** Template files larger than this are refused (they are configuration, not data). */
+const MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
+
+/**
+ * A template's text: its `content`, or its `file`, read only when everyone who may read the
+ * rendered file could read the template file themselves (issue 18 item 4: root reads it,
+ * so a `file` naming /etc/shadow would otherwise be copied out to the template's owner).
+ */
+async function templateText(
+  template: TemplateSpec,
+  owner: Outcome<Ownership>,
+  accounts: Accounts,
   fs: HostFs,
-): Promise<Outcome<DecryptedSource>> {
-  let bytes: Uint8Array
-  try {
-    bytes = await fs.readFile(secret.sopsFile)
-  } catch (e) {
-    return { ok: false, reason: `cannot be read: ${reasonOf(e)}` }
-  }
-  try {
-    if (secret.format === "age") {
-      return { ok: true, value: { kind: "age", bytes: await decryptAge(bytes, keys.identities) } }
-    }
-    // The bytes as they are: a binary sops file's data may be any bytes (not UTF-8).
-    const file = await openEncryptedFile(
-      bytes,
-      secret.format,
-      keys.pgp === undefined
-        ? { identities: keys.identities }
-        : { identities: keys.identities, pgp: keys.pgp },
-    )
-    const value: DecryptedSource = { kind: "sops", store: file.store, doc: file.doc }
-    closeFile(file)
-    return { ok: true, value }
-  } catch (e) {
-    return { ok: false, reason: reasonOf(e) }
-  }
-}
-
-/**
- * The bytes of one secret from its decrypted file (step 6 of the install): the whole file for
- * an empty key and for binary, dotenv, ini and age; otherwise the value at the
- * `/`-separated key. Unlike sops-nix, a non-string value is not refused: numbers and
- * booleans are written as text, mappings in the file's format, lists as JSON.
- */
-function extractValue(secret: SecretSpec, source: DecryptedSource): Outcome<Uint8Array> {
-  if (source.kind === "age") return { ok: true, value: source.bytes }
-  const whole = (): Outcome<Uint8Array> => ({
-    ok: true,
-    value: emitPlaintext(source.store, source.doc),
-  })
-  if (secret.key === "" || (secret.format !== "yaml" && secret.format !== "json")) return whole()
-  const found = findKey(source.doc, secret.key)
-  if (!found.ok) return { ok: false, reason: found.reason }
-  const node = found.value
-  switch (node.kind) {
-    case "mapping":
-      return {
-        ok: true,
-        value: new Uint8Array(Buffer.from(source.store.emit({ branches: [node] }), "utf8")),
-      }
-    case "sequence":
-      return { ok: true, value: new Uint8Array(Buffer.from(JSON.stringify(toJson(node)), "utf8")) }
-    case "bytes":
-      return { ok: true, value: node.value }
-    default:
-      return { ok: true, value: new Uint8Array(Buffer.from(scalarToText(node), "utf8")) }
-  }
-}
-
-/**
- * Walks a `/`-separated key through the first document's mappings.
- * @returns the node, or why the key is not there (naming the key and the file's level)
- */
-function findKey(doc: Document, key: string): Outcome<Node> {
-  let node: Node | undefined = doc.branches[0]
-  const walked: string[] = []
-  for (const part of key.split("/")) {
-    if (node?.kind !== "mapping") {
-      return {
-        ok: false,
-        reason: new SecretSourceError(`key "${key}": "${walked.join("/")}" is not a mapping`)
-          .message,
-      }
-    }
-    const mapping: Mapping = node
-    const entry = mapping.items.find((i) => i.kind === "entry" && i.key === part)
-    walked.push(part)
-    if (entry?.kind !== "entry") {
-      return {
-        ok: false,
-        reason: new SecretSourceError(`the key "${key}" cannot be found`).message,
-      }
-    }
-    node = entry.value
-  }
-  return node === undefined
-    ? { ok: false, reason: `the key "${key}" cannot be found` }
-    : { ok: true, value: node }
-}
-
-type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
-
-function toJson(node: Node): JsonValue {
-  switch (node.kind) {
-    case "mapping": {
-      const out: Record<string, JsonValue> = {}
-      for (const item of node.items) if (item.kind === "entry") out[item.key] = toJson(item.value)
-      return out
-    }
-    case "sequence":
-      return node.items.flatMap((i) => (i.kind === "comment" ? [] : [toJson(i)]))
-    case "null":
-      return null
-    case "bool":
-      return node.value
-    case "float":
-      return node.value
-    default:
-      return scalarToText(node)
-  }
-}
-
-async function templateText(template: TemplateSpec, fs: HostFs): Promise<Outcome<string>> {
+): Promise<Outcome<string>> {
   if (template.content !== "") return { ok: true, value: template.content }
   if (template.file === null)
     return { ok: false, reason: "the template has neither content nor file" }
+  if (!owner.ok) return { ok: false, reason: owner.reason }
+  let file: StatedFile
   try {
-    return { ok: true, value: Buffer.from(await fs.readFile(template.file)).toString("utf8") }
+    file = await fs.readStatedFile(template.file, MAX_TEMPLATE_BYTES)
   } catch (e) {
     return { ok: false, reason: `template file "${template.file}" cannot be read: ${reasonOf(e)}` }
   }
+  const { uid, gid } = owner.value
+  const readers: { who: string; uid: number; gids: ReadonlySet<number> }[] = [
+    { who: template.owner ?? `uid ${String(uid)}`, uid, gids: gidsOf(uid, accounts) },
+  ]
+  if ((template.mode & 0o040) !== 0) {
+    // every member of the rendered file's group may read it: judge as an unnamed member
+    readers.push({ who: `group ${template.group ?? String(gid)}`, uid: -1, gids: new Set([gid]) })
+  }
+  for (const reader of readers) {
+    if (!canRead(file, reader)) {
+      file.content.fill(0)
+      return {
+        ok: false,
+        reason: `template file "${template.file}" is not readable by ${reader.who}, who may read the rendered file (it is ${octalMode(file.mode)}, owned by ${String(file.uid)}:${String(file.gid)})`,
+      }
+    }
+  }
+  return { ok: true, value: Buffer.from(file.content).toString("utf8") }
+}
+
+/** Every gid a user has: the primary one from `/etc/passwd` and the `/etc/group` memberships. */
+function gidsOf(uid: number, accounts: Accounts): Set<number> {
+  const gids = new Set<number>()
+  for (const [name, user] of accounts.users) {
+    if (user.uid !== uid) continue
+    gids.add(user.gid)
+    for (const [gid, members] of accounts.members) if (members.includes(name)) gids.add(gid)
+  }
+  return gids
+}
+
+function octalMode(mode: number): string {
+  return `0${(mode & 0o777).toString(8).padStart(3, "0")}`
 }
 
 /**
- * `--check-mode=sopsfile` ("Checks at build time"): every source file is read as ciphertext and
- * parsed; every key must exist in its file's (plaintext) key structure. No decryption.
+ * `--check-mode=sopsfile` (sops-nix §6): every source file is read as ciphertext and
+ * parsed (on a worker, within the per-source limits); every key must exist in its file's
+ * (plaintext) key structure. No decryption.
  * @throws SecretSourceError listing every problem
  */
-async function checkSourceFiles(manifest: Manifest, fs: HostFs): Promise<void> {
+async function checkSourceFiles(manifest: Manifest, limits: SourceLimits): Promise<void> {
   const problems: string[] = []
-  const parsed = new Map<string, Outcome<Document>>()
-  for (const secret of manifest.secrets) {
-    if (secret.format === "age") {
-      if (!(await fs.exists(secret.sopsFile)))
-        problems.push(`secret "${secret.name}": "${secret.sopsFile}" does not exist`)
-      continue
+  const requests = sourceRequests(manifest, "check")
+  const noKeys = { ageSshKeyPaths: [], ageKeyFile: null, files: new Map(), gpg: undefined }
+  const results = await openSources(requests, noKeys, limits)
+  requests.forEach((request, i) => {
+    const result = results[i] as SourceResult
+    if (!result.ok) {
+      problems.push(
+        request.format === "age"
+          ? `${request.secrets.map((s) => `secret "${s.name}"`).join(", ")}: "${request.path}" ${result.reason}`
+          : `"${request.path}": ${result.reason}`,
+      )
+      return
     }
-    let doc = parsed.get(secret.sopsFile)
-    if (doc === undefined) {
-      try {
-        const text = Buffer.from(await fs.readFile(secret.sopsFile)).toString("utf8")
-        doc = { ok: true, value: storeForFormat(secret.format).parseEncrypted(text).doc }
-      } catch (e) {
-        doc = { ok: false, reason: reasonOf(e) }
-      }
-      parsed.set(secret.sopsFile, doc)
-      if (!doc.ok) problems.push(`"${secret.sopsFile}": ${doc.reason}`)
+    for (const { name, outcome } of result.values) {
+      if (!outcome.ok) problems.push(`secret "${name}": ${outcome.reason} in "${request.path}"`)
     }
-    if (!doc.ok || secret.key === "" || (secret.format !== "yaml" && secret.format !== "json"))
-      continue
-    const found = findKey(doc.value, secret.key)
-    if (!found.ok) problems.push(`secret "${secret.name}": ${found.reason} in "${secret.sopsFile}"`)
-  }
+  })
   if (problems.length > 0) {
     throw new SecretSourceError(
       `${String(problems.length)} problem${problems.length === 1 ? "" : "s"} in the sops files: ${problems.join("; ")}`,

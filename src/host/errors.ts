@@ -41,6 +41,19 @@ export class ManifestError extends ToolError {
 /** The secret filesystem could not be prepared (mount, generation directory, symlink). */
 export class HostFsError extends ToolError {}
 
+/**
+ * A path leads through something its owner could redirect as root writes there: a symlink
+ * or directory of one user leading to another user's (systemd-tmpfiles' "unsafe
+ * transition"), or a component that is not a directory.
+ */
+export class UnsafePathError extends HostFsError {}
+
+/** Something coffer did not make is where a link must go (a directory, a file, a foreign link). */
+export class LinkInTheWayError extends HostFsError {}
+
+/** The secret filesystem could not be mounted (not root, no ramfs, mount(8) failed). */
+export class SecretFsMountError extends HostFsError {}
+
 /** The mount point is on a filesystem that keeps data on disk, and that was not allowed. */
 export class PersistentFsError extends ToolError {}
 

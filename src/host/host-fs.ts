@@ -1,7 +1,6 @@
 /**
  * The `HostFs` port: every effect the installer (`apply.ts`) has on the machine, and its
- * real implementation on Linux (docs/host/sops-nix-manifest.md "The install, step by step"
- * steps 4, 8-10, 13-15; docs/agenix.md "The activation").
+ * real implementation on Linux (sops-nix.md §3 steps 4, 8-10, 13-15; agenix.md §2).
  *
  * - Is a path a mount point, and of which filesystem type (`/proc/self/mountinfo`)?
  * - Mount a ramfs (or a tmpfs with `noswap`, retried without it on kernels that refuse
@@ -13,12 +12,18 @@
  * - Switch the stable symlink atomically: a new symlink under a temporary name, then
  *   `rename` over the old one, so readers see the old generation or the new one, never
  *   nothing.
+ * - Reach every place outside the secret filesystem (the mount point, the stable link,
+ *   custom-path links) through `openDirectory` (`path-walk.ts`): no symlink a user could
+ *   plant is followed as root, and the last step happens inside the directory that was
+ *   checked. Only links coffer made are ever replaced (issue 18 items 2 and 4).
  * - Users and groups come from `/etc/passwd` and `/etc/group` (parsed here, not NSS), so a
  *   lookup is the same inside a fresh container and in tests.
  */
 import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { constants } from "node:fs"
 import type { Stats } from "node:fs"
+import type { FileHandle } from "node:fs/promises"
 import {
   chown,
   chmod,
@@ -35,9 +40,12 @@ import {
   symlink,
   unlink,
   appendFile,
+  writeFile,
 } from "node:fs/promises"
-import { dirname, join } from "node:path"
-import { HostFsError } from "./errors.js"
+import { basename, dirname, join, posix } from "node:path"
+import { HostFsError, LinkInTheWayError, SecretFsMountError, UnsafePathError } from "./errors.js"
+import type { OpenedDirectory } from "./path-walk.js"
+import { openDirectory } from "./path-walk.js"
 
 /** An entry of the previous generation, read without following symlinks. */
 export type GenerationEntry =
@@ -63,6 +71,29 @@ export interface MountState {
 export interface Accounts {
   readonly users: ReadonlyMap<string, { readonly uid: number; readonly gid: number }>
   readonly groups: ReadonlyMap<string, number>
+  /** gid → the user names `/etc/group` lists as its members (supplementary groups). */
+  readonly members: ReadonlyMap<number, readonly string[]>
+}
+
+/** A file read together with its status at the time it was opened (a template file). */
+export interface StatedFile {
+  readonly content: Uint8Array
+  readonly uid: number
+  readonly gid: number
+  readonly mode: number
+}
+
+/** A symlink to place at a secret's custom path. */
+export interface LinkPlacement {
+  readonly path: string
+  readonly target: string
+  readonly uid: number
+  readonly gid: number
+  /**
+   * Whether a symlink already there, pointing at `current`, is one coffer made and may be
+   * replaced (anything else in the way is refused).
+   */
+  readonly replaceable: (current: string) => boolean
 }
 
 /** How the secret filesystem should be mounted. */
@@ -91,8 +122,14 @@ export interface ProgramResult {
 
 /** Every effect the installer needs. `systemHostFs` is the real one. */
 export interface HostFs {
-  /** Reads a whole file (a sops or age source, an identity file, a template file). */
+  /** Reads a whole file (a sops or age source, an identity file). */
   readFile(path: string): Promise<Uint8Array>
+  /**
+   * Reads a regular file with the owner and mode it has (following symlinks: the file read
+   * is the one whose status is returned).
+   * @throws HostFsError when it is not a regular file or larger than `maxBytes`
+   */
+  readStatedFile(path: string, maxBytes: number): Promise<StatedFile>
   /** Whether anything (even a dangling symlink) exists at `path`. */
   exists(path: string): Promise<boolean>
   /** @returns the symlink's target, or undefined when `path` is not a symlink */
@@ -103,11 +140,16 @@ export interface HostFs {
   readAccounts(): Promise<Accounts>
   /**
    * Creates the mount point (0751) and mounts the secret filesystem on it unless it is
-   * already a mount of the wanted type; then sets root:gid and mode 0751.
-   * @throws HostFsError when mounting fails
+   * already a mount of the wanted type; then sets root:gid and mode 0751. The mount point
+   * must be a real directory, in directories root owns.
+   * @throws SecretFsMountError when mounting fails; UnsafePathError, HostFsError when the
+   *   mount point is a symlink, not a directory, or under a directory root does not own
    */
   ensureSecretFs(mountPoint: string, options: SecretFsOptions): Promise<SecretFsResult>
-  /** Creates a plain directory (user mode, or `--allow-persistent`), mode 0751. */
+  /**
+   * Creates a plain directory (user mode, or `--allow-persistent`), mode 0751.
+   * @throws HostFsError when it is a symlink or not a directory
+   */
   ensureDirectory(path: string): Promise<void>
   /**
    * Reads a generation directory recursively without following symlinks.
@@ -130,13 +172,29 @@ export interface HostFs {
   ): Promise<void>
   /** fsyncs a directory. */
   syncDirectory(path: string): Promise<void>
-  /** Points `linkPath` at `target` atomically (temporary symlink + rename). */
-  switchSymlink(linkPath: string, target: string): Promise<void>
   /**
-   * Places a symlink owned by uid:gid at `linkPath` (a secret's custom `path`); leaves a
-   * correct one alone; replaces a file or a wrong link; refuses a directory.
+   * Checks that the stable symlink can be switched: nothing is there yet, or a symlink
+   * into `mountPoint` (one coffer or sops-nix made).
+   * @throws LinkInTheWayError naming what is there instead; UnsafePathError
    */
-  placeSymlink(linkPath: string, target: string, uid: number, gid: number): Promise<void>
+  checkStableLink(linkPath: string, mountPoint: string): Promise<void>
+  /**
+   * Points `linkPath` at `target` atomically (temporary symlink + rename), after the same
+   * check as `checkStableLink`.
+   */
+  switchSymlink(linkPath: string, target: string, mountPoint: string): Promise<void>
+  /**
+   * Places a symlink owned by uid:gid at a secret's custom `path`: leaves a correct one
+   * alone, replaces one coffer made, refuses anything else.
+   * @returns whether a link was written (false: the right one was there)
+   * @throws LinkInTheWayError naming a directory, a regular file or a foreign link in the
+   *   way; UnsafePathError for an unsafe component of the path
+   */
+  placeSymlink(link: LinkPlacement): Promise<boolean>
+  /** The links coffer placed since the secret filesystem was made (path → target). */
+  readLinkRecord(mountPoint: string): Promise<ReadonlyMap<string, string>>
+  /** Replaces that record. */
+  writeLinkRecord(mountPoint: string, links: ReadonlyMap<string, string>): Promise<void>
   /** Appends lines to a file (the NixOS activation restart lists). */
   appendLines(path: string, lines: readonly string[]): Promise<void>
   /** Runs a program without a shell (systemctl); never given secrets. */
@@ -168,6 +226,44 @@ export function parsePasswd(
     users.set(name, { uid: u, gid: g })
   }
   return users
+}
+
+/**
+ * The members `/etc/group` lists for each group (its fourth field).
+ * @returns gid → user names (groups without members are absent)
+ */
+export function parseGroupMembers(text: string): Map<number, string[]> {
+  const members = new Map<number, string[]>()
+  for (const line of text.split("\n")) {
+    const fields = line.split(":")
+    const [name, , gid, list] = fields
+    if (name === undefined || name === "" || name.startsWith("#") || fields.length < 4) continue
+    const g = parseId(gid)
+    if (g === undefined || list === undefined || list.trim() === "") continue
+    const names = list
+      .split(",")
+      .map((n) => n.trim())
+      .filter((n) => n !== "")
+    members.set(g, [...(members.get(g) ?? []), ...names])
+  }
+  return members
+}
+
+/**
+ * Whether a user could read a file themselves, from its owner, group and mode (as the
+ * kernel decides for an unprivileged process; root reads everything).
+ * @param file the file's owner, group and mode
+ * @param user the reader's uid and every gid they have (primary and supplementary)
+ * @returns true when the read permission bit that applies to them is set
+ */
+export function canRead(
+  file: { readonly uid: number; readonly gid: number; readonly mode: number },
+  user: { readonly uid: number; readonly gids: ReadonlySet<number> },
+): boolean {
+  if (user.uid === 0) return true
+  if (file.uid === user.uid) return (file.mode & 0o400) !== 0
+  if (user.gids.has(file.gid)) return (file.mode & 0o040) !== 0
+  return (file.mode & 0o004) !== 0
 }
 
 /**
@@ -246,6 +342,35 @@ export function mountStateOf(entries: readonly MountInfoEntry[], path: string): 
   }
 }
 
+/** The file in the mount point that records the custom-path links coffer placed. */
+export const LINK_RECORD = ".coffer-links.json"
+
+/**
+ * Parses the link record; a damaged one counts as empty (it only ever widens what may be
+ * replaced, so losing it is safe).
+ * @returns link path → the target coffer gave it
+ */
+export function parseLinkRecord(text: string): Map<string, string> {
+  const out = new Map<string, string>()
+  try {
+    const value: unknown = JSON.parse(text)
+    if (typeof value !== "object" || value === null) return out
+    const links = (value as { links?: unknown }).links
+    if (typeof links !== "object" || links === null) return out
+    for (const [path, target] of Object.entries(links)) {
+      if (typeof target === "string") out.set(path, target)
+    }
+  } catch {
+    // damaged: empty
+  }
+  return out
+}
+
+/** @returns the record's text */
+export function formatLinkRecord(links: ReadonlyMap<string, string>): string {
+  return `${JSON.stringify({ version: 1, links: Object.fromEntries(links) }, null, 2)}\n`
+}
+
 /** Filesystem types that live in memory only. */
 export const MEMORY_FS_TYPES: ReadonlySet<string> = new Set(["ramfs", "tmpfs"])
 
@@ -270,13 +395,114 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
-function runProgram(argv: readonly string[]): Promise<ProgramResult> {
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return "a directory"
+  if (st.isFile()) return "a regular file"
+  if (st.isSymbolicLink()) return "a symlink"
+  if (st.isFIFO()) return "a named pipe"
+  if (st.isSocket()) return "a socket"
+  return "a device"
+}
+
+function isInsideDirectory(path: string, dir: string): boolean {
+  const base = dir.endsWith("/") ? dir : `${dir}/`
+  return path === dir || path.startsWith(base)
+}
+
+/** A temporary name beside `name` in its directory; random, so it never meets a file. */
+function temporaryName(name: string): string {
+  return `.${name}.coffer-${randomBytes(6).toString("hex")}`
+}
+
+/** Names `temporaryName` gave for `name`: leftovers of a killed run. */
+function isTemporaryNameOf(entry: string, name: string): boolean {
+  const prefix = `.${name}.coffer-`
+  return entry.startsWith(prefix) && /^[0-9a-f]{12}$/.test(entry.slice(prefix.length))
+}
+
+/**
+ * Removes symlinks a killed run left under temporary names for `name` (only symlinks: a
+ * temporary name holds nothing else, and anything else is not coffer's).
+ */
+async function removeTemporaryLinks(dir: OpenedDirectory, name: string): Promise<void> {
+  for (const entry of await readdir(dir.entry("."))) {
+    if (!isTemporaryNameOf(entry, name)) continue
+    const st = await lstat(dir.entry(entry)).catch(() => undefined)
+    if (st?.isSymbolicLink() === true) await unlink(dir.entry(entry)).catch(() => undefined)
+  }
+}
+
+/**
+ * Makes a symlink to `target` under a temporary name in `dir`, lets `prepare` adjust it,
+ * then renames it over `name`: one atomic replacement, inside the directory that was
+ * checked.
+ */
+async function renameNewLink(
+  dir: OpenedDirectory,
+  name: string,
+  target: string,
+  prepare: (temporary: string) => Promise<void>,
+): Promise<void> {
+  await removeTemporaryLinks(dir, name)
+  const temporary = dir.entry(temporaryName(name))
+  await symlink(target, temporary)
+  try {
+    await prepare(temporary)
+    await rename(temporary, dir.entry(name))
+  } catch (e) {
+    await unlink(temporary).catch(() => undefined)
+    throw e
+  }
+}
+
+/** Whether this process may change what others own (then paths are walked safely). */
+function privileged(): boolean {
+  return process.geteuid?.() === 0
+}
+
+/**
+ * What is at the stable symlink's place, refused unless it is nothing or a symlink into
+ * the mount point.
+ * @throws LinkInTheWayError naming it
+ */
+async function checkStableEntry(
+  dir: OpenedDirectory,
+  linkPath: string,
+  mountPoint: string,
+): Promise<void> {
+  const current = await lstatOrUndefined(dir.entry(basename(linkPath)))
+  if (current === undefined) return
+  const hints = [
+    "nothing was changed; move it away, or choose another symlinkPath",
+    `coffer replaces only a symlink into secretsMountPoint "${mountPoint}"`,
+  ]
+  if (!current.isSymbolicLink()) {
+    throw new LinkInTheWayError(
+      `symlinkPath "${linkPath}" is ${kindOf(current)}, not a link coffer made`,
+      { hints },
+    )
+  }
+  const target = await readlink(dir.entry(basename(linkPath)))
+  if (!isInsideDirectory(posix.normalize(target), mountPoint) || target === mountPoint) {
+    throw new LinkInTheWayError(
+      `symlinkPath "${linkPath}" is a symlink to "${target}", not to a generation in "${mountPoint}"`,
+      { hints },
+    )
+  }
+}
+
+function runProgram(argv: readonly string[], extraFd?: number): Promise<ProgramResult> {
   const [program, ...args] = argv
   if (program === undefined) return Promise.resolve({ status: 127, stderr: "empty command" })
   return new Promise((resolve) => {
-    const child = spawn(program, args, { stdio: ["ignore", "ignore", "pipe"] })
+    const child = spawn(program, args, {
+      stdio:
+        extraFd === undefined
+          ? ["ignore", "ignore", "pipe"]
+          : ["ignore", "ignore", "pipe", extraFd],
+    })
     const err: Buffer[] = []
-    child.stderr.on("data", (d: Buffer) => err.push(d))
+    child.stderr?.on("data", (d: Buffer) => err.push(d))
     child.on("error", (e) => {
       resolve({ status: 127, stderr: describe(e) })
     })
@@ -302,9 +528,75 @@ export function systemHostFs(options: SystemHostFsOptions = {}): HostFs {
     return mountStateOf(parseMountInfo(text), real)
   }
 
-  async function mountAs(fsType: string, opts: string, mountPoint: string): Promise<ProgramResult> {
+  /**
+   * Mounts on the directory open as `fd`: mount(8) gets it as its fd 3 and mounts on
+   * `/proc/self/fd/3` without canonicalising, so the kernel mounts on that very directory.
+   */
+  async function mountAs(fsType: string, opts: string, fd: number): Promise<ProgramResult> {
     // no secret is ever in these arguments: only the type, options and the mount point
-    return runProgram(["mount", "-t", fsType, "-o", opts, "none", mountPoint])
+    return runProgram(
+      ["mount", "--no-canonicalize", "-t", fsType, "-o", opts, "none", "/proc/self/fd/3"],
+      fd,
+    )
+  }
+
+  /**
+   * The mount point's directory: its parents walked safely (root's only, when privileged),
+   * the mount point itself created when missing and refused when it is a symlink or not a
+   * directory.
+   */
+  async function openMountPoint(
+    mountPoint: string,
+  ): Promise<{ parent: OpenedDirectory; name: string }> {
+    const safe = privileged()
+    const parent = await openDirectory(dirname(mountPoint), {
+      safe,
+      create: 0o755,
+      rootOwned: safe,
+    })
+    const name = basename(mountPoint)
+    try {
+      const st = await lstatOrUndefined(parent.entry(name))
+      if (st === undefined) {
+        await mkdir(parent.entry(name), { mode: 0o700 }).catch((e: unknown) => {
+          if (!isErrno(e, "EEXIST")) throw e
+        })
+      } else if (st.isSymbolicLink()) {
+        throw new UnsafePathError(
+          `secretsMountPoint "${mountPoint}" is a symlink to "${await readlink(parent.entry(name))}": coffer mounts only on a real directory`,
+          { hints: ["remove the link, or set secretsMountPoint to the directory it points at"] },
+        )
+      } else if (!st.isDirectory()) {
+        throw new UnsafePathError(
+          `secretsMountPoint "${mountPoint}" is ${kindOf(st)}, not a directory`,
+          { hints: ["move it away, or choose another secretsMountPoint"] },
+        )
+      } else if (safe && st.uid !== 0) {
+        throw new UnsafePathError(
+          `secretsMountPoint "${mountPoint}" is owned by uid ${String(st.uid)}, not root`,
+          { hints: ["the secret filesystem is mounted only on a directory root owns"] },
+        )
+      }
+      return { parent, name }
+    } catch (e) {
+      await parent.close()
+      throw e
+    }
+  }
+
+  /** Opens the mount point itself (never through a symlink). */
+  async function openEntryDirectory(parent: OpenedDirectory, name: string) {
+    try {
+      return await open(
+        parent.entry(name),
+        constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW,
+      )
+    } catch (e) {
+      throw new UnsafePathError(
+        `"${join(parent.path, name)}" is no longer a directory: ${describe(e)}`,
+        { cause: e },
+      )
+    }
   }
 
   async function readTree(
@@ -341,9 +633,85 @@ export function systemHostFs(options: SystemHostFsOptions = {}): HostFs {
     }
   }
 
+  async function mountSecretFs(
+    parent: OpenedDirectory,
+    name: string,
+    mountPoint: string,
+    opts: SecretFsOptions,
+  ): Promise<SecretFsResult> {
+    const wanted = opts.useTmpfs ? "tmpfs" : "ramfs"
+    const stateOf = async (dir: FileHandle): Promise<MountState> => {
+      const real = await readlink(`/proc/self/fd/${String(dir.fd)}`)
+      return mountStateOf(parseMountInfo(await readFile(mountInfoPath, "utf8")), real)
+    }
+    let mounted = false
+    let noswap = false
+    const under = await openEntryDirectory(parent, name)
+    try {
+      const state = await stateOf(under)
+      if (!state.mountPoint || state.fsType !== wanted) {
+        const base = "nodev,nosuid,noexec,mode=0751"
+        let result: ProgramResult
+        if (opts.useTmpfs) {
+          // spec §3 step 4: noswap keeps secrets out of swap; kernels before 6.4 refuse it
+          result = await mountAs("tmpfs", `${base},noswap`, under.fd)
+          noswap = result.status === 0
+          if (result.status !== 0) result = await mountAs("tmpfs", base, under.fd)
+        } else {
+          result = await mountAs("ramfs", base, under.fd)
+        }
+        if (result.status !== 0) {
+          throw new SecretFsMountError(
+            `could not mount a ${wanted} on "${mountPoint}": ${result.stderr || `mount exited with status ${String(result.status)}`}`,
+            {
+              hints: [
+                "the installer must run as root (or with CAP_SYS_ADMIN) to mount the secret filesystem",
+                "--allow-persistent writes to the directory as it is, which may put plaintext on disk",
+              ],
+            },
+          )
+        }
+        mounted = true
+      }
+    } finally {
+      await under.close()
+    }
+    // the mounted filesystem's root, reached again through the checked parent: root:keys
+    // 0751 (o+x so owners can open their files, sops-nix PR #97)
+    const top = await openEntryDirectory(parent, name)
+    try {
+      await top.chown(0, opts.gid)
+      await top.chmod(0o751)
+      const after = await stateOf(top)
+      return { fsType: after.fsType, mounted, noswap }
+    } finally {
+      await top.close()
+    }
+  }
+
   return {
     async readFile(path: string): Promise<Uint8Array> {
       return new Uint8Array(await readFile(path))
+    },
+
+    async readStatedFile(path: string, maxBytes: number): Promise<StatedFile> {
+      // O_NONBLOCK: a named pipe must not hang the install before fstat says what it is
+      const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+      try {
+        const st = await handle.stat()
+        if (!st.isFile()) {
+          throw new HostFsError(`"${path}" is ${kindOf(st)}, not a regular file`)
+        }
+        if (st.size > maxBytes) {
+          throw new HostFsError(
+            `"${path}" is ${String(st.size)} bytes, more than the ${String(maxBytes)} allowed`,
+          )
+        }
+        const content = new Uint8Array(await handle.readFile())
+        return { content, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }
+      } finally {
+        await handle.close()
+      }
     },
 
     async exists(path: string): Promise<boolean> {
@@ -370,59 +738,36 @@ export function systemHostFs(options: SystemHostFsOptions = {}): HostFs {
           throw e
         }
       }
+      const groupText = await read(groupPath)
       return {
         users: parsePasswd(await read(passwdPath)),
-        groups: parseGroup(await read(groupPath)),
+        groups: parseGroup(groupText),
+        members: parseGroupMembers(groupText),
       }
     },
 
     async ensureSecretFs(mountPoint: string, opts: SecretFsOptions): Promise<SecretFsResult> {
-      await mkdir(dirname(mountPoint), { recursive: true, mode: 0o755 })
-      await mkdir(mountPoint, { recursive: true, mode: 0o751 })
-      const wanted = opts.useTmpfs ? "tmpfs" : "ramfs"
-      const state = await mountState(mountPoint)
-      let mounted = false
-      let noswap = false
-      if (!state.mountPoint || state.fsType !== wanted) {
-        const base = "nodev,nosuid,noexec,mode=0751"
-        let result: ProgramResult
-        if (opts.useTmpfs) {
-          // docs/host/sops-nix-manifest.md "The install, step by step", step 4: noswap
-          // keeps secrets out of swap; kernels before 6.4 refuse it
-          result = await mountAs("tmpfs", `${base},noswap`, mountPoint)
-          noswap = result.status === 0
-          if (result.status !== 0) result = await mountAs("tmpfs", base, mountPoint)
-        } else {
-          result = await mountAs("ramfs", base, mountPoint)
-        }
-        if (result.status !== 0) {
-          throw new HostFsError(
-            `could not mount a ${wanted} on "${mountPoint}": ${result.stderr || `mount exited with status ${String(result.status)}`}`,
-            {
-              hints: [
-                "the installer must run as root (or with CAP_SYS_ADMIN) to mount the secret filesystem",
-                "--allow-persistent writes to the directory as it is, which may put plaintext on disk",
-              ],
-            },
-          )
-        }
-        mounted = true
-      } else {
-        noswap = false
+      const { parent, name } = await openMountPoint(mountPoint)
+      try {
+        return await mountSecretFs(parent, name, mountPoint, opts)
+      } finally {
+        await parent.close()
       }
-      // the mount point: root:keys 0751 (o+x so owners can open their files, sops-nix PR #97)
-      await chown(mountPoint, 0, opts.gid)
-      await chmod(mountPoint, 0o751)
-      const after = await mountState(mountPoint)
-      return { fsType: after.fsType, mounted, noswap }
     },
 
     async ensureDirectory(path: string): Promise<void> {
-      await mkdir(dirname(path), { recursive: true, mode: 0o755 })
-      await mkdir(path, { recursive: true, mode: 0o751 })
-      await chmod(path, 0o751)
+      const { parent, name } = await openMountPoint(path)
+      try {
+        const dir = await openEntryDirectory(parent, name)
+        try {
+          await dir.chmod(0o751)
+        } finally {
+          await dir.close()
+        }
+      } finally {
+        await parent.close()
+      }
     },
-
     async readGeneration(dir: string): Promise<ReadonlyMap<string, GenerationEntry>> {
       const out = new Map<string, GenerationEntry>()
       const st = await lstatOrUndefined(dir)
@@ -491,45 +836,78 @@ export function systemHostFs(options: SystemHostFsOptions = {}): HostFs {
       }
     },
 
-    async switchSymlink(linkPath: string, target: string): Promise<void> {
-      await mkdir(dirname(linkPath), { recursive: true, mode: 0o755 })
-      const temporary = `${linkPath}.coffer-new`
-      const leftover = await lstatOrUndefined(temporary)
-      if (leftover !== undefined) {
-        if (!leftover.isSymbolicLink()) {
-          throw new HostFsError(`"${temporary}" exists and is not a symlink`, {
-            hints: ["remove it by hand; coffer only ever leaves a symlink there"],
-          })
-        }
-        await unlink(temporary)
+    async checkStableLink(linkPath: string, mountPoint: string): Promise<void> {
+      const dir = await openDirectory(dirname(linkPath), { safe: privileged() }).catch(
+        (e: unknown) => {
+          if (isErrno(e, "ENOENT")) return undefined // made when the link is switched
+          throw e
+        },
+      )
+      if (dir === undefined) return
+      try {
+        await checkStableEntry(dir, linkPath, mountPoint)
+      } finally {
+        await dir.close()
       }
-      await symlink(target, temporary)
-      const current = await lstatOrUndefined(linkPath)
-      // docs/host/sops-nix-manifest.md "The install, step by step", step 8: something that
-      // is not a symlink at the link path is removed
-      if (current !== undefined && current.isDirectory()) await rm(linkPath, { recursive: true })
-      await rename(temporary, linkPath)
-      await this.syncDirectory(dirname(linkPath))
     },
 
-    async placeSymlink(linkPath: string, target: string, uid: number, gid: number): Promise<void> {
-      await mkdir(dirname(linkPath), { recursive: true, mode: 0o755 })
-      const current = await lstatOrUndefined(linkPath)
-      if (current !== undefined) {
-        if (current.isSymbolicLink()) {
-          const points = await readlink(linkPath)
-          if (points === target && current.uid === uid && current.gid === gid) return
-        } else if (current.isDirectory()) {
-          throw new HostFsError(`"${linkPath}" is a directory, not a place for a secret's link`, {
-            hints: ["move the directory away or choose another path for the secret"],
-          })
-        }
+    async switchSymlink(linkPath: string, target: string, mountPoint: string): Promise<void> {
+      const dir = await openDirectory(dirname(linkPath), { safe: privileged(), create: 0o755 })
+      try {
+        await checkStableEntry(dir, linkPath, mountPoint)
+        await renameNewLink(dir, basename(linkPath), target, () => Promise.resolve())
+        await dir.sync()
+      } finally {
+        await dir.close()
       }
-      const temporary = `${linkPath}.coffer-new`
-      if ((await lstatOrUndefined(temporary)) !== undefined) await unlink(temporary)
-      await symlink(target, temporary)
-      await lchown(temporary, uid, gid)
-      await rename(temporary, linkPath)
+    },
+
+    async placeSymlink(link: LinkPlacement): Promise<boolean> {
+      const dir = await openDirectory(dirname(link.path), { safe: privileged(), create: 0o755 })
+      try {
+        const name = basename(link.path)
+        const current = await lstatOrUndefined(dir.entry(name))
+        if (current !== undefined) {
+          if (current.isSymbolicLink()) {
+            const points = await readlink(dir.entry(name))
+            if (points === link.target && current.uid === link.uid && current.gid === link.gid) {
+              return false
+            }
+            if (points !== link.target && !link.replaceable(points)) {
+              throw new LinkInTheWayError(
+                `"${link.path}" is a symlink to "${points}" that coffer did not make`,
+              )
+            }
+          } else if (current.isFile()) {
+            throw new LinkInTheWayError(`"${link.path}" is a regular file coffer did not make`)
+          } else {
+            throw new LinkInTheWayError(`"${link.path}" is ${kindOf(current)}`)
+          }
+        }
+        await renameNewLink(dir, name, link.target, (temporary) =>
+          lchown(temporary, link.uid, link.gid),
+        )
+        return true
+      } finally {
+        await dir.close()
+      }
+    },
+
+    async readLinkRecord(mountPoint: string): Promise<ReadonlyMap<string, string>> {
+      let text: string
+      try {
+        text = await readFile(join(mountPoint, LINK_RECORD), "utf8")
+      } catch (e) {
+        if (isErrno(e, "ENOENT")) return new Map()
+        throw e
+      }
+      return parseLinkRecord(text)
+    },
+
+    async writeLinkRecord(mountPoint: string, links: ReadonlyMap<string, string>): Promise<void> {
+      const temporary = join(mountPoint, temporaryName(LINK_RECORD))
+      await writeFile(temporary, formatLinkRecord(links), { mode: 0o600, flag: "wx" })
+      await rename(temporary, join(mountPoint, LINK_RECORD))
     },
 
     async appendLines(path: string, lines: readonly string[]): Promise<void> {

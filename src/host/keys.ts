@@ -55,10 +55,31 @@ export interface KeyringPlace {
   removeTree(path: string): Promise<void>
 }
 
+/**
+ * What another thread needs to make the same age identities and PGP access (the bytes of
+ * the key files, read once; plain data that can be posted to a worker).
+ */
+export interface HostKeyMaterial {
+  readonly ageSshKeyPaths: readonly string[]
+  readonly ageKeyFile: string | null
+  /** Path → bytes of every age key file read (secret: wiped by `close`). */
+  readonly files: ReadonlyMap<string, Uint8Array>
+  /** How to run gpg (`gnupgHome`, or the temporary keyring), if PGP keys are in use. */
+  readonly gpg: GpgOptions | undefined
+}
+
+/** The keys a manifest names (the fields of `Manifest` that `loadHostKeys` reads). */
+export type HostKeySources = Pick<
+  Manifest,
+  "ageSshKeyPaths" | "ageKeyFile" | "gnupgHome" | "sshKeyPaths"
+>
+
 /** The identities and PGP access for one install. */
 export interface HostKeys {
   readonly identities: readonly Identity[]
   readonly pgp: GpgPort | undefined
+  /** The same keys as data, for the worker threads that open the source files. */
+  readonly material: HostKeyMaterial
   /** "imported …" lines (sops-nix `logging.keyImport`), never key material. */
   readonly imported: readonly string[]
   /** Keys that could not be used (not fatal). */
@@ -97,10 +118,20 @@ async function fromSource(
  * @throws HostKeyError when `ageKeyFile` cannot be read or holds no identity
  * @throws HostFsError (or the port's own error) when the keyring directory cannot be made
  */
-export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<HostKeys> {
+export async function loadHostKeys(manifest: HostKeySources, hostIo: HostKeyIo): Promise<HostKeys> {
   const identities: Identity[] = []
   const imported: string[] = []
   const warnings: string[] = []
+  const files = new Map<string, Uint8Array>()
+  // every age key file read is kept (as a copy) for the worker threads
+  const io: HostKeyIo = {
+    ...hostIo,
+    readFile: async (path) => {
+      const bytes = await hostIo.readFile(path)
+      if (bytes !== undefined && !files.has(path)) files.set(path, Uint8Array.from(bytes))
+      return bytes
+    },
+  }
 
   for (const path of manifest.ageSshKeyPaths) {
     const { identities: found, place } = await fromSource(io, "SOPS_AGE_SSH_PRIVATE_KEY_FILE", path)
@@ -142,7 +173,8 @@ export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<H
   }
 
   let pgp: GpgPort | undefined
-  let close = (): Promise<readonly string[]> => Promise.resolve([])
+  let gpg: GpgOptions | undefined
+  let closeKeyring = (): Promise<readonly string[]> => Promise.resolve([])
   const executable = io.env["SOPS_GPG_EXEC"] ?? ""
   const gpgOptions = (homeDir: string): GpgOptions => ({
     executable: executable === "" ? "gpg" : executable,
@@ -150,11 +182,12 @@ export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<H
     env: { ...io.env, GNUPGHOME: homeDir },
   })
   if (manifest.gnupgHome !== null) {
-    pgp = createGpgPort(gpgOptions(manifest.gnupgHome))
+    gpg = gpgOptions(manifest.gnupgHome)
+    pgp = createGpgPort(gpg)
     imported.push(`using GnuPG home "${manifest.gnupgHome}"`)
   }
   if (manifest.sshKeyPaths.length > 0) {
-    const converted = await convertSshKeys(manifest.sshKeyPaths, io, warnings)
+    const converted = await convertSshKeys(manifest.sshKeyPaths, hostIo, warnings)
     if (converted.length > 0 && io.keyring === undefined) {
       warnings.push(
         `sshKeyPaths ${converted.map((c) => `"${c.path}"`).join(", ")} not imported: there is no secret filesystem to hold their keyring yet (dry run)`,
@@ -162,11 +195,28 @@ export async function loadHostKeys(manifest: Manifest, io: HostKeyIo): Promise<H
     } else if (converted.length > 0 && io.keyring !== undefined) {
       const keyring = await createKeyring(io.keyring, gpgOptions, converted, imported, warnings)
       pgp = keyring.pgp
-      close = keyring.close
+      gpg = keyring.options
+      closeKeyring = keyring.close
     }
     for (const c of converted) c.key.secretKey.fill(0)
   }
-  return { identities, pgp, imported, warnings, close }
+  const close = async (): Promise<readonly string[]> => {
+    for (const bytes of files.values()) bytes.fill(0)
+    return closeKeyring()
+  }
+  return {
+    identities,
+    pgp,
+    material: {
+      ageSshKeyPaths: manifest.ageSshKeyPaths,
+      ageKeyFile: manifest.ageKeyFile,
+      files,
+      gpg,
+    },
+    imported,
+    warnings,
+    close,
+  }
 }
 
 interface ConvertedKey {
@@ -216,7 +266,7 @@ async function createKeyring(
   converted: readonly ConvertedKey[],
   imported: string[],
   warnings: string[],
-): Promise<{ pgp: GpgPort; close: () => Promise<readonly string[]> }> {
+): Promise<{ pgp: GpgPort; options: GpgOptions; close: () => Promise<readonly string[]> }> {
   // security: 0700 on a RAM filesystem; the name is random so a leftover never collides
   const dir = `${place.parent.replace(/\/+$/, "")}/.gnupg-${randomBytes(6).toString("hex")}`
   await place.createDirectory(dir)
@@ -253,7 +303,7 @@ async function createKeyring(
     await close()
     throw e
   }
-  return { pgp: createGpgPort(options), close }
+  return { pgp: createGpgPort(options), options, close }
 }
 
 function reasonOf(e: unknown): string {

@@ -9,9 +9,8 @@
  * The test process sees the namespace's files through `/proc/PID/root`.
  */
 import { test } from "node:test"
-import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import {
   chmodSync,
@@ -25,109 +24,26 @@ import {
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { encryptFile } from "../../src/sops/index.js"
-import { sshPublicKeyToAge } from "../../src/keys/ssh-to-age.js"
-import { generateX25519Identity } from "../../src/age/x25519.js"
 import { placeholderFor } from "../../src/host/template.js"
 import { binPath, repoRoot } from "../support/cli.js"
 import type { RunResult } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { privateNamespace } from "../support/namespace.js"
-import { requireRoot, requireTool } from "../support/tools.js"
+import {
+  createAccounts,
+  filesUnder,
+  hostKey,
+  keysGid,
+  modeOf,
+  otherRecipient,
+  requireInstallTools,
+  sopsFile,
+} from "./fixtures.js"
 
 const driver = join(repoRoot, "dist", "test", "host", "install-driver.js")
 
-interface Accounts {
-  readonly user: string
-  readonly group: string
-  readonly uid: number
-  readonly gid: number
-}
-
-/** A system user and its group, removed after the test. */
-function createAccounts(t: TestContext): Accounts {
-  const suffix = randomBytes(3).toString("hex")
-  const group = `cftg${suffix}`
-  const user = `cftu${suffix}`
-  t.after(() => {
-    spawnSync("userdel", [user], { stdio: "ignore" })
-    spawnSync("groupdel", [group], { stdio: "ignore" })
-  })
-  execFileSync("groupadd", ["--system", group])
-  execFileSync("useradd", [
-    "--system",
-    "--no-create-home",
-    "--shell",
-    "/usr/sbin/nologin",
-    "-g",
-    group,
-    user,
-  ])
-  const uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim())
-  const gid = Number(execFileSync("id", ["-g", user], { encoding: "utf8" }).trim())
-  return { user, group, uid, gid }
-}
-
-function keysGid(): number {
-  for (const name of ["keys", "nogroup"]) {
-    const r = spawnSync("getent", ["group", name], { encoding: "utf8" })
-    if (r.status === 0) return Number(r.stdout.split(":")[2])
-  }
-  return 0
-}
-
-/** An ed25519 host key made by ssh-keygen, with its native and ssh-to-age recipients. */
-function hostKey(dir: string): { path: string; sshRecipient: string; ageRecipient: string } {
-  const path = join(dir, "ssh_host_ed25519_key")
-  execFileSync("ssh-keygen", ["-t", "ed25519", "-N", "", "-q", "-C", "test-host", "-f", path])
-  const sshRecipient = readFileSync(`${path}.pub`, "utf8").trim()
-  return { path, sshRecipient, ageRecipient: sshPublicKeyToAge(sshRecipient) }
-}
-
-async function sopsFile(
-  path: string,
-  format: "yaml" | "json",
-  text: string,
-  recipient: string,
-): Promise<void> {
-  writeFileSync(
-    path,
-    await encryptFile(text, format, { keyGroups: [{ age: [recipient], pgp: [] }] }),
-  )
-}
-
-function otherRecipient(): string {
-  return generateX25519Identity().toRecipient().encode()
-}
-
-function modeOf(path: string): number {
-  return lstatSync(path).mode & 0o7777
-}
-
-/** Every file under a directory (relative paths), not following links. */
-function filesUnder(dir: string, prefix = ""): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name)
-    const st = lstatSync(path)
-    if (st.isDirectory()) out.push(...filesUnder(path, `${prefix}${name}/`))
-    else out.push(`${prefix}${name}`)
-  }
-  return out.sort()
-}
-
-function requireAll(t: TestContext): boolean {
-  return (
-    requireRoot(t, "mounts a ramfs and chowns to test users") &&
-    requireTool(t, "unshare", "util-linux") &&
-    requireTool(t, "nsenter", "util-linux") &&
-    requireTool(t, "ssh-keygen", "openssh-client") &&
-    requireTool(t, "useradd", "passwd") &&
-    requireTool(t, "age", "age")
-  )
-}
-
 test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, links, templates, age files; bad secrets named; generation 2 prunes 1 and restarts", async (t) => {
-  if (!requireAll(t)) return
+  if (!requireInstallTools(t)) return
   const root = tmpTree(t, {})
   chmodSync(root, 0o755)
   const ns = await privateNamespace(t)
@@ -340,7 +256,12 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
   )
   assert.equal(readlinkSync(ns.inside(link)), `${mount}/2`)
   assert.ok(!existsSync(gen1), "generation 1 was pruned (keepGenerations = 1)")
-  assert.deepEqual(readdirSync(ns.inside(mount)), ["2"])
+  // generation 2, and the record of the links coffer placed (only those it may replace)
+  assert.deepEqual(readdirSync(ns.inside(mount)), [".coffer-links.json", "2"])
+  assert.deepEqual(JSON.parse(readFileSync(ns.inside(`${mount}/.coffer-links.json`), "utf8")), {
+    version: 1,
+    links: { [apiLink]: `${link}/api` },
+  })
   assert.equal(read("db/password", 2), "pw-two")
   assert.equal(read("rendered/app.conf", 2), "password=pw-two\n")
   assert.equal(read("flaky", 2), "flaky-v1", "the failed secret keeps its previous content")
@@ -365,7 +286,7 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
   assert.match(dry.stdout.toString(), /would modify secret\(s\): db\/password/)
   assert.match(dry.stdout.toString(), /would restart: app.service db.service/)
   assert.equal(readlinkSync(ns.inside(link)), `${mount}/2`)
-  assert.deepEqual(readdirSync(ns.inside(mount)), ["2"])
+  assert.deepEqual(readdirSync(ns.inside(mount)), [".coffer-links.json", "2"])
   assert.equal(read("db/password", 2), "pw-two")
   assert.equal(
     readFileSync(join(root, "systemctl.log"), "utf8").split("\n").length,
@@ -388,7 +309,7 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
 })
 
 test("a hostile name is refused before anything is written, and nothing escapes", async (t) => {
-  if (!requireAll(t)) return
+  if (!requireInstallTools(t)) return
   const root = tmpTree(t, {})
   const ns = await privateNamespace(t)
   const key = hostKey(root)
@@ -426,7 +347,7 @@ test("a hostile name is refused before anything is written, and nothing escapes"
 })
 
 test("a kill at any step leaves the symlink on a complete generation", async (t) => {
-  if (!requireAll(t)) return
+  if (!requireInstallTools(t)) return
   const root = tmpTree(t, {})
   const ns = await privateNamespace(t)
   const key = hostKey(root)
@@ -545,7 +466,7 @@ test("a kill at any step leaves the symlink on a complete generation", async (t)
 })
 
 test("neededForUsers secrets get their own root-only phase; tmpfs with noswap; a disk mount point is refused", async (t) => {
-  if (!requireAll(t)) return
+  if (!requireInstallTools(t)) return
   const root = tmpTree(t, {})
   const ns = await privateNamespace(t)
   const acct = createAccounts(t)

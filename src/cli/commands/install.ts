@@ -18,6 +18,7 @@ import { IoError, UsageError } from "../../internal/errors.js"
 import type { CheckMode, InstallPhase } from "../../host/apply.js"
 import { assertComplete, installManifest } from "../../host/apply.js"
 import { systemHostFs } from "../../host/host-fs.js"
+import { defaultSourceLimits } from "../../host/source-pool.js"
 import { expandRuntimeDir, parseManifest } from "../../host/manifest.js"
 
 const flagSpecs: readonly FlagSpec[] = [
@@ -26,6 +27,8 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "checkMode", names: ["check-mode"], kind: "value" },
   { key: "allowPersistent", names: ["allow-persistent"], kind: "boolean" },
   { key: "phase", names: ["phase"], kind: "value" },
+  { key: "sourceTimeout", names: ["source-timeout"], kind: "value" },
+  { key: "sourceMemory", names: ["source-memory"], kind: "value" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -51,6 +54,10 @@ Flags:
     --phase PHASE           all (default), users (neededForUsers secrets only, root-owned,
                             before accounts exist) or regular (everything else).
     --allow-persistent      Accept a mount point on a disk filesystem (plaintext on disk).
+    --source-timeout SECS   How long one sops or age file may take to decrypt (default
+                            120); a slower one fails like any failing secret.
+    --source-memory MIB     How much memory one file may take to decrypt (default 1024);
+                            files larger than a quarter of it are refused unread.
 
 sops-install-secrets's spellings -ignore-passwd and -check-mode=MODE work too.
 
@@ -68,6 +75,18 @@ function checkModeOf(text: string | undefined): CheckMode {
   throw new UsageError(`unknown check mode ${JSON.stringify(text)}`, {
     hints: ["--check-mode is off, manifest or sopsfile"],
   })
+}
+
+/** A positive number flag (`--source-timeout 30`), or the default when absent. */
+function positiveNumber(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || !(n > 0)) {
+    throw new UsageError(`--${flag} ${JSON.stringify(text)} is not a positive number`, {
+      hints: [`--${flag} takes a number, e.g. --${flag} ${String(fallback)}`],
+    })
+  }
+  return n
 }
 
 function phaseOf(text: string | undefined): InstallPhase {
@@ -89,6 +108,21 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const file = singleFile(parsed, ctx.invokedAs)
   const checkMode = checkModeOf(flagValue(parsed, "checkMode"))
   const phase = phaseOf(flagValue(parsed, "phase"))
+  const sourceLimits = {
+    timeoutMs:
+      positiveNumber(
+        "source-timeout",
+        flagValue(parsed, "sourceTimeout"),
+        defaultSourceLimits.timeoutMs / 1000,
+      ) * 1000,
+    memoryMb: Math.ceil(
+      positiveNumber(
+        "source-memory",
+        flagValue(parsed, "sourceMemory"),
+        defaultSourceLimits.memoryMb,
+      ),
+    ),
+  }
   let text: string
   try {
     text = await readFile(file, "utf8")
@@ -122,6 +156,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       checkMode,
       allowPersistent: flagIsSet(parsed, "allowPersistent"),
       phase,
+      sourceLimits,
     },
     {
       fs: systemHostFs(),
