@@ -16,7 +16,12 @@ import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
 import type { HostKeyMaterial } from "./keys.js"
 import type { SourceRequest, SourceResult } from "./source.js"
-import type { SourceAnswer, SourceTask, SourceWorkerData } from "./source-worker.js"
+import type {
+  SourceAnswer,
+  SourceTask,
+  SourceWorkerData,
+  SourceWorkerReady,
+} from "./source-worker.js"
 
 /** How much one source file may take. */
 export interface SourceLimits {
@@ -34,12 +39,15 @@ const workerUrl = new URL("./source-worker.js", import.meta.url)
 /** At most this many workers at once. */
 const MAX_WORKERS = 4
 
-interface Slot {
-  worker: Worker
+/** A worker, and whether it came up (undefined) or why not. */
+interface Running {
+  readonly worker: Worker
+  readonly ready: Promise<string | undefined>
 }
 
 /**
- * Opens every requested file, a few at a time, each on a worker within `limits`.
+ * Opens every requested file, a few at a time, each on a worker within `limits`. The time
+ * limit counts from when the worker is ready (its start-up is not the file's fault).
  * @param requests the files, in order
  * @param material the host's keys as data
  * @param limits the per-file limits
@@ -54,50 +62,58 @@ export async function openSources(
   if (requests.length === 0) return results
   const maxBytes = Math.floor((limits.memoryMb * 1024 * 1024) / 4)
   const data: SourceWorkerData = { cofferSourceWorker: true, material }
-  const start = (): Worker =>
-    new Worker(workerUrl, {
+  const running = new Set<Worker>()
+  const start = (): Running => {
+    const worker = new Worker(workerUrl, {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb },
     })
-  const size = Math.max(1, Math.min(requests.length, MAX_WORKERS, availableParallelism()))
-  const slots: Slot[] = []
-  let next = 0
+    running.add(worker)
+    const ready = new Promise<string | undefined>((resolve) => {
+      const onMessage = (message: SourceWorkerReady): void => {
+        worker.off("error", onError)
+        worker.off("exit", onExit)
+        resolve(message.ready ? undefined : message.reason)
+      }
+      const onError = (error: Error): void => {
+        resolve(`its worker did not start: ${failureOf(error, limits)}`)
+      }
+      const onExit = (code: number): void => {
+        resolve(`its worker exited before it started (status ${String(code)})`)
+      }
+      worker.once("message", onMessage)
+      worker.once("error", onError)
+      worker.once("exit", onExit)
+    })
+    return { worker, ready }
+  }
+  const stop = (worker: Worker): void => {
+    running.delete(worker)
+    void worker.terminate()
+  }
 
-  const runOn = (slot: Slot, index: number): Promise<void> =>
+  const runOn = (
+    worker: Worker,
+    index: number,
+  ): Promise<{ result: SourceResult; ended: boolean }> =>
     new Promise((resolve) => {
       const request = requests[index] as SourceRequest
       const task: SourceTask = { id: index, request, maxBytes }
-      const worker = slot.worker
       let settled = false
-      const finish = (result: SourceResult, replace: boolean): void => {
+      const finish = (result: SourceResult, ended: boolean): void => {
         if (settled) return
         settled = true
         clearTimeout(timer)
         worker.off("message", onMessage)
         worker.off("error", onError)
         worker.off("exit", onExit)
-        results[index] = result
-        if (replace) {
-          void worker.terminate()
-          slot.worker = start()
-        }
-        resolve()
+        resolve({ result, ended })
       }
       const onMessage = (answer: SourceAnswer): void => {
         if (answer.id === index) finish(answer.result, false)
       }
       const onError = (error: Error): void => {
-        const code = (error as NodeJS.ErrnoException).code
-        finish(
-          {
-            ok: false,
-            reason:
-              code === "ERR_WORKER_OUT_OF_MEMORY"
-                ? `opening it needed more than ${String(limits.memoryMb)} MiB of memory (--source-memory)`
-                : `opening it failed: ${error.message}`,
-          },
-          true,
-        )
+        finish({ ok: false, reason: failureOf(error, limits) }, true)
       }
       const onExit = (code: number): void => {
         finish({ ok: false, reason: `the worker opening it exited (status ${String(code)})` }, true)
@@ -117,16 +133,40 @@ export async function openSources(
       worker.postMessage(task)
     })
 
-  const drain = async (slot: Slot): Promise<void> => {
-    for (let index = next++; index < requests.length; index = next++) await runOn(slot, index)
+  let next = 0
+  const drain = async (): Promise<void> => {
+    let current: Running | undefined
+    for (let index = next++; index < requests.length; index = next++) {
+      current ??= start()
+      const notReady = await current.ready
+      if (notReady !== undefined) {
+        results[index] = { ok: false, reason: notReady }
+        stop(current.worker)
+        current = undefined
+        continue
+      }
+      const { result, ended } = await runOn(current.worker, index)
+      results[index] = result
+      if (ended) {
+        // out of memory, out of time, or gone: the next file gets a fresh worker
+        stop(current.worker)
+        current = undefined
+      }
+    }
   }
+  const size = Math.max(1, Math.min(requests.length, MAX_WORKERS, availableParallelism()))
   try {
-    for (let i = 0; i < size; i++) slots.push({ worker: start() })
-    await Promise.all(slots.map(drain))
+    await Promise.all(Array.from({ length: size }, drain))
   } finally {
-    await Promise.all(slots.map((s) => s.worker.terminate()))
+    await Promise.all([...running].map((w) => w.terminate()))
   }
   return results
+}
+
+function failureOf(error: Error, limits: SourceLimits): string {
+  return (error as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
+    ? `opening it needed more than ${String(limits.memoryMb)} MiB of memory (--source-memory)`
+    : `opening it failed: ${error.message}`
 }
 
 function seconds(ms: number): string {

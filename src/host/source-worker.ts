@@ -6,6 +6,7 @@
  * and reads the sizes of files before handing them over.
  */
 import { createRequire } from "node:module"
+import { constants } from "node:fs"
 import { open } from "node:fs/promises"
 import type * as WorkerThreads from "node:worker_threads"
 import { createGpgPort } from "../keys/pgp.js"
@@ -26,6 +27,10 @@ export interface SourceTask {
   readonly request: SourceRequest
   readonly maxBytes: number
 }
+
+/** What a worker posts once, before any answer: whether it could make the keys. */
+export type SourceWorkerReady =
+  { readonly ready: true } | { readonly ready: false; readonly reason: string }
 
 /** The answer to a task. */
 export interface SourceAnswer {
@@ -66,9 +71,11 @@ export async function readSource(
   maxBytes: number,
 ): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; reason: string }> {
   try {
-    const handle = await open(path, "r")
+    // O_NONBLOCK: opening a named pipe must not wait for a writer before fstat says what it is
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
     try {
       const st = await handle.stat()
+      if (!st.isFile()) return { ok: false, reason: "it is not a regular file" }
       if (st.size > maxBytes) {
         return {
           ok: false,
@@ -102,16 +109,20 @@ export async function runSourceTask(task: SourceTask, keys: SourceKeys): Promise
   }
 }
 
-function startWorker(port: WorkerThreads.MessagePort, data: SourceWorkerData): void {
-  const keys = keysFromMaterial(data.material)
+async function startWorker(port: WorkerThreads.MessagePort, data: SourceWorkerData): Promise<void> {
+  let keys: SourceKeys
+  try {
+    keys = await keysFromMaterial(data.material)
+  } catch (e) {
+    port.postMessage({ ready: false, reason: `the host keys could not be made: ${reasonOf(e)}` })
+    return
+  }
   port.on("message", (task: SourceTask) => {
-    void keys
-      .then((k) => runSourceTask(task, k))
-      .catch((e: unknown) => ({ id: task.id, result: { ok: false, reason: reasonOf(e) } }))
-      .then((answer) => {
-        port.postMessage(answer)
-      })
+    void runSourceTask(task, keys).then((answer) => {
+      port.postMessage(answer)
+    })
   })
+  port.postMessage({ ready: true } satisfies SourceWorkerReady)
 }
 
 // Workers start from this module's own file (source-worker.js, beside source-pool.js or in
@@ -120,6 +131,6 @@ if (import.meta.url.endsWith("/source-worker.js")) {
   const threads = createRequire(import.meta.url)("node:worker_threads") as typeof WorkerThreads
   const data: unknown = threads.workerData
   if (!threads.isMainThread && threads.parentPort !== null && isSourceWorkerData(data)) {
-    startWorker(threads.parentPort, data)
+    void startWorker(threads.parentPort, data)
   }
 }

@@ -33,6 +33,7 @@ import {
 } from "node:fs"
 import { join } from "node:path"
 import { placeholderFor } from "../../src/host/template.js"
+import { encryptFile } from "../../src/sops/index.js"
 import { binPath } from "../support/cli.js"
 import type { RunResult } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
@@ -58,7 +59,11 @@ interface Host {
   readonly mount: string
   readonly link: string
   /** Writes the manifest and runs `coffer install` on it in the namespace. */
-  install(manifest: Record<string, unknown>, args?: readonly string[]): Promise<RunResult>
+  install(
+    manifest: Record<string, unknown>,
+    args?: readonly string[],
+    env?: Readonly<Record<string, string>>,
+  ): Promise<RunResult>
   /** A secret of `source` with defaults. */
   secret(name: string, extra?: Readonly<Record<string, unknown>>): Record<string, unknown>
   /** What the live generation holds for `name` (through the stable link). */
@@ -90,7 +95,7 @@ async function host(t: TestContext): Promise<Host> {
     mount,
     link,
     secret: (name, extra = {}) => secretEntry(name, source, link, extra),
-    install: async (manifest, args = []) => {
+    install: async (manifest, args = [], env = {}) => {
       writeFileSync(
         manifestPath,
         JSON.stringify({
@@ -100,7 +105,7 @@ async function host(t: TestContext): Promise<Host> {
           ...manifest,
         }),
       )
-      const r = await ns.node([binPath(), "install", ...args, manifestPath])
+      const r = await ns.node([binPath(), "install", ...args, manifestPath], env)
       for (const value of ["value-one", "value-two", "value-three", "value-other"]) {
         assert.ok(!r.stderr.includes(value), `${value} is not in the output`)
       }
@@ -333,7 +338,7 @@ test("a template file its owner could not read is not copied out to them", async
   assert.equal(h.live("rendered/app.conf"), "password=value-one\n")
 })
 
-test("one alias-bomb source fails like any failing secret, within the per-source limits, and the others install", async (t) => {
+test("one alias-bomb source fails like any failing secret (the YAML store refuses it), and the others install", async (t) => {
   if (!requireInstallTools(t)) return
   const h = await host(t)
   // billion laughs, 9 levels of 9, in front of a real sops section
@@ -408,6 +413,47 @@ test("a source too large to open is refused unread, and one that needs more memo
   assert.match(
     r.stderr,
     /error: 2 secrets could not be installed: secret "k0000001", secret "k0000002"/,
+  )
+  assert.equal(h.live("good1"), "value-one")
+})
+
+test("a source whose decryption never ends (gpg does not answer) fails after --source-timeout, and the others install", async (t) => {
+  if (!requireInstallTools(t)) return
+  const h = await host(t)
+  // a PGP key group whose gpg hangs, as one waiting for a smartcard or a pinentry would
+  const stuck = join(h.root, "stuck.yaml")
+  const armored = "-----BEGIN PGP MESSAGE-----\n\nwcBMA0fake\n=AAAA\n-----END PGP MESSAGE-----"
+  writeFileSync(
+    stuck,
+    await encryptFile("stuck: never\n", "yaml", {
+      keyGroups: [{ age: [], pgp: ["0123456789ABCDEF0123456789ABCDEF01234567"] }],
+      pgp: {
+        encrypt: () => Promise.resolve(armored),
+        decrypt: () => Promise.resolve(null),
+        failures: [],
+      },
+    }),
+  )
+  const gpg = join(h.root, "gpg-hangs")
+  writeFileSync(gpg, "#!/bin/sh\nexec sleep 5\n", { mode: 0o755 })
+  const home = join(h.root, "gnupg")
+  mkdirSync(home, { mode: 0o700 })
+  const started = Date.now()
+  const r = await h.install(
+    {
+      secrets: [h.secret("good1"), h.secret("stuck", { sopsFile: stuck })],
+      gnupgHome: home,
+    },
+    ["--source-timeout", "1"],
+    { SOPS_GPG_EXEC: gpg },
+  )
+  assert.equal(r.status, 1, r.stderr)
+  assert.ok(Date.now() - started < 4_500, "the install did not wait for gpg")
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `secret "stuck": "${stuck}" could not be decrypted: opening it took longer than 1 s`,
+    ),
   )
   assert.equal(h.live("good1"), "value-one")
 })
