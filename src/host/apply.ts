@@ -32,11 +32,14 @@ import {
   SecretSourceError,
 } from "./errors.js"
 import type { HostKeys } from "./keys.js"
-import { loadHostKeys } from "./keys.js"
+import { loadHostKeys, removeStaleKeyrings } from "./keys.js"
 import type { Manifest, OwnershipSpec, SecretSpec, TemplateSpec } from "./manifest.js"
 import { manifestPhases, normalizePath, restartUnitsOf } from "./manifest.js"
 import type { GenerationPlan, Outcome, Ownership, PlanSecret, PlanTemplate } from "./plan.js"
 import { describeChanges, planGeneration } from "./plan.js"
+
+/** How long an install waits for another one of the same secret filesystem (`--lock-timeout`). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000
 
 /** How many files are written at once. */
 const WRITERS = 8
@@ -62,11 +65,15 @@ export interface InstallOptions {
    * `--source-memory`); default `defaultSourceLimits`.
    */
   readonly sourceLimits?: SourceLimits
+  /** How long to wait for another install's lock (`--lock-timeout`); default 60 s. */
+  readonly lockTimeoutMs?: number
 }
 
 /** Named points of the sequence, for fault-injection tests (`hooks.step`). */
 export type InstallStep =
   | "validated"
+  | "locked"
+  | "keys-loaded"
   | "decrypted"
   | "mounted"
   | "generation-created"
@@ -232,6 +239,57 @@ async function installPhase(
   await fs.checkStableLink(manifest.symlinkPath, manifest.secretsMountPoint)
   await step(environment, "validated")
 
+  // One install of a secret filesystem at a time (issue 17): a boot-time unit and a manual
+  // run take turns. The lock is held until the units are notified; a dry run reads only.
+  const lock = dryRun
+    ? undefined
+    : await fs.lockInstall(manifest.secretsMountPoint, {
+        timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+        note: (line) => {
+          log.warn(line)
+        },
+      })
+  try {
+    if (lock !== undefined) await step(environment, "locked")
+    return await installLocked(phase, manifest, options, environment, failures, {
+      base,
+      dryRun,
+      keysGid,
+      ownerOf,
+      accounts,
+      decryptions,
+    })
+  } finally {
+    await lock?.release()
+  }
+}
+
+/** What `installPhase` worked out before taking the lock. */
+interface PhaseContext {
+  readonly base: {
+    readonly phase: "regular" | "users"
+    readonly mountPoint: string
+    readonly symlinkPath: string
+  }
+  readonly dryRun: boolean
+  readonly keysGid: number
+  readonly ownerOf: (spec: OwnershipSpec) => Outcome<Ownership>
+  readonly accounts: Accounts
+  readonly decryptions: Map<string, number>
+}
+
+/** The install of one phase, with its lock held (or a dry run). */
+async function installLocked(
+  phase: "regular" | "users",
+  manifest: Manifest,
+  options: InstallOptions,
+  environment: InstallEnvironment,
+  failures: InstallFailure[],
+  context: PhaseContext,
+): Promise<PhaseReport> {
+  const { fs, log } = environment
+  const { base, dryRun, keysGid, ownerOf, accounts, decryptions } = context
+
   // 2. Keys, then each source file decrypted once.
   let keys: HostKeys | undefined
   let mountedFsType: string | undefined
@@ -244,6 +302,7 @@ async function installPhase(
     let keyringParent: string | undefined
     if (manifest.sshKeyPaths.length > 0 && !dryRun) {
       mountedFsType = await prepareMount(manifest, options, keysGid, environment)
+      await removeLeftoverKeyrings(manifest, environment)
       keyringParent = mountPoint
     } else if (manifest.sshKeyPaths.length > 0 && (await fs.exists(mountPoint))) {
       const inRam = MEMORY_FS_TYPES.has((await fs.mountState(mountPoint)).fsType)
@@ -263,15 +322,19 @@ async function installPhase(
             },
     })
     try {
+      await step(environment, "keys-loaded")
       for (const warning of keys.warnings) log.warn(warning)
       if (manifest.logging.keyImport) for (const line of keys.imported) log.note(line)
       const requests = sourceRequests(manifest, "decrypt")
       for (const r of requests) decryptions.set(r.path, (decryptions.get(r.path) ?? 0) + 1)
-      const results = await openSources(
+      const { results, stopped } = await openSources(
         requests,
         keys.material,
         options.sourceLimits ?? defaultSourceLimits,
       )
+      for (const program of stopped) {
+        log.warn(`killed ${program}, which a source that ran out of time had started`)
+      }
       requests.forEach((request, i) => {
         const result = results[i] as SourceResult
         if (!result.ok) {
@@ -375,7 +438,11 @@ async function installPhase(
   }
 
   // 5. The secret filesystem.
-  const fsType = mountedFsType ?? (await prepareMount(manifest, options, keysGid, environment))
+  let fsType = mountedFsType
+  if (fsType === undefined) {
+    fsType = await prepareMount(manifest, options, keysGid, environment)
+    await removeLeftoverKeyrings(manifest, environment)
+  }
   await step(environment, "mounted")
 
   // 6. Generation N+1, complete before anyone can see it.
@@ -459,6 +526,23 @@ function isInside(path: string, dir: string): boolean {
 
 function sameRecord(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v)
+}
+
+/**
+ * Removes keyrings an install killed during decryption left in the mount point (issue 17:
+ * SIGKILL gives no chance to clean up); the lock is held, so none is in use.
+ */
+async function removeLeftoverKeyrings(
+  manifest: Manifest,
+  environment: InstallEnvironment,
+): Promise<void> {
+  const { fs, log } = environment
+  const { removed, warnings } = await removeStaleKeyrings(
+    await fs.listDirectory(manifest.secretsMountPoint),
+    { parent: manifest.secretsMountPoint, removeTree: (path) => fs.removeTree(path) },
+    environment.env,
+  )
+  for (const line of [...removed, ...warnings]) log.warn(line)
 }
 
 /** The place a custom-path link goes, when the secret's `path` is not its default. */
@@ -708,7 +792,7 @@ async function checkSourceFiles(manifest: Manifest, limits: SourceLimits): Promi
   const problems: string[] = []
   const requests = sourceRequests(manifest, "check")
   const noKeys = { ageSshKeyPaths: [], ageKeyFile: null, files: new Map(), gpg: undefined }
-  const results = await openSources(requests, noKeys, limits)
+  const { results } = await openSources(requests, noKeys, limits)
   requests.forEach((request, i) => {
     const result = results[i] as SourceResult
     if (!result.ok) {

@@ -74,3 +74,6 @@ export class InstallIncompleteError extends ToolError {}
 
 /** A template uses a placeholder whose secret has no value (it failed, or is not installed). */
 export class TemplateRenderError extends ToolError {}
+
+/** Another install of the same secret filesystem held the lock for longer than allowed. */
+export class InstallLockedError extends ToolError {}

@@ -44,6 +44,8 @@ import {
 } from "node:fs/promises"
 import { basename, dirname, join, posix } from "node:path"
 import { HostFsError, LinkInTheWayError, SecretFsMountError, UnsafePathError } from "./errors.js"
+import type { HeldLock, LockOptions } from "./install-lock.js"
+import { acquireInstallLock } from "./install-lock.js"
 import type { OpenedDirectory } from "./path-walk.js"
 import { openDirectory } from "./path-walk.js"
 
@@ -195,6 +197,15 @@ export interface HostFs {
   readLinkRecord(mountPoint: string): Promise<ReadonlyMap<string, string>>
   /** Replaces that record. */
   writeLinkRecord(mountPoint: string, links: ReadonlyMap<string, string>): Promise<void>
+  /**
+   * Takes the install lock of a secret filesystem (`<mountPoint>.lock`), waiting for
+   * another install up to `options.timeoutMs` (`install-lock.ts`).
+   * @returns the held lock; release it when the install is over
+   * @throws InstallLockedError naming the holder
+   */
+  lockInstall(mountPoint: string, options: LockOptions): Promise<HeldLock>
+  /** The names in a directory (an empty list when it does not exist). */
+  listDirectory(path: string): Promise<string[]>
   /** Appends lines to a file (the NixOS activation restart lists). */
   appendLines(path: string, lines: readonly string[]): Promise<void>
   /** Runs a program without a shell (systemctl); never given secrets. */
@@ -908,6 +919,47 @@ export function systemHostFs(options: SystemHostFsOptions = {}): HostFs {
       const temporary = join(mountPoint, temporaryName(LINK_RECORD))
       await writeFile(temporary, formatLinkRecord(links), { mode: 0o600, flag: "wx" })
       await rename(temporary, join(mountPoint, LINK_RECORD))
+    },
+
+    async lockInstall(mountPoint: string, options: LockOptions): Promise<HeldLock> {
+      const safe = privileged()
+      const dir = await openDirectory(dirname(mountPoint), {
+        safe,
+        create: 0o755,
+        rootOwned: safe,
+      })
+      try {
+        const held = await acquireInstallLock(
+          {
+            display: `${mountPoint}.lock`,
+            name: `${basename(mountPoint)}.lock`,
+            entry: (name) => dir.entry(name),
+          },
+          mountPoint,
+          options,
+        )
+        return {
+          release: async () => {
+            try {
+              await held.release()
+            } finally {
+              await dir.close()
+            }
+          },
+        }
+      } catch (e) {
+        await dir.close()
+        throw e
+      }
+    },
+
+    async listDirectory(path: string): Promise<string[]> {
+      try {
+        return await readdir(path)
+      } catch (e) {
+        if (isErrno(e, "ENOENT")) return []
+        throw e
+      }
     },
 
     async appendLines(path: string, lines: readonly string[]): Promise<void> {

@@ -219,6 +219,52 @@ export async function loadHostKeys(manifest: HostKeySources, hostIo: HostKeyIo):
   }
 }
 
+/** Temporary keyrings are `<mount point>/.gnupg-<12 hex digits>`. */
+const KEYRING_PREFIX = ".gnupg-"
+
+/**
+ * Removes the temporary keyrings an interrupted install left in the mount point (a SIGKILL
+ * gives `HostKeys.close` no chance), stopping their gpg-agents first: they hold secret
+ * keys. Call it with the install lock held, so no running install's keyring is touched.
+ * @param names the names in the mount point
+ * @param place the mount point and how to remove a directory
+ * @param env the installer's environment (`SOPS_GPG_EXEC` picks gpgconf's directory)
+ * @returns a line per keyring removed, and warnings for what could not be
+ */
+export async function removeStaleKeyrings(
+  names: readonly string[],
+  place: Pick<KeyringPlace, "parent" | "removeTree">,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ removed: readonly string[]; warnings: readonly string[] }> {
+  const removed: string[] = []
+  const warnings: string[] = []
+  const executable = env["SOPS_GPG_EXEC"] ?? ""
+  for (const name of names) {
+    if (
+      !name.startsWith(KEYRING_PREFIX) ||
+      !/^[0-9a-f]{12}$/.test(name.slice(KEYRING_PREFIX.length))
+    )
+      continue
+    const dir = `${place.parent.replace(/\/+$/, "")}/${name}`
+    const stopped = await stopGpgDaemons({
+      executable: executable === "" ? "gpg" : executable,
+      homeDir: dir,
+      env: { ...env, GNUPGHOME: dir },
+    })
+    if (stopped !== undefined)
+      warnings.push(`could not stop the gpg-agent of stale keyring "${dir}": ${stopped}`)
+    try {
+      await place.removeTree(dir)
+      removed.push(`removed the temporary keyring "${dir}" an interrupted install left behind`)
+    } catch (e) {
+      warnings.push(
+        `could not remove the stale keyring "${dir}" (it holds secret keys): ${reasonOf(e)}`,
+      )
+    }
+  }
+  return { removed, warnings }
+}
+
 interface ConvertedKey {
   readonly path: string
   readonly key: PgpKeyFromSsh
@@ -268,7 +314,7 @@ async function createKeyring(
   warnings: string[],
 ): Promise<{ pgp: GpgPort; options: GpgOptions; close: () => Promise<readonly string[]> }> {
   // security: 0700 on a RAM filesystem; the name is random so a leftover never collides
-  const dir = `${place.parent.replace(/\/+$/, "")}/.gnupg-${randomBytes(6).toString("hex")}`
+  const dir = `${place.parent.replace(/\/+$/, "")}/${KEYRING_PREFIX}${randomBytes(6).toString("hex")}`
   await place.createDirectory(dir)
   const options = gpgOptions(dir)
   let closed = false

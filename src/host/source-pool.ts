@@ -8,10 +8,13 @@
  *   ends that worker (`ERR_WORKER_OUT_OF_MEMORY`), not the install;
  * - time: a file that takes longer than the time limit has its worker terminated.
  *
- * A worker that ended is replaced for the next file. A few workers run at once, so files
- * are also opened on both cores. Secrets (key material in, values out) cross only between
+ * A worker that ended is replaced for the next file. Programs a terminated worker started
+ * (a gpg that never answers) would outlive it: once every file is done, any child process
+ * still running is one of those, and is killed. A few workers run at once, so files are
+ * also opened on both cores. Secrets (key material in, values out) cross only between
  * the threads of this process.
  */
+import { readdir, readFile } from "node:fs/promises"
 import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
 import type { HostKeyMaterial } from "./keys.js"
@@ -57,9 +60,11 @@ export async function openSources(
   requests: readonly SourceRequest[],
   material: HostKeyMaterial,
   limits: SourceLimits,
-): Promise<SourceResult[]> {
+): Promise<OpenedSources> {
   const results: SourceResult[] = Array.from({ length: requests.length })
-  if (requests.length === 0) return results
+  if (requests.length === 0) return { results, stopped: [] }
+  /** Whether a worker was terminated for taking too long (set from its timer). */
+  const ended = { byTimeout: false }
   const maxBytes = Math.floor((limits.memoryMb * 1024 * 1024) / 4)
   const data: SourceWorkerData = { cofferSourceWorker: true, material }
   const running = new Set<Worker>()
@@ -119,6 +124,7 @@ export async function openSources(
         finish({ ok: false, reason: `the worker opening it exited (status ${String(code)})` }, true)
       }
       const timer = setTimeout(() => {
+        ended.byTimeout = true
         finish(
           {
             ok: false,
@@ -160,7 +166,46 @@ export async function openSources(
   } finally {
     await Promise.all([...running].map((w) => w.terminate()))
   }
-  return results
+  // every file is done, so no worker is waiting for a program: what still runs was left by
+  // one that was terminated
+  return { results, stopped: ended.byTimeout ? await killChildProcesses() : [] }
+}
+
+/** Each file's result, and the programs that were killed after a file ran out of time. */
+export interface OpenedSources {
+  readonly results: SourceResult[]
+  /** "gpg (PID 1234)" for each process killed. */
+  readonly stopped: readonly string[]
+}
+
+/**
+ * Kills this process's child processes (`/proc/*\/stat` naming it as parent).
+ * @returns what was killed
+ */
+async function killChildProcesses(): Promise<string[]> {
+  const killed: string[] = []
+  let names: string[]
+  try {
+    names = await readdir("/proc")
+  } catch {
+    return killed
+  }
+  for (const name of names) {
+    if (!/^[0-9]+$/.test(name)) continue
+    const line = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "")
+    const end = line.lastIndexOf(")")
+    if (end === -1) continue
+    const ppid = Number(line.slice(end + 2).split(" ")[1])
+    if (ppid !== process.pid) continue
+    const comm = line.slice(line.indexOf("(") + 1, end)
+    try {
+      process.kill(Number(name), "SIGKILL")
+      killed.push(`${comm} (PID ${name})`)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed
 }
 
 function failureOf(error: Error, limits: SourceLimits): string {

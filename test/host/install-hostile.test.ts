@@ -31,6 +31,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs"
+import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 import { placeholderFor } from "../../src/host/template.js"
 import { encryptFile } from "../../src/sops/index.js"
@@ -435,7 +436,12 @@ test("a source whose decryption never ends (gpg does not answer) fails after --s
     }),
   )
   const gpg = join(h.root, "gpg-hangs")
-  writeFileSync(gpg, "#!/bin/sh\nexec sleep 5\n", { mode: 0o755 })
+  const pidFile = join(h.root, "gpg.pid")
+  writeFileSync(gpg, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 120\n`, { mode: 0o755 })
+  t.after(() => {
+    // in case coffer did not: never leave the stand-in running
+    if (existsSync(pidFile)) spawnSync("kill", ["-9", readFileSync(pidFile, "utf8").trim()])
+  })
   const home = join(h.root, "gnupg")
   mkdirSync(home, { mode: 0o700 })
   const started = Date.now()
@@ -448,7 +454,15 @@ test("a source whose decryption never ends (gpg does not answer) fails after --s
     { SOPS_GPG_EXEC: gpg },
   )
   assert.equal(r.status, 1, r.stderr)
-  assert.ok(Date.now() - started < 4_500, "the install did not wait for gpg")
+  assert.ok(Date.now() - started < 60_000, "the install did not wait for gpg")
+  // the hung gpg did not outlive the install
+  const pid = readFileSync(pidFile, "utf8").trim()
+  assert.match(
+    r.stderr,
+    new RegExp(`killed sleep \\(PID ${pid}\\), which a source that ran out of time had started`),
+  )
+  const state = existsSync(`/proc/${pid}`) ? readFileSync(`/proc/${pid}/stat`, "utf8") : ""
+  assert.ok(state === "" || state.includes(") Z "), "the hung gpg is gone")
   assert.match(
     r.stderr,
     new RegExp(

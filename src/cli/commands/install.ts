@@ -16,7 +16,7 @@ import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
 import { parseCommandLine, singleFile } from "../sops-file.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import type { CheckMode, InstallPhase } from "../../host/apply.js"
-import { assertComplete, installManifest } from "../../host/apply.js"
+import { DEFAULT_LOCK_TIMEOUT_MS, assertComplete, installManifest } from "../../host/apply.js"
 import { systemHostFs } from "../../host/host-fs.js"
 import { defaultSourceLimits } from "../../host/source-pool.js"
 import { expandRuntimeDir, parseManifest } from "../../host/manifest.js"
@@ -29,6 +29,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "phase", names: ["phase"], kind: "value" },
   { key: "sourceTimeout", names: ["source-timeout"], kind: "value" },
   { key: "sourceMemory", names: ["source-memory"], kind: "value" },
+  { key: "lockTimeout", names: ["lock-timeout"], kind: "value" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -58,6 +59,8 @@ Flags:
                             120); a slower one fails like any failing secret.
     --source-memory MIB     How much memory one file may take to decrypt (default 1024);
                             files larger than a quarter of it are refused unread.
+    --lock-timeout SECS     How long to wait while another install of the same
+                            secretsMountPoint runs (default 60); it is named.
 
 sops-install-secrets's spellings -ignore-passwd and -check-mode=MODE work too.
 
@@ -157,6 +160,12 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       allowPersistent: flagIsSet(parsed, "allowPersistent"),
       phase,
       sourceLimits,
+      lockTimeoutMs:
+        positiveNumber(
+          "lock-timeout",
+          flagValue(parsed, "lockTimeout"),
+          DEFAULT_LOCK_TIMEOUT_MS / 1000,
+        ) * 1000,
     },
     {
       fs: systemHostFs(),
