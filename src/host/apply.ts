@@ -1,6 +1,7 @@
 /**
- * The install sequence of `coffer install` (sops-nix.md §3 steps 2-15, §3.1, §8; agenix.md
- * §2), carried out through the `HostFs` port:
+ * The install sequence of `coffer install` (docs/host/sops-nix-manifest.md
+ * "The install, step by step" (steps 2-15), "When something fails"; docs/agenix.md
+ * "The activation"), carried out through the `HostFs` port:
  *
  * 1. validate everything first (the manifest is already parsed; owners are resolved here,
  *    each failure pinned on its secret); `--check-mode` stops here;
@@ -44,7 +45,10 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 60_000
 /** How many files are written at once. */
 const WRITERS = 8
 
-/** What `--check-mode` asks for: `off` installs; the others only check (sops-nix §6). */
+/**
+ * What `--check-mode` asks for: `off` installs; the others only check
+ * (docs/host/sops-nix-manifest.md "Checks at build time").
+ */
 export type CheckMode = "off" | "manifest" | "sopsfile"
 
 /** Which secrets to install: both phases, or one of them (docs/manifest.md "Phases"). */
@@ -197,7 +201,8 @@ async function installPhase(
   failures: InstallFailure[],
 ): Promise<PhaseReport> {
   const { fs, log } = environment
-  // spec §1.4: the users phase runs before accounts exist, so owners are always root
+  // spec ("Secrets for users"): the users phase runs before accounts exist, so owners are
+  // always root
   const ignorePasswd =
     options.ignorePasswd || phase === "users" || environment.env["NIXOS_ACTION"] === "dry-activate"
   const dryRun = options.dryRun || environment.env["NIXOS_ACTION"] === "dry-activate"
@@ -296,7 +301,7 @@ async function installLocked(
   /** Per secret name, its value or why it has none. */
   const values = new Map<string, Outcome<Uint8Array>>()
   if (manifest.secrets.length > 0) {
-    // spec §3 step 5: the keyring made from sshKeyPaths lives under the mount point, so
+    // spec (step 5): the keyring made from sshKeyPaths lives under the mount point, so
     // mount first (a dry run mounts nothing and uses the mount point only if it is in RAM)
     const mountPoint = manifest.secretsMountPoint
     let keyringParent: string | undefined
@@ -408,7 +413,7 @@ async function installLocked(
     placeholderBySecretName: manifest.placeholderBySecretName,
     symlinkPath: manifest.symlinkPath,
     keysGid,
-    // spec §3 step 11: no symlink yet means first install since boot: nothing to restart
+    // spec (step 11): no symlink yet means first install since boot: nothing to restart
     previous: firstInstall ? undefined : (previous ?? new Map()),
   })
   for (const warning of plan.warnings) log.warn(warning)
@@ -556,7 +561,7 @@ function generationDir(manifest: Manifest, generation: number): string {
 
 /**
  * The current generation: the number the stable symlink points at, when it points into the
- * mount point (spec §3 step 8).
+ * mount point (step 8 of docs/host/sops-nix-manifest.md "The install, step by step").
  */
 async function currentGeneration(manifest: Manifest, fs: HostFs): Promise<number | undefined> {
   const link = await fs.readSymlink(manifest.symlinkPath)
@@ -577,7 +582,7 @@ async function prepareMount(
   const { fs, log } = environment
   const mountPoint = manifest.secretsMountPoint
   if (manifest.userMode) {
-    // spec §3 step 4: user mode only creates the directory
+    // spec (step 4): user mode only creates the directory
     await fs.ensureDirectory(mountPoint)
   } else {
     try {
@@ -613,7 +618,7 @@ async function prepareMount(
 async function prune(manifest: Manifest, current: number, fs: HostFs): Promise<void> {
   for (const generation of await fs.listGenerations(manifest.secretsMountPoint)) {
     if (generation === current) continue
-    // spec §3 step 15: keep the newest keepGenerations; 0 keeps everything. Numbers above
+    // spec (step 15): keep the newest keepGenerations; 0 keeps everything. Numbers above
     // the current one are leftovers of interrupted runs and never live.
     const old = manifest.keepGenerations > 0 && generation <= current - manifest.keepGenerations
     if (old || generation > current) await fs.removeTree(generationDir(manifest, generation))
@@ -632,7 +637,7 @@ async function notifyUnits(
     env["SOPS_RESTART_UNITS_VIA_SYSTEMCTL"] === "1" ||
     (!(await fs.exists("/run/nixos")) && (await fs.exists("/run/systemd/system")))
   if (viaSystemctl) {
-    // spec §3 step 11: --no-block (the installer runs ordered before other units, waiting
+    // spec (step 11): --no-block (the installer runs ordered before other units, waiting
     // would deadlock); try-: units that are not running stay stopped
     for (const [verb, units] of [
       ["try-restart", plan.restartUnits],
@@ -660,7 +665,7 @@ async function notifyUnits(
 }
 
 /**
- * Resolves a secret's owner and group to numbers (sops-nix §3 step 2): a name wins over the
+ * Resolves a secret's owner and group to numbers (step 2 of the install): a name wins over the
  * numeric id; a name made of digits is taken as the id (upstream #514); with
  * `ignorePasswd` everything is 0:0.
  * @returns the ids, or the reason (an unknown user or group, named)
@@ -783,7 +788,7 @@ function octalMode(mode: number): string {
 }
 
 /**
- * `--check-mode=sopsfile` (sops-nix §6): every source file is read as ciphertext and
+ * `--check-mode=sopsfile` ("Checks at build time"): every source file is read as ciphertext and
  * parsed (on a worker, within the per-source limits); every key must exist in its file's
  * (plaintext) key structure. No decryption.
  * @throws SecretSourceError listing every problem

@@ -1,6 +1,7 @@
 /**
  * The `HostFs` port: every effect the installer (`apply.ts`) has on the machine, and its
- * real implementation on Linux (sops-nix.md §3 steps 4, 8-10, 13-15; agenix.md §2).
+ * real implementation on Linux (docs/host/sops-nix-manifest.md "The install, step by step"
+ * steps 4, 8-10, 13-15; docs/agenix.md "The activation").
  *
  * - Is a path a mount point, and of which filesystem type (`/proc/self/mountinfo`)?
  * - Mount a ramfs (or a tmpfs with `noswap`, retried without it on kernels that refuse
@@ -664,7 +665,8 @@ export function systemHostFs(options: SystemHostFsOptions = {}): HostFs {
         const base = "nodev,nosuid,noexec,mode=0751"
         let result: ProgramResult
         if (opts.useTmpfs) {
-          // spec §3 step 4: noswap keeps secrets out of swap; kernels before 6.4 refuse it
+          // docs/host/sops-nix-manifest.md "The install, step by step", step 4: noswap
+          // keeps secrets out of swap; kernels before 6.4 refuse it
           result = await mountAs("tmpfs", `${base},noswap`, under.fd)
           noswap = result.status === 0
           if (result.status !== 0) result = await mountAs("tmpfs", base, under.fd)

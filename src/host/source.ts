@@ -1,6 +1,7 @@
 /**
- * One source file of an install, opened once for every secret that reads it (sops-nix.md
- * §3 step 6, §6; docs/manifest.md): a sops file decrypted (or, in `--check-mode=sopsfile`,
+ * One source file of an install, opened once for every secret that reads it
+ * (docs/host/sops-nix-manifest.md "The install, step by step" step 6, "Checks at build
+ * time"; docs/manifest.md): a sops file decrypted (or, in `--check-mode=sopsfile`,
  * only parsed) and each secret's value taken out at its key, or an agenix-style age file
  * decrypted whole. `source-pool.ts` runs this on a worker thread per file, so that one
  * hostile or huge file fails alone (issue 18 item 1).
@@ -106,7 +107,7 @@ export async function openSource(
 }
 
 /**
- * `--check-mode=sopsfile` (sops-nix §6) for one file: parsed as ciphertext, every key
+ * `--check-mode=sopsfile` (docs/host/sops-nix-manifest.md "Checks at build time") for one file: parsed as ciphertext, every key
  * looked up in its (plaintext) key structure. No decryption. An age file only has to be
  * there (it was read).
  */
@@ -138,7 +139,7 @@ function checkSource(request: SourceRequest, bytes: Uint8Array): SourceResult {
 }
 
 /**
- * The bytes of one secret from its decrypted file (sops-nix §3 step 6): the whole file for
+ * The bytes of one secret from its decrypted file (step 6 of the install): the whole file for
  * an empty key and for binary, dotenv, ini and age; otherwise the value at the
  * `/`-separated key. Unlike sops-nix, a non-string value is not refused: numbers and
  * booleans are written as text, mappings in the file's format, lists as JSON.
