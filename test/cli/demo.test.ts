@@ -2,9 +2,10 @@
 // commands, print what it did, and leave nothing behind (no directory, no mount).
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { existsSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { binPath, runCli, runCommand } from "../support/cli.js"
 import { requireRoot } from "../support/tools.js"
+import { requirePeer } from "../support/peers.js"
 
 function demoDirOf(stdout: string): string {
   const match = /coffer demo in (\S+)/.exec(stdout)
@@ -26,7 +27,13 @@ test("coffer demo runs every step and cleans up after itself", async () => {
     /r--------\s+\S+\s+host\/run\/secrets.d\/1\/tailscale_authkey|-0400\s+\S+\s+host\/run\/secrets.d\/1\/tailscale_authkey/,
   )
   assert.match(out, /# coffer-install-secrets.service\n\[Unit\]/)
-  assert.match(out, /tailscaled-autoconnect.service.d\/coffer-secrets.conf/)
+  // the join unit, ordered after the install unit, and no real join without --tailnet
+  assert.match(
+    out,
+    /# coffer-tailscale.service\n[\s\S]*After=tailscaled.service coffer-install-secrets.service\n/,
+  )
+  assert.match(out, /ExecStart=\S+ tailscale up --manifest \S+manifest.json\n/)
+  assert.ok(!out.includes("BackendState"), "no join without --tailnet")
   assert.ok(!out.includes("\u001b["), "no terminal escapes when piped")
   const dir = demoDirOf(out)
   assert.ok(!existsSync(dir), "the demo directory is removed")
@@ -59,4 +66,44 @@ test("coffer demo also runs without root (a user-mode install into the demo's di
   assert.match(out, /installed generation 1 at /)
   assert.match(out, /-0400\s+nobody:\S+\s+host\/run\/secrets.d\/1\/tailscale_authkey/)
   assert.ok(!existsSync(demoDirOf(out)), "the demo directory is removed")
+})
+
+test("coffer demo --tailnet joins a throwaway headscale with the installed key, then stops both daemons", async (t) => {
+  const peers = ["headscale", "tailscaled", "tailscale"] as const
+  if (!peers.every((p) => requirePeer(t, p) !== null)) return
+  const r = await runCli(["demo", "--tailnet"], { timeoutMs: 180_000 })
+  const out = r.stdout.toString()
+  assert.equal(r.status, 0, `${out}\n${r.stderr}`)
+  const dir = demoDirOf(out)
+  // a real pre-auth key of the demo's server went into the sops file and joined
+  assert.match(out, /tailscale_authkey: ENC\[AES256_GCM,data:/)
+  assert.match(out, /\$ coffer tailscale up --manifest manifest.json --tailscale \S+\n/)
+  assert.match(out, /"dao" joined http:\/\/127\.0\.0\.1:\d+ in /)
+  assert.match(out, /BackendState: Running\n/)
+  assert.match(out, /\$ headscale nodes list\n\s+1\s+dao\s+online\n/)
+  assert.ok(!existsSync(dir), "the demo directory is removed")
+  // both daemons were stopped: none is left running from the demo's directory
+  const left = readdirSync("/proc")
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)
+      } catch {
+        return false
+      }
+    })
+  assert.deepEqual(left, [], "no headscale or tailscaled process of the demo is left")
+})
+
+test("coffer demo --tailnet without the daemons says which are missing and how to get them", async () => {
+  const r = await runCli(["demo", "--tailnet"], {
+    env: { COFFER_PEERS_DIR: "/nonexistent-coffer-peers", PATH: "/usr/bin:/bin" },
+  })
+  assert.equal(r.status, 1, r.stderr)
+  assert.match(
+    r.stderr,
+    /^error: coffer demo --tailnet needs headscale, tailscaled, tailscale, not found$/m,
+  )
+  assert.match(r.stderr, /^hint: .*npm run peers/m)
+  assert.equal(r.stdout.toString(), "", "nothing started")
 })
