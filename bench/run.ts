@@ -19,6 +19,7 @@ import { formatSopsBench, runSopsBench, sopsBenchOptionsFromEnvironment } from "
 import { formatUpdatekeysBench, runUpdatekeysBench } from "./updatekeys.js"
 import { formatInstallBench, runInstallBench } from "./install.js"
 import { formatAuditBench, runAuditBench } from "./audit.js"
+import { formatTailscaleBench, runTailscaleBench } from "./tailscale.js"
 
 /** A suite: a name for argv and a function producing its README section. */
 interface Suite {
@@ -36,6 +37,7 @@ const suites: readonly Suite[] = [
   { name: "install", run: async () => formatInstallBench(await runInstallBench()) },
   { name: "updatekeys", run: async () => formatUpdatekeysBench(await runUpdatekeysBench()) },
   { name: "audit", run: async () => formatAuditBench(await runAuditBench()) },
+  { name: "tailscale", run: async () => formatTailscaleBench(await runTailscaleBench()) },
 ]
 
 const readmePath = fileURLToPath(new URL("../../bench/README.md", import.meta.url))
