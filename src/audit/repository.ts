@@ -189,7 +189,8 @@ export async function gatherAuditInput(options: GatherOptions): Promise<Gathered
       const fromIndex =
         location.path === join(root, ".sops.yaml") ? stagedContent(".sops.yaml") : undefined
       const text = fromIndex?.toString("utf8") ?? readFileSync(location.path, "utf8")
-      const config = parseSopsConfig(text, shown)
+      // unknown keys are reported (as warnings), not a reason to stop reading the rules
+      const config = parseSopsConfig(text, shown, { allowUnknownKeys: true })
       warnings.push(...config.warnings)
       sops = { path: shown, absolutePath: location.path, config, text }
     } catch (cause) {

@@ -2,7 +2,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { locateSopsConfig, parseSopsConfig } from "./config.js"
-import { ConfigError } from "./errors.js"
+import { ConfigError, UnknownConfigKeyError } from "./errors.js"
 
 const ADMIN = "age1dmpgxjdt7g6r4rc9606ktrzmzzdktf9p8exhed0xzcdcr5su3y5st5vff5"
 const DAO = "age12m53ejfqfc244fp2ryhehxzadhuxflt4jkvqxp0f4j9vzk554gtsgtkupc"
@@ -153,7 +153,10 @@ test("errors name the file, the line and the field", () => {
   )
   assert.throws(
     () => parseSopsConfig("creation_rules:\n  - key_groups:\n      - agee: [x]\n", ".sops.yaml"),
-    (e: unknown) => e instanceof ConfigError && /unknown key type "agee"/.test(e.message),
+    (e: unknown) =>
+      e instanceof UnknownConfigKeyError &&
+      e.message ===
+        '".sops.yaml" line 3: creation rule 1: key_groups[0]: unknown key "agee" (did you mean "age"?)',
   )
   assert.throws(
     () => parseSopsConfig("creation_rules: 3\n", ".sops.yaml"),
@@ -161,11 +164,140 @@ test("errors name the file, the line and the field", () => {
   )
 })
 
-test("a misspelt rule field is a warning with its line", () => {
-  const config = parseSopsConfig("creation_rules:\n  - path-regex: x\n    age: a\n", "s.yaml")
-  assert.deepEqual(config.warnings, [
-    '"s.yaml" line 2: creation rule 1: unknown field "path-regex" is ignored',
+test("a misspelt rule key stops the parse, naming the key, its line and the nearest known one", () => {
+  // sops 3.13 ignores it, which makes this rule a catch-all
+  const text = `creation_rules:\n  - age: ${ADMIN}\n    path_regx: ^prod/\n`
+  assert.throws(
+    () => parseSopsConfig(text, "s.yaml"),
+    (e: unknown) =>
+      e instanceof UnknownConfigKeyError &&
+      e.key === "path_regx" &&
+      e.nearest === "path_regex" &&
+      e.message ===
+        '"s.yaml" line 3: creation rule 1: unknown key "path_regx" (did you mean "path_regex"?)' &&
+      e.hints.some((h) => /would match every file/.test(h)) &&
+      e.hints.some((h) => h.includes("--allow-unknown-config-keys")),
+  )
+  // allowed (a config for a newer sops): a warning, and the key is ignored as sops does
+  const allowed = parseSopsConfig(text, "s.yaml", { allowUnknownKeys: true })
+  assert.deepEqual(allowed.warnings, [
+    '"s.yaml" line 3: creation rule 1: unknown key "path_regx" (did you mean "path_regex"?) is ignored',
   ])
+  assert.equal(allowed.creationRules?.[0]?.pathRegex, "")
+})
+
+test("every key sops 3.13 reads in a rule, a key group and a key entry is known", () => {
+  const config = parseSopsConfig(
+    `creation_rules:
+  - path_regex: a
+    kms: arn:aws:kms:us-east-1:1:key/a
+    aws_profile: p
+    age: ${ADMIN}
+    pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4
+    gcp_kms: projects/p/locations/l/keyRings/r/cryptoKeys/k
+    hckms: tr-west-1:0d2e8f0a-1b2c-4d5e-8f9a-0b1c2d3e4f5a
+    azure_keyvault: https://v.vault.azure.net/keys/k/1
+    hc_vault_transit_uri: https://vault:8200/v1/sops/keys/k
+    shamir_threshold: 0
+    unencrypted_suffix: _u
+    mac_only_encrypted: false
+  - path_regex: b
+    encrypted_suffix: _e
+  - path_regex: c
+    unencrypted_regex: u
+  - path_regex: d
+    encrypted_regex: e
+  - path_regex: e
+    unencrypted_comment_regex: u
+  - path_regex: f
+    encrypted_comment_regex: e
+  - path_regex: g
+    key_groups:
+      - age: [${ADMIN}]
+        pgp: [FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4]
+        kms: [{arn: a, role: r, context: {k: v}, aws_profile: p}]
+        gcp_kms: [{resource_id: projects/p/locations/l/keyRings/r/cryptoKeys/k}]
+        hckms: [{key_id: "tr-west-1:0d2e8f0a-1b2c-4d5e-8f9a-0b1c2d3e4f5a"}]
+        azure_keyvault: [{vaultUrl: "https://v.vault.azure.net", key: k, version: "1"}]
+        hc_vault: [https://vault:8200/v1/sops/keys/k]
+        merge: [{age: [${DAO}]}]
+destination_rules:
+  - path_regex: x
+    s3_bucket: b
+    s3_prefix: p
+    gcs_bucket: g
+    gcs_prefix: p
+    vault_path: v
+    vault_address: https://vault:8200
+    vault_kv_mount_name: secret/
+    vault_kv_version: 2
+    omit_extensions: true
+    recreation_rule: {age: ${ADMIN}, path_regex: y}
+stores:
+  dotenv: {}
+  ini: {}
+  json: {indent: 2}
+  json_binary: {indent: 2}
+  yaml: {indent: 4}
+`,
+    ".sops.yaml",
+  )
+  assert.deepEqual(config.warnings, [])
+  assert.equal(config.creationRules?.length, 7)
+})
+
+test("unknown keys anywhere sops reads are refused: key groups, key entries, stores, destination rules", () => {
+  const refused = (text: string, message: string): void => {
+    assert.throws(
+      () => parseSopsConfig(text, ".sops.yaml"),
+      (e: unknown) => e instanceof UnknownConfigKeyError && e.message === message,
+    )
+  }
+  refused(
+    "creation_rules:\n  - key_groups:\n      - kms:\n          - arn: a\n            rol: r\n",
+    '".sops.yaml" line 5: creation rule 1: key_groups[0].kms[0]: unknown key "rol" (did you mean "role"?)',
+  )
+  refused(
+    "creation_rules:\n  - key_groups:\n      - azure_keyvault:\n          - vault_url: u\n",
+    '".sops.yaml" line 4: creation rule 1: key_groups[0].azure_keyvault[0]: unknown key "vault_url" (did you mean "vaultUrl"?)',
+  )
+  refused(
+    "creation_rules:\n  - key_groups:\n      - merge:\n          - agee: [x]\n",
+    '".sops.yaml" line 4: creation rule 1: key_groups[0].merge[0]: unknown key "agee" (did you mean "age"?)',
+  )
+  refused(
+    "stores:\n  yaml:\n    indnet: 2\n",
+    '".sops.yaml" line 3: stores.yaml: unknown key "indnet" (did you mean "indent"?)',
+  )
+  refused(
+    "stores:\n  yml: {indent: 2}\n",
+    '".sops.yaml" line 2: stores: unknown key "yml" (did you mean "yaml"?)',
+  )
+  refused(
+    "destination_rules:\n  - path_regex: a\n    s3_buckett: b\n",
+    '".sops.yaml" line 3: destination rule 1: unknown key "s3_buckett" (did you mean "s3_bucket"?)',
+  )
+  // no near key: the hint lists what a rule may hold
+  assert.throws(
+    () => parseSopsConfig("creation_rules:\n  - recipients: x\n", ".sops.yaml"),
+    (e: unknown) =>
+      e instanceof UnknownConfigKeyError &&
+      e.message === '".sops.yaml" line 2: creation rule 1: unknown key "recipients"' &&
+      e.hints.some((h) => h.startsWith("a creation rule may hold path_regex, kms,")),
+  )
+})
+
+test("top-level keys: anchors are fine, a typo of creation_rules is not", () => {
+  const anchors = parseSopsConfig(`keys:\n  - &a ${ADMIN}\nadmins: [*a]\n`, ".sops.yaml")
+  assert.deepEqual(anchors.otherTopLevelKeys, ["keys", "admins"])
+  assert.deepEqual(anchors.warnings, [])
+  assert.throws(
+    () => parseSopsConfig(`creation_rule:\n  - age: ${ADMIN}\n`, ".sops.yaml"),
+    (e: unknown) =>
+      e instanceof UnknownConfigKeyError &&
+      e.message ===
+        '".sops.yaml" line 1: unknown key "creation_rule" (did you mean "creation_rules"?)',
+  )
 })
 
 test("locate: --config, then SOPS_CONFIG, then .sops.yaml from cwd upward; .sops.yml ignored", () => {

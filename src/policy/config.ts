@@ -14,16 +14,24 @@
  * strings are split on `,` and trimmed, empty entries dropped; duplicate keys in a group are
  * removed. Cloud keys (KMS, GCP, Azure, Vault, HuaweiCloud) are kept as opaque entries with
  * the field names sops writes in a file's metadata, so rules and files compare directly.
- * Errors name the file and line; unknown fields are reported as warnings (sops ignores
- * them silently, which turns a misspelt `path-regex` into a catch-all rule); unknown
- * top-level keys are normal (they hold anchors) and are not reported.
+ * Errors name the file and line. A key sops 3.13 does not know, in a creation rule, a key
+ * group, a key entry, `stores` or `destination_rules`, stops the command
+ * (`UnknownConfigKeyError`, naming the key and the nearest known one): sops ignores such
+ * keys silently, which turns a misspelt `path-regx` into a catch-all rule and encrypts to
+ * the wrong keys. `allowUnknownKeys` (`--allow-unknown-config-keys`, for a config written
+ * for a newer sops) turns them into warnings. Other top-level keys are normal (they hold
+ * anchors) unless they are a typo of a known one (`creation_rule`). The known keys are
+ * those of sops's `config/config.go`
+ * (https://github.com/getsops/sops/blob/v3.13.2/config/config.go; docs/formats/sops.md
+ * ".sops.yaml").
  */
 import { dirname, join, resolve } from "node:path"
-import { LineCounter, isAlias, isSeq, parseDocument } from "yaml"
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from "yaml"
 import type { Node as YamlNode } from "yaml"
 import type { KeyGroupRecipients } from "../sops/data-key.js"
 import type { OpaqueKeyType, OpaqueMasterKey, ValueSelector } from "../sops/metadata.js"
-import { ConfigError } from "./errors.js"
+import { nearestName } from "../internal/nearest.js"
+import { ConfigError, UnknownConfigKeyError } from "./errors.js"
 
 /** The file name sops looks for. */
 export const CONFIG_FILE_NAME = ".sops.yaml"
@@ -71,8 +79,22 @@ export interface SopsConfig {
    */
   readonly creationRules: readonly CreationRule[] | undefined
   readonly stores: StoresConfig
-  /** Things sops would silently ignore (unknown fields), one line each. */
+  /** Things sops would silently ignore (unknown keys, when allowed), one line each. */
   readonly warnings: readonly string[]
+  /**
+   * Top-level keys other than `creation_rules`, `destination_rules` and `stores` (they
+   * usually hold anchors), for "has no creation_rules" messages.
+   */
+  readonly otherTopLevelKeys: readonly string[]
+}
+
+/** How strictly a `.sops.yaml` is read. */
+export interface ConfigParseOptions {
+  /**
+   * Report keys sops 3.13 does not know as warnings instead of failing
+   * (`--allow-unknown-config-keys`: a config written for a newer sops).
+   */
+  readonly allowUnknownKeys?: boolean | undefined
 }
 
 /** The file-system questions `locateSopsConfig` asks. */
@@ -139,7 +161,12 @@ export function locateSopsConfig(lookup: ConfigLookup, io: ConfigLookupIo): Conf
   return { path: undefined, source: "none", searched, ignored }
 }
 
-const RULE_FIELDS = new Set([
+// The keys sops 3.13 reads (`config/config.go`: configFile, creationRule, keyGroup, kmsKey,
+// gcpKmsKey, azureKVKey, hckmsKey, destinationRule, StoresConfig).
+const TOP_LEVEL_FIELDS = ["creation_rules", "destination_rules", "stores"] as const
+
+/** Every key a creation rule may hold, as sops 3.13 reads them. */
+export const CREATION_RULE_KEYS: readonly string[] = [
   "path_regex",
   "kms",
   "aws_profile",
@@ -158,18 +185,37 @@ const RULE_FIELDS = new Set([
   "unencrypted_comment_regex",
   "encrypted_comment_regex",
   "mac_only_encrypted",
-])
+]
 
-const GROUP_FIELDS = new Set([
-  "age",
-  "pgp",
+const GROUP_FIELDS = [
+  "merge",
   "kms",
   "gcp_kms",
   "hckms",
   "azure_keyvault",
   "hc_vault",
-  "merge",
-])
+  "age",
+  "pgp",
+] as const
+
+const KMS_ENTRY_FIELDS = ["arn", "role", "context", "aws_profile"] as const
+const GCP_KMS_ENTRY_FIELDS = ["resource_id"] as const
+const AZURE_ENTRY_FIELDS = ["vaultUrl", "key", "version"] as const
+const HCKMS_ENTRY_FIELDS = ["key_id"] as const
+const STORES_FIELDS = ["dotenv", "ini", "json_binary", "json", "yaml"] as const
+const DESTINATION_RULE_FIELDS = [
+  "path_regex",
+  "s3_bucket",
+  "s3_prefix",
+  "gcs_bucket",
+  "gcs_prefix",
+  "vault_path",
+  "vault_address",
+  "vault_kv_mount_name",
+  "vault_kv_version",
+  "recreation_rule",
+  "omit_extensions",
+] as const
 
 const SELECTOR_KINDS: readonly ValueSelector["kind"][] = [
   "unencrypted_suffix",
@@ -187,14 +233,28 @@ interface Place {
   readonly file: string
   readonly line: number | undefined
   readonly what: string
+  /** The value's path in the YAML document, to find the line of one of its keys. */
+  readonly at?: readonly (string | number)[] | undefined
+}
+
+/** What every part of one parse shares. */
+interface Reading {
+  readonly options: ConfigParseOptions
+  readonly warnings: string[]
+  /** The line of `key` in the mapping at `at`, when the document has it there. */
+  readonly keyLine: (
+    at: readonly (string | number)[] | undefined,
+    key: string,
+  ) => number | undefined
+}
+
+function where(place: Place): string {
+  const line = place.line === undefined ? "" : ` line ${String(place.line)}`
+  return `${JSON.stringify(place.file)}${line}: ${place.what === "" ? "" : `${place.what}: `}`
 }
 
 function fail(place: Place, message: string, hints: readonly string[] = []): ConfigError {
-  const line = place.line === undefined ? "" : ` line ${String(place.line)}`
-  return new ConfigError(
-    `${JSON.stringify(place.file)}${line}: ${place.what === "" ? "" : `${place.what}: `}${message}`,
-    { hints },
-  )
+  return new ConfigError(`${where(place)}${message}`, { hints })
 }
 
 function describeType(value: Plain): string {
@@ -208,21 +268,67 @@ function isRecord(value: Plain): value is Record<string, Plain> {
   return typeof value === "object" && value !== null && !Array.isArray(value)
 }
 
+const ALLOW_FLAG = "--allow-unknown-config-keys"
+
+/**
+ * Refuses (or, when allowed, warns about) the keys of `value` that sops does not know.
+ * @param kind what holds them, for messages ("creation rule", "key group")
+ * @param consequence why an ignored key matters here, one sentence
+ */
+function checkKeys(
+  value: Record<string, Plain>,
+  known: readonly string[],
+  place: Place,
+  reading: Reading,
+  kind: string,
+  consequence: string,
+): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue
+    const at: Place = { ...place, line: reading.keyLine(place.at, key) ?? place.line }
+    const near = nearestName(key, known)
+    const suggestion = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`
+    if (reading.options.allowUnknownKeys === true) {
+      reading.warnings.push(
+        `${where(at)}unknown key ${JSON.stringify(key)}${suggestion} is ignored`,
+      )
+      continue
+    }
+    throw new UnknownConfigKeyError(`${where(at)}unknown key ${JSON.stringify(key)}${suggestion}`, {
+      key,
+      nearest: near,
+      hints: [
+        `sops 3.13 ignores keys it does not know: ${consequence}`,
+        near === undefined
+          ? `a ${kind} may hold ${known.join(", ")}`
+          : `write ${JSON.stringify(near)}`,
+        `if the key is for a newer sops, pass ${ALLOW_FLAG} to ignore it`,
+      ],
+    })
+  }
+}
+
 /**
  * Parses a `.sops.yaml`.
  * @param text the file's content
  * @param path the file's path (shown in messages; `CreationRule` matching uses its directory)
+ * @param options whether unknown keys are allowed
  * @returns the creation rules, stores settings and warnings
- * @throws ConfigError naming the file and line for invalid YAML or a field of the wrong shape
+ * @throws UnknownConfigKeyError for a key sops does not know (unless allowed);
+ *   ConfigError naming the file and line for invalid YAML or a field of the wrong shape
  */
-export function parseSopsConfig(text: string, path: string): SopsConfig {
+export function parseSopsConfig(
+  text: string,
+  path: string,
+  options: ConfigParseOptions = {},
+): SopsConfig {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { merge: true, uniqueKeys: true, lineCounter })
   const lineOf = (node: YamlNode | null | undefined): number | undefined => {
     const offset = node?.range?.[0]
     return offset === undefined ? undefined : lineCounter.linePos(offset).line
   }
-  const top: Place = { file: path, line: undefined, what: "" }
+  const top: Place = { file: path, line: undefined, what: "", at: [] }
   const [first] = doc.errors
   if (first !== undefined) {
     const line = first.linePos?.[0].line
@@ -245,18 +351,41 @@ export function parseSopsConfig(text: string, path: string): SopsConfig {
     )
   }
   const warnings: string[] = []
+  const reading: Reading = {
+    options,
+    warnings,
+    keyLine: (at, key) => {
+      if (at === undefined) return undefined
+      let node: unknown = at.length === 0 ? doc.contents : doc.getIn(at, true)
+      if (isAlias(node)) node = node.resolve(doc)
+      if (!isMap(node)) return undefined
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key)
+      return pair === undefined ? undefined : lineOf(pair.key as YamlNode)
+    },
+  }
   if (value === null || value === undefined) {
-    return { path, creationRules: undefined, stores: {}, warnings }
+    return { path, creationRules: undefined, stores: {}, warnings, otherTopLevelKeys: [] }
   }
   if (!isRecord(value)) {
     throw fail({ ...top, line: 1 }, `the top level must be a mapping, not ${describeType(value)}`)
   }
-  // Other top-level keys are fine: they hold YAML anchors (`keys: [&admin age1…]`).
-  const stores = parseStores(value["stores"], { ...top, what: "stores" })
+  // Other top-level keys are fine: they hold YAML anchors (`keys: [&admin age1…]`), unless
+  // they look like a typo of a known one.
+  const otherTopLevelKeys = Object.keys(value).filter(
+    (key) => !(TOP_LEVEL_FIELDS as readonly string[]).includes(key),
+  )
+  const typos = Object.fromEntries(
+    otherTopLevelKeys
+      .filter((key) => nearestName(key, TOP_LEVEL_FIELDS) !== undefined)
+      .map((key) => [key, value[key]]),
+  )
+  checkKeys(typos, TOP_LEVEL_FIELDS, top, reading, "sops config", "its rules would not be used")
+  const stores = parseStores(value["stores"], { ...top, what: "stores", at: ["stores"] }, reading)
+  parseDestinationRules(value["destination_rules"], top, reading)
 
   const rulesValue = value["creation_rules"]
   if (rulesValue === undefined || rulesValue === null) {
-    return { path, creationRules: undefined, stores, warnings }
+    return { path, creationRules: undefined, stores, warnings, otherTopLevelKeys }
   }
   let rulesNode: unknown = doc.get("creation_rules", true)
   if (isAlias(rulesNode)) rulesNode = rulesNode.resolve(doc)
@@ -272,19 +401,30 @@ export function parseSopsConfig(text: string, path: string): SopsConfig {
       file: path,
       line: lineOf(node as YamlNode | undefined),
       what: `creation rule ${String(index + 1)}`,
+      at: ["creation_rules", index],
     }
-    return parseCreationRule(rule, index, place, warnings)
+    return parseCreationRule(rule, index, place, reading)
   })
-  return { path, creationRules, stores, warnings }
+  return { path, creationRules, stores, warnings, otherTopLevelKeys }
 }
 
-function parseStores(value: Plain, place: Place): StoresConfig {
+function parseStores(value: Plain, place: Place, reading: Reading): StoresConfig {
   if (value === undefined || value === null) return {}
   if (!isRecord(value)) throw fail(place, `must be a mapping, not ${describeType(value)}`)
+  checkKeys(value, STORES_FIELDS, place, reading, "stores section", "its settings would not apply")
   const indentOf = (name: string): StoreSettings | undefined => {
     const section = value[name]
+    const at: Place = { ...place, what: `stores.${name}`, at: [...(place.at ?? []), name] }
     if (section === undefined || section === null) return undefined
-    if (!isRecord(section)) throw fail({ ...place, what: `stores.${name}` }, "must be a mapping")
+    if (!isRecord(section)) throw fail(at, "must be a mapping")
+    checkKeys(
+      section,
+      name === "dotenv" || name === "ini" ? [] : ["indent"],
+      at,
+      reading,
+      `stores.${name} section`,
+      "the setting would not apply",
+    )
     const indent = section["indent"]
     if (indent === undefined || indent === null) return {}
     if (typeof indent !== "number" || !Number.isInteger(indent)) {
@@ -292,6 +432,8 @@ function parseStores(value: Plain, place: Place): StoresConfig {
     }
     return { indent }
   }
+  indentOf("dotenv")
+  indentOf("ini")
   const yaml = indentOf("yaml")
   const json = indentOf("json")
   const jsonBinary = indentOf("json_binary")
@@ -302,20 +444,60 @@ function parseStores(value: Plain, place: Place): StoresConfig {
   }
 }
 
+/**
+ * `destination_rules` (sops's `publish` command, which coffer does not have): only their
+ * keys are checked, so a typo there is caught as in `creation_rules`.
+ */
+function parseDestinationRules(value: Plain, top: Place, reading: Reading): void {
+  if (value === undefined || value === null) return
+  const place: Place = { ...top, what: "destination_rules", at: ["destination_rules"] }
+  if (!Array.isArray(value)) throw fail(place, `must be a list, not ${describeType(value)}`)
+  for (const [i, rule] of value.entries()) {
+    const at: Place = {
+      ...place,
+      what: `destination rule ${String(i + 1)}`,
+      at: ["destination_rules", i],
+    }
+    if (!isRecord(rule)) throw fail(at, `must be a mapping, not ${describeType(rule)}`)
+    checkKeys(
+      rule,
+      DESTINATION_RULE_FIELDS,
+      at,
+      reading,
+      "destination rule",
+      "sops publish would not do what the rule says",
+    )
+    const recreation = rule["recreation_rule"]
+    if (isRecord(recreation)) {
+      checkKeys(
+        recreation,
+        CREATION_RULE_KEYS,
+        { ...at, what: `${at.what}: recreation_rule`, at: [...(at.at ?? []), "recreation_rule"] },
+        reading,
+        "creation rule",
+        "the file would be re-encrypted to other keys than the rule says",
+      )
+    }
+  }
+}
+
 function parseCreationRule(
   rule: Plain,
   index: number,
   place: Place,
-  warnings: string[],
+  reading: Reading,
 ): CreationRule {
   if (!isRecord(rule)) throw fail(place, `must be a mapping, not ${describeType(rule)}`)
-  for (const key of Object.keys(rule)) {
-    if (!RULE_FIELDS.has(key)) {
-      warnings.push(
-        `${JSON.stringify(place.file)}${place.line === undefined ? "" : ` line ${String(place.line)}`}: ${place.what}: unknown field ${JSON.stringify(key)} is ignored`,
-      )
-    }
-  }
+  checkKeys(
+    rule,
+    CREATION_RULE_KEYS,
+    place,
+    reading,
+    "creation rule",
+    rule["path_regex"] === undefined
+      ? "this rule, with no path_regex, would match every file and encrypt it to its keys"
+      : "the rule would not do what it says, and files would be encrypted to the wrong keys",
+  )
   const field = (name: string): Place => ({ ...place, what: `${place.what}: ${name}` })
   const pathRegex = optionalString(rule["path_regex"], field("path_regex")) ?? ""
   const shamirThreshold = optionalThreshold(rule["shamir_threshold"], field("shamir_threshold"))
@@ -339,7 +521,15 @@ function parseCreationRule(
     // spec: when key_groups is present the flat key fields are not used
     keyGroups = groupsValue.map((group: Plain, i) =>
       dedupeGroup(
-        parseKeyGroup(group, { ...place, what: `${place.what}: key_groups[${String(i)}]` }),
+        parseKeyGroup(
+          group,
+          {
+            ...place,
+            what: `${place.what}: key_groups[${String(i)}]`,
+            at: [...(place.at ?? []), "key_groups", i],
+          },
+          reading,
+        ),
       ),
     )
   } else {
@@ -446,20 +636,28 @@ function parseFlatKeys(rule: Record<string, Plain>, place: Place): MutableGroup 
   return group
 }
 
-function parseKeyGroup(value: Plain, place: Place, depth = 0): MutableGroup {
+function parseKeyGroup(value: Plain, place: Place, reading: Reading, depth = 0): MutableGroup {
   if (!isRecord(value)) throw fail(place, `must be a mapping, not ${describeType(value)}`)
   if (depth > 32) throw fail(place, "merge is nested too deeply")
-  const field = (name: string): Place => ({ ...place, what: `${place.what}.${name}` })
-  for (const key of Object.keys(value)) {
-    if (!GROUP_FIELDS.has(key))
-      throw fail(place, `unknown key type ${JSON.stringify(key)}`, [
-        `a key group may hold ${[...GROUP_FIELDS].join(", ")}`,
-      ])
-  }
+  const field = (name: string): Place => ({
+    ...place,
+    what: `${place.what}.${name}`,
+    at: [...(place.at ?? []), name],
+  })
+  checkKeys(
+    value,
+    GROUP_FIELDS,
+    place,
+    reading,
+    "key group",
+    "its keys would be left out, and the file encrypted to fewer keys than the rule says",
+  )
+  const entries = (name: string, known: readonly string[]): Record<string, Plain>[] =>
+    objectList(value[name], field(name), known, reading)
   const group: MutableGroup = { age: [], pgp: [], opaque: {} }
   group.age.push(...keyList(value["age"], field("age")))
   group.pgp.push(...keyList(value["pgp"], field("pgp")))
-  for (const [i, entry] of objectList(value["kms"], field("kms")).entries()) {
+  for (const [i, entry] of entries("kms", KMS_ENTRY_FIELDS).entries()) {
     const at = { ...place, what: `${place.what}.kms[${String(i)}]` }
     const arn = optionalString(entry["arn"], at)
     if (arn === undefined || arn === "") throw fail(at, "needs an arn")
@@ -476,19 +674,19 @@ function parseKeyGroup(value: Plain, place: Place, depth = 0): MutableGroup {
       ...(profile === undefined || profile === "" ? {} : { aws_profile: profile }),
     })
   }
-  for (const [i, entry] of objectList(value["gcp_kms"], field("gcp_kms")).entries()) {
+  for (const [i, entry] of entries("gcp_kms", GCP_KMS_ENTRY_FIELDS).entries()) {
     const at = { ...place, what: `${place.what}.gcp_kms[${String(i)}]` }
     const id = optionalString(entry["resource_id"], at)
     if (id === undefined || id === "") throw fail(at, "needs a resource_id")
     addOpaque(group, "gcp_kms", { resource_id: id })
   }
-  for (const [i, entry] of objectList(value["hckms"], field("hckms")).entries()) {
+  for (const [i, entry] of entries("hckms", HCKMS_ENTRY_FIELDS).entries()) {
     const at = { ...place, what: `${place.what}.hckms[${String(i)}]` }
     const id = optionalString(entry["key_id"], at)
     if (id === undefined || id === "") throw fail(at, "needs a key_id")
     addOpaque(group, "hckms", { key_id: id })
   }
-  for (const [i, entry] of objectList(value["azure_keyvault"], field("azure_keyvault")).entries()) {
+  for (const [i, entry] of entries("azure_keyvault", AZURE_ENTRY_FIELDS).entries()) {
     const at = { ...place, what: `${place.what}.azure_keyvault[${String(i)}]` }
     const url = optionalString(entry["vaultUrl"], at)
     const key = optionalString(entry["key"], at)
@@ -506,7 +704,12 @@ function parseKeyGroup(value: Plain, place: Place, depth = 0): MutableGroup {
     for (const [i, inner] of merge.entries()) {
       const nested = parseKeyGroup(
         inner,
-        { ...place, what: `${place.what}.merge[${String(i)}]` },
+        {
+          ...place,
+          what: `${place.what}.merge[${String(i)}]`,
+          at: [...(place.at ?? []), "merge", i],
+        },
+        reading,
         depth + 1,
       )
       group.age.push(...nested.age)
@@ -522,16 +725,22 @@ function parseKeyGroup(value: Plain, place: Place, depth = 0): MutableGroup {
   return group
 }
 
-function objectList(value: Plain, place: Place): Record<string, Plain>[] {
+function objectList(
+  value: Plain,
+  place: Place,
+  known: readonly string[],
+  reading: Reading,
+): Record<string, Plain>[] {
   if (value === undefined || value === null) return []
   if (!Array.isArray(value)) throw fail(place, `must be a list, not ${describeType(value)}`)
   return value.map((entry: Plain, i) => {
-    if (!isRecord(entry)) {
-      throw fail(
-        { ...place, what: `${place.what}[${String(i)}]` },
-        `must be a mapping, not ${describeType(entry)}`,
-      )
+    const at: Place = {
+      ...place,
+      what: `${place.what}[${String(i)}]`,
+      at: [...(place.at ?? []), i],
     }
+    if (!isRecord(entry)) throw fail(at, `must be a mapping, not ${describeType(entry)}`)
+    checkKeys(entry, known, at, reading, "key entry", "the key would not be what it says")
     return entry
   })
 }

@@ -8,6 +8,30 @@ import { ToolError } from "../internal/errors.js"
 /** `.sops.yaml` is not valid YAML or a field has the wrong shape; names the file and line. */
 export class ConfigError extends ToolError {}
 
+/**
+ * `.sops.yaml` holds a key sops 3.13 does not know (`path_regx:`); sops would ignore it, so
+ * the rule would not do what it says. Names the key and the nearest known one.
+ */
+export class UnknownConfigKeyError extends ConfigError {
+  /** The unknown key. */
+  readonly key: string
+  /** The known key nearest to it, when one is close. */
+  readonly nearest: string | undefined
+  constructor(
+    message: string,
+    opts: {
+      key: string
+      nearest: string | undefined
+      hints?: readonly string[]
+      cause?: unknown
+    },
+  ) {
+    super(message, opts)
+    this.key = opts.key
+    this.nearest = opts.nearest
+  }
+}
+
 /** No `.sops.yaml` was found (or it has no `creation_rules`) where one is needed. */
 export class ConfigNotFoundError extends ToolError {}
 

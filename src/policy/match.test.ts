@@ -100,6 +100,14 @@ test("the matched path: relative inside the config's directory, absolute outside
 test("a config without creation_rules is an error when matching", () => {
   const config = parseSopsConfig("stores: {}\n", "/repo/.sops.yaml")
   assert.throws(() => matchCreationRule(config, "x.yaml", "/repo"), ConfigNotFoundError)
+  // the keys it has instead are named (a "rules:" list is not read by sops)
+  const other = parseSopsConfig("rules:\n  - age: x\n", "/repo/.sops.yaml")
+  assert.throws(
+    () => matchCreationRule(other, "x.yaml", "/repo"),
+    (e: unknown) =>
+      e instanceof ConfigNotFoundError &&
+      e.hints.some((h) => h.startsWith('its top-level keys are "rules": sops reads only')),
+  )
 })
 
 test("an invalid pattern is reported with its rule and line only when reached", () => {

@@ -245,8 +245,16 @@ function describeRule(rule: CreationRule): string {
 export function matchCreationRule(config: SopsConfig, file: string, cwd: string): RuleMatch {
   const rules = config.creationRules
   if (rules === undefined) {
+    const others = config.otherTopLevelKeys
     throw new ConfigNotFoundError(`${JSON.stringify(config.path)} has no creation_rules`, {
-      hints: ["add a creation_rules list with a path_regex and keys, or pass --age/--pgp"],
+      hints: [
+        ...(others.length > 0
+          ? [
+              `its top-level keys are ${others.map((k) => JSON.stringify(k)).join(", ")}: sops reads only creation_rules, destination_rules and stores (other keys may hold anchors)`,
+            ]
+          : []),
+        "add a creation_rules list with a path_regex and keys, or pass --age/--pgp",
+      ],
     })
   }
   const matchedPath = rulePathFor(file, config.path, cwd)

@@ -9,7 +9,7 @@
  */
 import type { WorkflowIo } from "./io.js"
 import { describeSystemError } from "../system/system-error.js"
-import type { CreationRule, SopsConfig } from "../policy/config.js"
+import type { ConfigParseOptions, CreationRule, SopsConfig } from "../policy/config.js"
 import { locateSopsConfig, parseSopsConfig } from "../policy/config.js"
 import { ConfigError, ConfigNotFoundError, NoMatchingRuleError } from "../policy/errors.js"
 import { matchCreationRule } from "../policy/match.js"
@@ -39,6 +39,8 @@ export interface KeyFlags {
   readonly pgp: readonly string[]
   /** `--shamir-secret-sharing-threshold`, when given. */
   readonly threshold?: number | undefined
+  /** `--allow-unknown-config-keys`: keys of `.sops.yaml` sops does not know are warnings. */
+  readonly allowUnknownConfigKeys?: boolean | undefined
 }
 
 /** What finding `.sops.yaml` needs. */
@@ -57,12 +59,15 @@ export function splitKeyList(flags: readonly string[], fromEnv: string | undefin
  * Finds and parses `.sops.yaml`; warns about ignored `.sops.yml` files and unknown fields.
  * @param io the working directory, `SOPS_CONFIG`, reading files, warnings
  * @param explicit `--config PATH`
+ * @param options whether keys sops does not know are allowed
  * @returns the config, or undefined when none was found (an explicit path must exist)
- * @throws ConfigError when the file can't be read or parsed
+ * @throws ConfigError when the file can't be read or parsed (UnknownConfigKeyError for a
+ *   key sops does not know)
  */
 export async function loadSopsConfig(
   io: SopsConfigIo,
   explicit: string | undefined,
+  options: ConfigParseOptions = {},
 ): Promise<{ readonly config: SopsConfig | undefined; readonly searched: readonly string[] }> {
   const location = locateSopsConfig(
     { cwd: io.cwd, explicit, env: io.env["SOPS_CONFIG"] },
@@ -91,7 +96,7 @@ export async function loadSopsConfig(
       },
     )
   }
-  const config = parseSopsConfig(text, location.path)
+  const config = parseSopsConfig(text, location.path, options)
   for (const warning of config.warnings) io.warn(warning)
   return { config, searched: location.searched }
 }
@@ -105,12 +110,13 @@ export async function creationRuleFor(
   io: SopsConfigIo,
   file: string,
   explicitConfig: string | undefined,
+  options: ConfigParseOptions = {},
 ): Promise<{
   readonly rule: CreationRule
   readonly config: SopsConfig
   readonly matchedPath: string
 }> {
-  const { config, searched } = await loadSopsConfig(io, explicitConfig)
+  const { config, searched } = await loadSopsConfig(io, explicitConfig, options)
   if (config === undefined) {
     const shown = searched.length > 3 ? [...searched.slice(0, 3), "…"] : searched
     throw new ConfigNotFoundError("no .sops.yaml found, and no keys were given", {
@@ -140,11 +146,12 @@ export async function newFileKeys(
 ): Promise<NewFileKeys> {
   const age = splitKeyList(flags.age, io.env["SOPS_AGE_RECIPIENTS"])
   const pgp = splitKeyList(flags.pgp, io.env["SOPS_PGP_FP"]).map((fp) => fp.replaceAll(" ", ""))
+  const configOptions: ConfigParseOptions = { allowUnknownKeys: flags.allowUnknownConfigKeys }
   if (age.length > 0 || pgp.length > 0) {
     // Explicit keys replace the rule's; the rule (if one matches) still gives its settings.
     let rule: CreationRule | undefined
     try {
-      rule = (await creationRuleFor(io, file, flags.config)).rule
+      rule = (await creationRuleFor(io, file, flags.config, configOptions)).rule
     } catch (e) {
       if (!(e instanceof ConfigNotFoundError || e instanceof NoMatchingRuleError)) throw e
     }
@@ -156,7 +163,7 @@ export async function newFileKeys(
       rule: undefined,
     }
   }
-  const { rule, config, matchedPath } = await creationRuleFor(io, file, flags.config)
+  const { rule, config, matchedPath } = await creationRuleFor(io, file, flags.config, configOptions)
   if (rule.keyGroups.length === 0) {
     throw new ConfigError(
       `${JSON.stringify(config.path)}${rule.line === undefined ? "" : ` line ${String(rule.line)}`}: creation rule ${String(rule.index + 1)} matches ${JSON.stringify(matchedPath)} but lists no keys`,

@@ -16,7 +16,12 @@ import type { WorkflowIo } from "./io.js"
 import { createBulkPool, type BulkPool } from "./bulk-pool.js"
 import type { BulkIo, BulkReport, BulkTask, BulkWorkerData } from "./bulk-worker.js"
 import { describeSystemError } from "../system/system-error.js"
-import { locateSopsConfig, parseSopsConfig, type SopsConfig } from "../policy/config.js"
+import {
+  locateSopsConfig,
+  parseSopsConfig,
+  type ConfigParseOptions,
+  type SopsConfig,
+} from "../policy/config.js"
 import { ConfigError } from "../policy/errors.js"
 
 /** Files larger than this found in folders are not looked at (sops files are small). */
@@ -34,12 +39,15 @@ export interface BulkConfig {
  * Finds and parses `.sops.yaml` once, for every file of a bulk update.
  * @param io the working directory, `SOPS_CONFIG`, reading files, warnings
  * @param explicit `--config PATH`
+ * @param options whether keys sops does not know are allowed
  * @returns the config (undefined when there is none) and where it was looked for
- * @throws ConfigError when the file can't be read or parsed
+ * @throws ConfigError when the file can't be read or parsed (UnknownConfigKeyError for a
+ *   key sops does not know)
  */
 export async function loadBulkConfig(
   io: Pick<WorkflowIo, "cwd" | "env" | "exists" | "readFile" | "warn">,
   explicit: string | undefined,
+  options: ConfigParseOptions = {},
 ): Promise<BulkConfig> {
   const location = locateSopsConfig(
     { cwd: io.cwd, explicit, env: io.env["SOPS_CONFIG"] },
@@ -59,7 +67,7 @@ export async function loadBulkConfig(
       { cause },
     )
   }
-  const config = parseSopsConfig(text, location.path)
+  const config = parseSopsConfig(text, location.path, options)
   for (const warning of config.warnings) io.warn(warning)
   return { config, configSearched: location.searched }
 }

@@ -25,6 +25,7 @@ import { editSopsFile } from "../../workflows/edit.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "config", names: ["config"], kind: "value" },
+  { key: "allowUnknownConfigKeys", names: ["allow-unknown-config-keys"], kind: "boolean" },
   { key: "age", names: ["age", "a"], kind: "value" },
   { key: "pgp", names: ["pgp", "p"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
@@ -52,6 +53,9 @@ shell command line ("code --wait" works) and the file's path is added as the las
 Flags:
     --config PATH           The .sops.yaml to use (default: SOPS_CONFIG, else found from
                             the current directory upward).
+    --allow-unknown-config-keys
+                            Warn about keys of .sops.yaml that sops 3.13 does not know
+                            (a config for a newer sops) instead of stopping.
     --age RECIPIENTS, --pgp FINGERPRINTS
                             Keys for a new file instead of the creation rule's.
     --shamir-secret-sharing-threshold N
@@ -93,6 +97,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       newFileKeys: () =>
         newFileKeys(io, file, {
           config: flagValue(parsed, "config"),
+          allowUnknownConfigKeys: flagIsSet(parsed, "allowUnknownConfigKeys"),
           age: flagValues(parsed, "age"),
           pgp: flagValues(parsed, "pgp"),
           threshold: threshold === undefined ? undefined : Number(threshold),

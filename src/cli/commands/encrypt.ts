@@ -39,6 +39,7 @@ const selectorFlags: readonly ValueSelector["kind"][] = [
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "config", names: ["config"], kind: "value" },
+  { key: "allowUnknownConfigKeys", names: ["allow-unknown-config-keys"], kind: "boolean" },
   { key: "age", names: ["age", "a"], kind: "value" },
   { key: "pgp", names: ["pgp", "p"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
@@ -92,6 +93,9 @@ creation rule in .sops.yaml whose path_regex matches FILE's path relative to the
 directory. The config is --config PATH, else SOPS_CONFIG, else .sops.yaml in the current
 directory or the nearest parent.
     --config PATH           The .sops.yaml to use.
+    --allow-unknown-config-keys
+                            Warn about keys of .sops.yaml that sops 3.13 does not know
+                            (a config for a newer sops) instead of stopping.
 
 Examples:
     $ ${invokedAs} --age age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p secrets.yaml > secrets.enc.yaml
@@ -114,6 +118,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   // Keys from --age/--pgp, else from the first creation rule in .sops.yaml that matches FILE.
   const keys = await newFileKeys(io, file, {
     config: flagValue(parsed, "config"),
+    allowUnknownConfigKeys: flagIsSet(parsed, "allowUnknownConfigKeys"),
     age: flagValues(parsed, "age"),
     pgp: flagValues(parsed, "pgp"),
     threshold: thresholdFlag === undefined ? undefined : parseThreshold(thresholdFlag),

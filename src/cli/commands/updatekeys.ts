@@ -32,6 +32,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { key: "verbose", names: ["verbose"], kind: "boolean" },
   { key: "jobs", names: ["jobs", "j"], kind: "value" },
   { key: "config", names: ["config"], kind: "value" },
+  { key: "allowUnknownConfigKeys", names: ["allow-unknown-config-keys"], kind: "boolean" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
 ]
 
@@ -55,6 +56,9 @@ Flags:
     --jobs N              Worker threads (default: one per core, here ${String(availableParallelism())}).
     --config PATH         The .sops.yaml to use (default: SOPS_CONFIG, else the first
                           .sops.yaml from the current directory upward).
+    --allow-unknown-config-keys
+                          Warn about keys of .sops.yaml that sops 3.13 does not know
+                          (a config for a newer sops) instead of stopping.
     --shamir-secret-sharing-threshold N
                           The threshold to write (default: the rule's, else the file's).
 
@@ -88,7 +92,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     0,
   )
   const io = commandIo(ctx)
-  const config = await loadBulkConfig(io, flagValue(parsed, "config"))
+  const config = await loadBulkConfig(io, flagValue(parsed, "config"), {
+    allowUnknownKeys: flagIsSet(parsed, "allowUnknownConfigKeys"),
+  })
 
   const { files, explicit, missing } = expandSopsPaths(parsed.positionals, io)
   const progress = ctx.stderr.isTTY && !json ? new ProgressBar(ctx.stderr) : undefined
