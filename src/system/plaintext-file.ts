@@ -41,7 +41,7 @@ export function createFifo(path: string, dir: string): void {
 /**
  * Writes the plaintext into the FIFO once a reader opens it; errors (no reader, a reader
  * that stopped reading) are ignored.
- * @returns when the writer is done (see `unblockFifo` for a reader that never came)
+ * @returns when the writer is done (see `finishFifo` for a reader that never came)
  */
 export async function feedFifo(path: string, plaintext: Uint8Array): Promise<void> {
   try {
@@ -57,9 +57,36 @@ export async function feedFifo(path: string, plaintext: Uint8Array): Promise<voi
 }
 
 /**
- * If no reader ever opened the FIFO, `feedFifo`'s writer is still waiting in open():
- * opening the read end (without blocking) and closing it lets the writer finish (it then
- * gets EPIPE).
+ * Ends `feedFifo` once the command that was meant to read the FIFO has exited. A writer that
+ * no reader ever came for waits in open() on a thread of libuv's pool; opening the read end
+ * (without blocking) and closing it lets that open() return, and the write then fails with
+ * EPIPE. That writer may not have reached open() yet when the command exits (the pool's
+ * threads are late under load), so the read end is opened again every few milliseconds
+ * until the writer is done. Without this, the open() would block the thread forever, and
+ * with it the process's exit (Node waits for the pool's threads).
+ * @param path the FIFO
+ * @param writing what `feedFifo` returned
+ */
+export async function finishFifo(path: string, writing: Promise<void>): Promise<void> {
+  let done = false
+  const finished = writing.then(() => {
+    done = true
+  })
+  while (!done) {
+    unblockFifo(path)
+    await Promise.race([
+      finished,
+      new Promise<void>((resolve) => {
+        setTimeout(resolve, 5)
+      }),
+    ])
+  }
+}
+
+/**
+ * Opens the FIFO's read end without blocking and closes it again: a writer waiting in
+ * open() gets its reader, then EPIPE.
+ * @param path the FIFO (already removed: nothing happens)
  */
 export function unblockFifo(path: string): void {
   try {

@@ -11,7 +11,17 @@
  * outlives the command, even when it is interrupted.
  */
 import type { ChildProcess } from "node:child_process"
-import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs"
+import {
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -128,6 +138,26 @@ export function choosePrivateTempParent(env: NodeJS.ProcessEnv): {
 }
 
 /**
+ * A writer waiting in open() for a FIFO's reader (`plaintext-file.ts` `feedFifo`) holds a
+ * thread of libuv's pool, and Node's exit waits for it: opening each FIFO's read end without
+ * blocking, and closing it, lets the writer go (it then gets EPIPE).
+ */
+function releaseFifoWriters(dir: string): void {
+  try {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isFIFO()) continue
+      try {
+        closeSync(openSync(join(dir, entry.name), constants.O_RDONLY | constants.O_NONBLOCK))
+      } catch {
+        // gone already
+      }
+    }
+  } catch {
+    // the directory is gone already
+  }
+}
+
+/**
  * Creates a private directory for plaintext and registers it for removal on signals.
  * @param env the environment (`XDG_RUNTIME_DIR`; `COFFER_TMPDIR` forces a parent, for tests
  *   and for systems whose RAM file system is elsewhere)
@@ -157,6 +187,7 @@ export function createPrivateTempDir(
   const entry = {
     child: undefined as ChildProcess | undefined,
     remove: (): void => {
+      releaseFifoWriters(path)
       try {
         rmSync(path, { recursive: true, force: true })
       } catch {

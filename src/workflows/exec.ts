@@ -9,7 +9,7 @@ import { join } from "node:path"
 import type { WorkflowIo } from "./io.js"
 import { openSopsFile, readInputFile, type SopsTarget } from "./sops-session.js"
 import { ToolError } from "../internal/errors.js"
-import { createFifo, feedFifo, unblockFifo, writeNewPrivateFile } from "../system/plaintext-file.js"
+import { createFifo, feedFifo, finishFifo, writeNewPrivateFile } from "../system/plaintext-file.js"
 import type { PrivateTempDir } from "../system/private-temp.js"
 import { closeFile } from "../sops/index.js"
 import type { Document } from "../sops/tree.js"
@@ -124,8 +124,7 @@ export async function withPlaintextFile<T>(
     createFifo(path, temp.path)
     const writing = feedFifo(path, plaintext)
     const result = await use(path, temp)
-    unblockFifo(path)
-    await writing
+    await finishFifo(path, writing)
     return result
   } finally {
     temp.remove()
