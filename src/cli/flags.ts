@@ -7,6 +7,7 @@
  * `--`, or at a lone `-` (which means standard input).
  */
 import { UsageError } from "../internal/errors.js"
+import { nearestName } from "../internal/nearest.js"
 
 /** One flag: its names (without dashes) and whether it takes a value. */
 export interface FlagSpec {
@@ -35,11 +36,17 @@ export interface ParsedFlags {
   readonly positionals: readonly string[]
   /** Whether `-h`, `-help` or `--help` was given. */
   readonly help: boolean
+  /**
+   * Whether `--version` (or `-version`) was given, when accepted (`options.version`) and
+   * the command has no `version` flag of its own: the command then prints coffer's version.
+   */
+  readonly version: boolean
 }
 
 /**
  * Parses `args` against `specs`.
  * @param command the command's name for messages (`coffer age`)
+ * @param options.version accept `--version` (reported in `version`) when no spec has it
  * @returns the flags in order and the positional arguments
  * @throws UsageError for an unknown flag or a missing value
  */
@@ -47,11 +54,13 @@ export function parseFlags(
   args: readonly string[],
   specs: readonly FlagSpec[],
   command: string,
+  options: { readonly version?: boolean } = {},
 ): ParsedFlags {
   const byName = new Map<string, FlagSpec>()
   for (const spec of specs) for (const name of spec.names) byName.set(name, spec)
   const occurrences: FlagOccurrence[] = []
   let help = false
+  let version = false
   let i = 0
   while (i < args.length) {
     const arg = args[i] ?? ""
@@ -70,10 +79,22 @@ export function parseFlags(
       i += 1
       continue
     }
+    if (
+      name === "version" &&
+      options.version === true &&
+      !byName.has(name) &&
+      inline === undefined
+    ) {
+      version = true
+      i += 1
+      continue
+    }
     const spec = byName.get(name)
     if (spec === undefined || name === "" || name.startsWith("-")) {
+      const near = name === "" ? undefined : nearestName(name.replace(/^-+/, ""), byName.keys())
       throw new UsageError(`unknown flag ${JSON.stringify(spelling)}`, {
         hints: [
+          ...(near === undefined ? [] : [`did you mean ${near.length === 1 ? "-" : "--"}${near}?`]),
           `run "${command} --help" for the flags it accepts`,
           ...(arg.length > 2 &&
           !arg.startsWith("--") &&
@@ -118,7 +139,7 @@ export function parseFlags(
     occurrences.push({ key: spec.key, spelling, value: next })
     i += 2
   }
-  return { occurrences, positionals: args.slice(i), help }
+  return { occurrences, positionals: args.slice(i), help, version }
 }
 
 /** @returns whether the boolean flag `key` was set (its last occurrence wins) */

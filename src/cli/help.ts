@@ -6,6 +6,11 @@
 /** coffer's version (kept equal to package.json's by test/cli/help.test.ts). */
 export const cofferVersion = "0.1.0"
 
+/** What `coffer --version` (and `coffer COMMAND --version`) prints. */
+export function versionLine(): string {
+  return `coffer ${cofferVersion}\n`
+}
+
 /** A command as listed by `coffer --help`. */
 export interface CommandSummary {
   readonly name: string

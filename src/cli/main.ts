@@ -10,9 +10,10 @@
 import type { CliContext } from "./command.js"
 import { commandTable, commands, directPrograms } from "./command-table.js"
 import { exitCodeOfToolError, exitCodes, type ExitCode } from "./exit-codes.js"
-import { cofferVersion, topLevelHelp } from "./help.js"
+import { topLevelHelp, versionLine } from "./help.js"
 import { isSystemError, reportError, reportWarning } from "./report.js"
 import { InternalError, StdoutClosedError, ToolError, UsageError } from "../internal/errors.js"
+import { nearestName } from "../internal/nearest.js"
 
 /**
  * Runs the command line and exits the process with its status.
@@ -81,13 +82,64 @@ async function dispatch(program: string, argv: readonly string[]): Promise<ExitC
     standardOutput().write(topLevelHelp(listCommands()))
     return exitCodes.ok
   }
-  if (first === "--version" || first === "-version" || first === "-V" || first === "version") {
-    standardOutput().write(`coffer ${cofferVersion}\n`)
+  if (
+    first === "--version" ||
+    first === "-version" ||
+    first === "-V" ||
+    first === "-v" ||
+    first === "version"
+  ) {
+    standardOutput().write(versionLine())
     return exitCodes.ok
+  }
+  if (first.startsWith("-")) {
+    reportError(process.stderr, topLevelFlag(argv))
+    return exitCodes.usage
   }
   if (!Object.hasOwn(commands, first) && /[./]/.test(first))
     return runCommand("edit", "coffer edit", argv)
   return runCommand(first, `coffer ${first}`, rest)
+}
+
+// sops's own command line (`sops -d FILE`, `sops -e -i FILE`, `sops -r FILE`): the action
+// flags and the coffer command each one is
+const sopsActionFlags: Readonly<Record<string, string>> = {
+  "-d": "decrypt",
+  "--decrypt": "decrypt",
+  "-decrypt": "decrypt",
+  "-e": "encrypt",
+  "--encrypt": "encrypt",
+  "-encrypt": "encrypt",
+  "-r": "rotate",
+  "--rotate": "rotate",
+  "-rotate": "rotate",
+}
+
+/** A flag before any command: sops's `-d FILE` form points at the command to run. */
+function topLevelFlag(argv: readonly string[]): UsageError {
+  const [first = ""] = argv
+  const action = argv.find((arg) => Object.hasOwn(sopsActionFlags, arg))
+  if (action !== undefined) {
+    const command = sopsActionFlags[action] ?? "decrypt"
+    const others = argv.filter((arg) => arg !== action)
+    return new UsageError(
+      `coffer takes a command first: "${action}" is sops's form of "${command}"`,
+      {
+        hints: [
+          `run: coffer ${[command, ...others].map(shellWord).join(" ")}`,
+          `run "coffer ${command} --help" for its flags`,
+        ],
+      },
+    )
+  }
+  return new UsageError(`unknown flag ${JSON.stringify(first)}: coffer takes a command first`, {
+    hints: [`run "coffer --help" for the list of commands`],
+  })
+}
+
+/** A word as a POSIX shell would need it written (for commands shown in hints). */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
 }
 
 function listCommands(): { name: string; summary: string }[] {
@@ -147,9 +199,16 @@ function exitCodeFor(err: unknown): ExitCode {
 }
 
 function unknownCommand(name: string): UsageError {
-  const near = Object.keys(commands).filter(
-    (c) => c.startsWith(name.slice(0, 2)) || name.startsWith(c) || c.includes(name),
-  )
+  const names = Object.keys(commands)
+  const typo = nearestName(name, names)
+  const near =
+    typo !== undefined
+      ? [typo]
+      : names.filter(
+          (c) =>
+            name.length >= 2 &&
+            (c.startsWith(name.slice(0, 2)) || name.startsWith(c) || c.includes(name)),
+        )
   return new UsageError(`unknown command ${JSON.stringify(name)}`, {
     hints: [
       ...(near.length > 0

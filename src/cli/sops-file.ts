@@ -6,6 +6,7 @@
  * atomically).
  */
 import type { CliContext } from "./command.js"
+import { versionLine } from "./help.js"
 import { flagIsSet, parseFlags, flagValue, type FlagSpec, type ParsedFlags } from "./flags.js"
 import { UsageError } from "../internal/errors.js"
 import type { OpenedFile } from "../sops/index.js"
@@ -34,11 +35,13 @@ export function parseFlagsAnywhere(
   const occurrences: ParsedFlags["occurrences"][number][] = []
   const positionals: string[] = []
   let help = false
+  let version = false
   let rest = args
   for (;;) {
-    const parsed = parseFlags(rest, specs, command)
+    const parsed = parseFlags(rest, specs, command, { version: true })
     occurrences.push(...parsed.occurrences)
     help ||= parsed.help
+    version ||= parsed.version
     const [first, ...after] = parsed.positionals
     if (first === undefined) break
     // `--` ends flag parsing: everything after it is positional.
@@ -50,12 +53,12 @@ export function parseFlagsAnywhere(
     positionals.push(first)
     rest = after
   }
-  return { occurrences, positionals, help }
+  return { occurrences, positionals, help, version }
 }
 
 /**
  * Parses a command's arguments (flags anywhere, as `parseFlagsAnywhere`); with `--help`,
- * prints the help instead.
+ * prints the help instead, and with `--version` the version.
  * @param helpText the command's help, given how it was invoked
  * @returns the flags and positional arguments, or undefined when the help was printed
  * @throws UsageError for an unknown flag or a missing value
@@ -67,9 +70,15 @@ export function parseCommandLine(
   helpText: (invokedAs: string) => string,
 ): ParsedFlags | undefined {
   const parsed = parseFlagsAnywhere(args, specs, ctx.invokedAs)
-  if (!parsed.help) return parsed
-  ctx.stdout.write(helpText(ctx.invokedAs))
-  return undefined
+  if (parsed.help) {
+    ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  if (parsed.version) {
+    ctx.stdout.write(versionLine())
+    return undefined
+  }
+  return parsed
 }
 
 /**
@@ -105,8 +114,17 @@ export function singleFile(parsed: ParsedFlags, command: string): string {
     })
   }
   if (extra.length > 0) {
-    throw new UsageError(`${command} takes one FILE, got ${parsed.positionals.length}`, {
-      hints: ["run the command once per file"],
+    // `coffer decrypt -i key.txt secret.yaml`: age's -i (identity) typed to a sops command
+    const inPlaceAsIdentity =
+      extra.length === 1 &&
+      parsed.occurrences.some((o) => o.key === "inPlace" && o.spelling === "-i")
+    throw new UsageError(`${command} takes one FILE, got ${String(parsed.positionals.length)}`, {
+      hints: inPlaceAsIdentity
+        ? [
+            `-i means --in-place for the sops commands (as in sops), not an identity file as in age`,
+            `to decrypt with an age key file, set SOPS_AGE_KEY_FILE: SOPS_AGE_KEY_FILE=${file} ${command} ${extra[0] ?? "FILE"}`,
+          ]
+        : ["run the command once per file"],
     })
   }
   return file

@@ -19,5 +19,8 @@ test("nearestName suggests likely typos and nothing for unrelated words", () => 
   assert.equal(nearestName("ag", rule), "age")
   assert.equal(nearestName("recipients", rule), undefined)
   assert.equal(nearestName("x", ["age"]), undefined)
+  // one letter is too little to guess from
+  assert.equal(nearestName("x", ["i", "o"]), undefined)
+  assert.equal(nearestName("ouptut", ["o", "output", "i"]), "output")
   assert.equal(nearestName("creation_rule", ["creation_rules", "stores"]), "creation_rules")
 })

@@ -33,9 +33,9 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate nearest to `word`, when it is near enough to be a likely typo: at most one
- * edit for short names, two from six characters, three from twelve; case is ignored, and
- * `-` and `_` are the same.
+ * The candidate nearest to `word`, when it is near enough to be a likely typo: none for a
+ * single character, one edit for short names, two from six characters, three from twelve;
+ * case is ignored, and `-` and `_` are the same.
  * @param word what was typed
  * @param candidates the known names
  * @returns the nearest known name (the first of equals), or undefined when none is close
@@ -43,7 +43,7 @@ export function editDistance(a: string, b: string): number {
 export function nearestName(word: string, candidates: Iterable<string>): string | undefined {
   const fold = (s: string): string => s.toLowerCase().replaceAll("-", "_")
   const typed = fold(word)
-  const allowed = typed.length >= 12 ? 3 : typed.length >= 6 ? 2 : 1
+  const allowed = typed.length >= 12 ? 3 : typed.length >= 6 ? 2 : typed.length >= 2 ? 1 : 0
   let best: string | undefined
   let bestDistance = Infinity
   for (const candidate of candidates) {

@@ -77,3 +77,81 @@ test('.sops.yaml: "creation_rule:" (singular) is named, with the key it should b
   )
   assert.equal(r.stdout.length, 0)
 })
+
+test("sops's -d/-e/-r forms point at the command to run, with the same arguments", async () => {
+  for (const [args, command] of [
+    [["-d", "secrets/app.yaml"], "coffer decrypt secrets/app.yaml"],
+    [["--decrypt", "--extract", '["a"]', "f.yaml"], `coffer decrypt --extract '["a"]' f.yaml`],
+    [["-e", "-i", "f.yaml"], "coffer encrypt -i f.yaml"],
+    [["-i", "-e", "f.yaml"], "coffer encrypt -i f.yaml"],
+    [["-r", "f.yaml"], "coffer rotate f.yaml"],
+  ] as const) {
+    const r = await runCli(args)
+    assert.equal(r.status, 2, args.join(" "))
+    assert.match(r.stderr, /^error: coffer takes a command first: ".+" is sops's form of "\w+"$/m)
+    assert.ok(r.stderr.includes(`hint: run: ${command}\n`), `${args.join(" ")}: ${r.stderr}`)
+    // "-e" is not "exec-env"
+    assert.doesNotMatch(r.stderr, /exec-env/)
+  }
+  const other = await runCli(["-x"])
+  assert.equal(other.status, 2)
+  assert.match(other.stderr, /^error: unknown flag "-x": coffer takes a command first$/m)
+})
+
+test("decrypt -i KEYFILE FILE: -i is in-place for sops commands; SOPS_AGE_KEY_FILE is what works", async (t) => {
+  const { dir, env } = keyed(t)
+  const r = await runCli(["decrypt", "-i", "key.txt", "app.yaml"], { env, cwd: dir })
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /^error: coffer decrypt takes one FILE, got 2$/m)
+  assert.match(r.stderr, /^hint: -i means --in-place for the sops commands/m)
+  assert.match(r.stderr, /^hint: .*SOPS_AGE_KEY_FILE=key\.txt coffer decrypt app\.yaml$/m)
+})
+
+test("-o is --output for encrypt, decrypt and rotate", async (t) => {
+  const { dir, recipient, env } = keyed(t, { "a.yaml": "a: secret\n" })
+  const enc = await runCli(["encrypt", "--age", recipient, "-o", "a.enc.yaml", "a.yaml"], {
+    env,
+    cwd: dir,
+  })
+  assert.equal(enc.status, 0, enc.stderr)
+  assert.equal(enc.stdout.length, 0)
+  const rot = await runCli(["rotate", "-o", "a.rot.yaml", "a.enc.yaml"], { env, cwd: dir })
+  assert.equal(rot.status, 0, rot.stderr)
+  const dec = await runCli(["decrypt", "-o", "a.out.yaml", "a.rot.yaml"], { env, cwd: dir })
+  assert.equal(dec.status, 0, dec.stderr)
+  assert.equal(readFileSync(join(dir, "a.out.yaml"), "utf8"), "a: secret\n")
+  for (const command of ["encrypt", "decrypt", "rotate"]) {
+    const help = await runCli([command, "--help"])
+    assert.match(help.stdout.toString(), /^ {4}-o, --output /m, command)
+  }
+})
+
+test("a mistyped flag gets a did-you-mean, as a mistyped command does", async () => {
+  const r = await runCli(["decrypt", "--ouptut", "x", "f.yaml"])
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /^error: unknown flag "--ouptut"$/m)
+  assert.match(r.stderr, /^hint: did you mean --output\?$/m)
+  const rule = await runCli(["updatekeys", "--allow-unknown-config-key", "d"])
+  assert.match(rule.stderr, /^hint: did you mean --allow-unknown-config-keys\?$/m)
+  const command = await runCli(["decrpyt", "f.yaml"])
+  assert.equal(command.status, 2)
+  assert.match(command.stderr, /^hint: did you mean "coffer decrypt"\?$/m)
+})
+
+test("--version: coffer -v, coffer --version and every command's --version", async () => {
+  const expected = /^coffer \d+\.\d+\.\d+\n$/
+  for (const args of [
+    ["-v"],
+    ["--version"],
+    ["decrypt", "--version"],
+    ["encrypt", "--version"],
+    ["updatekeys", "--version"],
+    ["install", "--version"],
+    ["units", "--version"],
+    ["groups", "add", "--version"],
+  ]) {
+    const r = await runCli(args)
+    assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`)
+    assert.match(r.stdout.toString(), expected, args.join(" "))
+  }
+})

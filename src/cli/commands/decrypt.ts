@@ -30,7 +30,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "inputType", names: ["input-type"], kind: "value" },
   { key: "outputType", names: ["output-type"], kind: "value" },
   { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
-  { key: "output", names: ["output"], kind: "value" },
+  { key: "output", names: ["o", "output"], kind: "value" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -49,7 +49,7 @@ Flags:
     --output-type TYPE      The plaintext's format (default: the input's).
     --ignore-mac            Decrypt even if the MAC is missing or does not match (every
                             value is still authenticated on its own).
-    --output OUT            Write the plaintext to OUT (created with mode 0600).
+    -o, --output OUT        Write the plaintext to OUT (created with mode 0600).
 
 Keys are found as sops finds them: age identities from SOPS_AGE_SSH_PRIVATE_KEY_FILE,
 SOPS_AGE_SSH_PRIVATE_KEY_CMD, ~/.ssh/id_ed25519 or ~/.ssh/id_rsa, SOPS_AGE_KEY,

@@ -52,7 +52,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "inPlace", names: ["i", "in-place"], kind: "boolean" },
   { key: "inputType", names: ["input-type"], kind: "value" },
   { key: "outputType", names: ["output-type"], kind: "value" },
-  { key: "output", names: ["output"], kind: "value" },
+  { key: "output", names: ["o", "output"], kind: "value" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -84,7 +84,7 @@ Which values are encrypted (at most one; default --unencrypted-suffix _unencrypt
 
 Output:
     -i, --in-place          Replace FILE with the encrypted file (atomically, keeping its mode).
-    --output OUT            Write the encrypted file to OUT.
+    -o, --output OUT        Write the encrypted file to OUT.
     --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
     --output-type TYPE      The encrypted file's format (default: the input's).
 

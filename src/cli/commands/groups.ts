@@ -10,6 +10,7 @@
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, flagValues, type FlagSpec } from "../flags.js"
+import { versionLine } from "../help.js"
 import {
   chooseDestination,
   chooseStores,
@@ -84,6 +85,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   const parsed = parseFlagsAnywhere(rest, flagSpecs, command)
   if (parsed.help) {
     ctx.stdout.write(helpText(ctx.invokedAs))
+    return undefined
+  }
+  if (parsed.version) {
+    ctx.stdout.write(versionLine())
     return undefined
   }
   const file = flagValue(parsed, "file")

@@ -28,7 +28,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { key: "rmPgp", names: ["rm-pgp"], kind: "value" },
   { key: "inputType", names: ["input-type"], kind: "value" },
   { key: "outputType", names: ["output-type"], kind: "value" },
-  { key: "output", names: ["output"], kind: "value" },
+  { key: "output", names: ["o", "output"], kind: "value" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -47,7 +47,7 @@ Flags:
     --rm-age R            Remove age recipients (comma separated).
     --add-pgp FP          Add PGP fingerprints (comma separated).
     --rm-pgp FP           Remove PGP fingerprints (comma separated).
-    --output FILE         Write the result to FILE.
+    -o, --output FILE     Write the result to FILE.
     --input-type TYPE, --output-type TYPE
                           yaml, json, dotenv, ini or binary (default: from FILE's suffix).
 

@@ -11,7 +11,8 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { dirname, isAbsolute, join, resolve } from "node:path"
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
-import { flagIsSet, flagValue, parseFlags, type FlagSpec, type ParsedFlags } from "../flags.js"
+import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
+import { parseCommandLine } from "../sops-file.js"
 import { describeSystemError } from "../../system/system-error.js"
 import { IoError, UsageError } from "../../internal/errors.js"
 import { parseManifest } from "../../host/manifest.js"
@@ -62,39 +63,14 @@ Examples:
 `
 }
 
-/** Flags may come before or after the manifest (`coffer units M --out D`). */
-function parseArgs(args: readonly string[], command: string): ParsedFlags {
-  const occurrences: ParsedFlags["occurrences"][number][] = []
-  const positionals: string[] = []
-  let help = false
-  let rest = args
-  for (;;) {
-    const parsed = parseFlags(rest, flagSpecs, command)
-    occurrences.push(...parsed.occurrences)
-    help ||= parsed.help
-    const [first, ...more] = parsed.positionals
-    if (first === undefined) break
-    positionals.push(first)
-    // `--` ends flag parsing for good.
-    if (rest.length > 0 && rest[rest.length - parsed.positionals.length - 1] === "--") {
-      positionals.push(...more)
-      break
-    }
-    rest = more
-  }
-  return { occurrences, positionals, help }
-}
-
 /**
  * Runs `coffer units`.
  * @throws UsageError, IoError, ManifestError
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
-  const parsed = parseArgs(args, ctx.invokedAs)
-  if (parsed.help) {
-    ctx.stdout.write(helpText(ctx.invokedAs))
-    return undefined
-  }
+  // flags may come before or after the manifest (`coffer units M --out D`)
+  const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
+  if (parsed === undefined) return undefined
   const [manifestArg, ...extra] = parsed.positionals
   if (manifestArg === undefined) {
     throw new UsageError("missing the manifest", {
