@@ -3,7 +3,8 @@
  * also when it fails), ed25519 host keys made by `ssh-keygen`, sops files encrypted to
  * them, and small readers for what an install left on the disk.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { lstatSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -11,6 +12,7 @@ import type { TestContext } from "node:test"
 import { generateX25519Identity } from "../../src/age/x25519.js"
 import { sshPublicKeyToAge } from "../../src/keys/ssh-to-age.js"
 import { encryptFile } from "../../src/sops/index.js"
+import type { Namespace } from "../support/namespace.js"
 import { requireRoot, requireTool } from "../support/tools.js"
 
 /** A system user and its primary group. */
@@ -141,4 +143,65 @@ export function secretEntry(
     neededForUsers: false,
     ...extra,
   }
+}
+
+/** A process in a namespace whose output is collected as it comes. */
+export interface Running {
+  readonly child: ChildProcess
+  stdout: string
+  stderr: string
+  /** Its exit status (null when killed by a signal). */
+  readonly exited: Promise<number | null>
+}
+
+/** Starts node with `args` in the namespace, collecting its output. */
+export function startInNamespace(
+  ns: Namespace,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Running {
+  const child = spawn(
+    "nsenter",
+    ["--target", String(ns.pid), "--mount", "--", process.execPath, ...args],
+    { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
+  )
+  const running: Running = {
+    child,
+    stdout: "",
+    stderr: "",
+    exited: new Promise((resolve) => {
+      child.once("close", (code) => {
+        resolve(code)
+      })
+    }),
+  }
+  child.stdout.on("data", (d: Buffer) => (running.stdout += d.toString("utf8")))
+  child.stderr.on("data", (d: Buffer) => (running.stderr += d.toString("utf8")))
+  return running
+}
+
+/** Kills (by PID) a child still running when the test ends. */
+export function stopAfter(t: TestContext, running: Running): void {
+  t.after(async () => {
+    if (running.child.exitCode === null && running.child.signalCode === null) {
+      running.child.kill("SIGKILL")
+      await running.exited
+    }
+  })
+}
+
+/** "PID: command line" of running (not zombie) processes that mention `text` (a gpg-agent). */
+export function processesMentioning(text: string): string[] {
+  const found: string[] = []
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ")
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8")
+      if (cmdline.includes(text) && !stat.includes(") Z ")) found.push(`${name}: ${cmdline}`)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found
 }

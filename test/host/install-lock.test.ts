@@ -9,10 +9,7 @@
  * the others are the real `bin/coffer`.
  */
 import { test } from "node:test"
-import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
-import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
 import {
   copyFileSync,
   existsSync,
@@ -26,43 +23,19 @@ import { setTimeout as sleep } from "node:timers/promises"
 import { binPath, repoRoot } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { privateNamespace } from "../support/namespace.js"
-import type { Namespace } from "../support/namespace.js"
 import { requireTool } from "../support/tools.js"
-import { filesUnder, hostKey, requireInstallTools, secretEntry, sopsFile } from "./fixtures.js"
+import {
+  filesUnder,
+  hostKey,
+  processesMentioning,
+  requireInstallTools,
+  secretEntry,
+  sopsFile,
+  startInNamespace,
+  stopAfter,
+} from "./fixtures.js"
 
 const driver = join(repoRoot, "dist", "test", "host", "install-driver.js")
-
-/** A process in the namespace whose output is collected as it comes. */
-interface Running {
-  readonly child: ChildProcess
-  stdout: string
-  stderr: string
-  readonly exited: Promise<number | null>
-}
-
-function start(ns: Namespace, args: readonly string[], env: Record<string, string> = {}): Running {
-  const child = spawn(
-    "nsenter",
-    ["--target", String(ns.pid), "--mount", "--", process.execPath, ...args],
-    {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  )
-  const running: Running = {
-    child,
-    stdout: "",
-    stderr: "",
-    exited: new Promise((resolve) => {
-      child.once("close", (code) => {
-        resolve(code)
-      })
-    }),
-  }
-  child.stdout.on("data", (d: Buffer) => (running.stdout += d.toString("utf8")))
-  child.stderr.on("data", (d: Buffer) => (running.stderr += d.toString("utf8")))
-  return running
-}
 
 async function waitFor(what: string, check: () => boolean, ms = 30_000): Promise<void> {
   const until = Date.now() + ms
@@ -70,16 +43,6 @@ async function waitFor(what: string, check: () => boolean, ms = 30_000): Promise
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
     await sleep(20)
   }
-}
-
-/** Kills a child still running after the test (by PID). */
-function cleanup(t: TestContext, running: Running): void {
-  t.after(async () => {
-    if (running.child.exitCode === null && running.child.signalCode === null) {
-      running.child.kill("SIGKILL")
-      await running.exited
-    }
-  })
 }
 
 test("two installs take turns: the second waits, naming the first; a third gives up after --lock-timeout", async (t) => {
@@ -105,8 +68,8 @@ test("two installs take turns: the second waits, naming the first; a third gives
   const gate = join(root, "go-on")
 
   // A takes the lock and stops inside it
-  const first = start(ns, [driver, manifest], { COFFER_TEST_PAUSE_AT: `locked=${gate}` })
-  cleanup(t, first)
+  const first = startInNamespace(ns, [driver, manifest], { COFFER_TEST_PAUSE_AT: `locked=${gate}` })
+  stopAfter(t, first)
   await waitFor("the first install to hold the lock", () => existsSync(`${gate}.reached`))
   const holder = readFileSync(`${gate}.reached`, "utf8")
   const lock = JSON.parse(readFileSync(`${mount}.lock`, "utf8")) as { pid: number; command: string }
@@ -114,8 +77,8 @@ test("two installs take turns: the second waits, naming the first; a third gives
   assert.match(lock.command, /install-driver\.js/)
 
   // C gives up after one second, naming A
-  const third = start(ns, [binPath(), "install", "--lock-timeout", "1", manifest])
-  cleanup(t, third)
+  const third = startInNamespace(ns, [binPath(), "install", "--lock-timeout", "1", manifest])
+  stopAfter(t, third)
   assert.equal(await third.exited, 1, third.stderr)
   assert.match(
     third.stderr,
@@ -130,8 +93,8 @@ test("two installs take turns: the second waits, naming the first; a third gives
   assert.ok(!existsSync(ns.inside(link)), "the third install changed nothing")
 
   // B waits, saying for whom
-  const second = start(ns, [binPath(), "install", manifest])
-  cleanup(t, second)
+  const second = startInNamespace(ns, [binPath(), "install", manifest])
+  stopAfter(t, second)
   await waitFor("the second install to wait", () =>
     second.stderr.includes(`waiting for PID ${holder}`),
   )
@@ -180,7 +143,9 @@ test("a SIGKILL inside the install leaves its lock and temporary keyring; the ne
   assert.ok(existsSync(`${mount}.lock`), "and its lock")
   t.after(() => {
     // never leave an agent behind, whatever happened
-    for (const pid of agentsOf(keyring)) process.kill(pid, "SIGKILL")
+    for (const line of processesMentioning(keyring)) {
+      process.kill(Number(line.split(":")[0]), "SIGKILL")
+    }
   })
   const killedPid = (JSON.parse(readFileSync(`${mount}.lock`, "utf8")) as { pid: number }).pid
 
@@ -203,23 +168,7 @@ test("a SIGKILL inside the install leaves its lock and temporary keyring; the ne
     [],
     "no keyring is left (the second one, of this install, is gone too)",
   )
-  assert.deepEqual(agentsOf(keyring), [], "the killed install's gpg-agent was stopped")
+  assert.deepEqual(processesMentioning(keyring), [], "the killed install's gpg-agent was stopped")
   assert.ok(!existsSync(`${mount}.lock`))
   assert.equal(readlinkSync(ns.inside(link)), `${mount}/1`)
 })
-
-/** PIDs of running processes whose command line mentions the keyring (its gpg-agent). */
-function agentsOf(keyring: string): number[] {
-  const found: number[] = []
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8")
-      const state = readFileSync(`/proc/${name}/stat`, "utf8")
-      if (cmdline.includes(keyring) && !state.includes(") Z ")) found.push(Number(name))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found
-}

@@ -13,25 +13,11 @@ import { repoRoot } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { privateNamespace } from "../support/namespace.js"
 import { requireRoot, requireTool } from "../support/tools.js"
+import { processesMentioning } from "./fixtures.js"
 
 const driver = join(repoRoot, "dist", "test", "host", "install-driver.js")
 const vectors = join(repoRoot, "test/vectors/sops/sops-nix")
 const fingerprint = "2504791468B153B8A3963CC97BA53D1919C5DFD4"
-
-/** Command lines of running processes that mention `text` (a leftover gpg-agent). */
-function processesMentioning(text: string): string[] {
-  const found: string[] = []
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ")
-      if (cmdline.includes(text)) found.push(`${name}: ${cmdline}`)
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found
-}
 
 test("sshKeyPaths: an RSA host key becomes a PGP key in a temporary keyring that opens sops-nix's secrets.yaml, and the keyring is gone after", async (t) => {
   if (!requireRoot(t, "mounts a ramfs in a private mount namespace")) return

@@ -22,10 +22,9 @@ import {
   writeFileSync,
 } from "node:fs"
 import { join } from "node:path"
-import { setTimeout as sleep } from "node:timers/promises"
 import { encryptFile } from "../../src/sops/index.js"
 import { placeholderFor } from "../../src/host/template.js"
-import { binPath, repoRoot } from "../support/cli.js"
+import { binPath } from "../support/cli.js"
 import type { RunResult } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { privateNamespace } from "../support/namespace.js"
@@ -39,8 +38,6 @@ import {
   requireInstallTools,
   sopsFile,
 } from "./fixtures.js"
-
-const driver = join(repoRoot, "dist", "test", "host", "install-driver.js")
 
 test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, links, templates, age files; bad secrets named; generation 2 prunes 1 and restarts", async (t) => {
   if (!requireInstallTools(t)) return
@@ -344,125 +341,6 @@ test("a hostile name is refused before anything is written, and nothing escapes"
     )
     assert.ok(!r.stderr.includes("evil-value"))
   }
-})
-
-test("a kill at any step leaves the symlink on a complete generation", async (t) => {
-  if (!requireInstallTools(t)) return
-  const root = tmpTree(t, {})
-  const ns = await privateNamespace(t)
-  const key = hostKey(root)
-  const source = join(root, "e.yaml")
-  const mount = `${root}/run/secrets.d`
-  const link = `${root}/run/secrets`
-  const names = ["s1", "s2", "nested/s3", "nested/deeper/s4"]
-  const writeVersion = (k: number): Promise<void> =>
-    sopsFile(
-      source,
-      "yaml",
-      `s1: v${String(k)}-s1\ns2: v${String(k)}-s2\nnested:\n  s3: v${String(k)}-s3\n  deeper:\n    s4: v${String(k)}-s4\n`,
-      key.ageRecipient,
-    )
-  writeFileSync(
-    join(root, "manifest.json"),
-    JSON.stringify({
-      secrets: names.map((name) => ({
-        name,
-        key: name,
-        sopsFile: source,
-        format: "yaml",
-        mode: "0400",
-        path: `${link}/${name}`,
-      })),
-      templates: [
-        {
-          name: "all.conf",
-          content: names.map((n) => placeholderFor(n)).join(" "),
-          path: `${link}/rendered/all.conf`,
-          mode: "0400",
-        },
-      ],
-      placeholderBySecretName: Object.fromEntries(names.map((n) => [n, placeholderFor(n)])),
-      secretsMountPoint: mount,
-      symlinkPath: link,
-      keepGenerations: 2,
-      ageSshKeyPaths: [key.path],
-    }),
-  )
-  const manifest = join(root, "manifest.json")
-  const expectedFiles = [...names, "rendered/all.conf"].sort()
-  let lastComplete = 0
-  const assertLiveComplete = (what: string): void => {
-    const target = readlinkSync(ns.inside(link))
-    const dir = ns.inside(target)
-    assert.deepEqual(filesUnder(dir), expectedFiles, `${what}: the live generation is complete`)
-    // every file, the template included, comes from one version of the source
-    const versions = new Set(
-      expectedFiles.flatMap((f) =>
-        readFileSync(join(dir, f), "utf8")
-          .split(" ")
-          .map((token) => token.split("-")[0] ?? ""),
-      ),
-    )
-    assert.equal(versions.size, 1, `${what}: mixed versions ${[...versions].join(" ")}`)
-    const k = Number([...versions][0]?.slice(1))
-    assert.ok(
-      k >= lastComplete,
-      `${what}: went back from v${String(lastComplete)} to v${String(k)}`,
-    )
-    lastComplete = k
-  }
-
-  await writeVersion(1)
-  const initial = await ns.node([driver, manifest])
-  assert.equal(initial.status, 0, initial.stderr)
-  assertLiveComplete("initial install")
-
-  const steps = [
-    "validated",
-    "decrypted",
-    "mounted",
-    "generation-created",
-    "file-written:1",
-    "file-written:3",
-    "file-written:5",
-    "generation-written",
-    "switched",
-    "linked",
-    "pruned",
-    "units-notified",
-  ]
-  let k = 1
-  let crashes = 0
-  for (const step of steps) {
-    k += 1
-    await writeVersion(k)
-    const r = await ns.node([driver, manifest], { COFFER_TEST_CRASH_AT: step })
-    if (r.signal === "SIGKILL") crashes += 1
-    assertLiveComplete(`killed at ${step}`)
-  }
-  assert.ok(crashes >= steps.length - 1, `the driver was killed at the steps (${String(crashes)})`)
-
-  // kills at arbitrary instants of the real command line
-  for (let i = 0; i < 8; i++) {
-    k += 1
-    await writeVersion(k)
-    const child = ns.spawnNode([binPath(), "install", manifest])
-    const exited = new Promise((resolve) => child.once("exit", resolve))
-    await sleep(60 + i * 45)
-    if (child.pid !== undefined && child.exitCode === null) child.kill("SIGKILL")
-    await exited
-    assertLiveComplete(`killed after ${String(60 + i * 45)} ms`)
-  }
-
-  // and a clean run afterwards clears the leftovers
-  k += 1
-  await writeVersion(k)
-  const final = await ns.node([binPath(), "install", manifest])
-  assert.equal(final.status, 0, final.stderr)
-  assertLiveComplete("final install")
-  assert.equal(lastComplete, k)
-  const generations = readdirSync(ns.inside(mount)).filter((n) => /^\d+$/.test(n))
-  assert.ok(generations.length <= 2, `pruned to keepGenerations (${generations.join(" ")})`)
 })
 
 test("neededForUsers secrets get their own root-only phase; tmpfs with noswap; a disk mount point is refused", async (t) => {
