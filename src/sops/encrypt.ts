@@ -15,7 +15,17 @@ import { systemClock, systemEntropy } from "../internal/entropy.js"
 import type { Document } from "./tree.js"
 import type { Metadata } from "./metadata.js"
 import type { IvStash, Plaintext } from "./value-cipher.js"
-import { decryptValue, encryptValue, encryptedValueType, isEncryptedValue } from "./value-cipher.js"
+import {
+  checkDataKey,
+  createIvSource,
+  decryptValue,
+  encryptPlaintextBytes,
+  encryptedValueType,
+  isEmptyPlaintext,
+  isEncryptedValue,
+  plaintextBytes,
+  valueTypeOf,
+} from "./value-cipher.js"
 import { additionalDataOf, compileSelector, describeLeaf, mapLeaves } from "./walk.js"
 import { createMacHasher, decryptMac, encryptMac, formatLastModified, macsEqual } from "./mac.js"
 import {
@@ -77,15 +87,20 @@ export function encryptDocument(
         (text: string): boolean => !select([], [[text]], true)
       : undefined
   const hasher = createMacHasher(metadata.macOnlyEncrypted)
+  const ivs = createIvSource(env.entropy)
   const cipherOptions =
-    settings.ivStash === undefined ? { entropy } : { entropy, ivStash: settings.ivStash }
+    settings.ivStash === undefined ? { entropy: ivs } : { entropy: ivs, ivStash: settings.ivStash }
+  checkDataKey(dataKey)
 
   const encrypted = mapLeaves(doc, select, (leaf, ctx): Plaintext => {
-    hasher.add(leaf, ctx.encrypted)
+    // the plaintext bytes once, for the MAC and the cipher
+    const bytes = plaintextBytes(leaf)
+    if (leaf.kind !== "comment") hasher.addBytes(bytes, ctx.encrypted)
     if (!ctx.encrypted) return leaf
-    const text = encryptValue(leaf, dataKey, additionalDataOf(ctx.keys), cipherOptions)
     // spec: empty values are never encrypted (empty bytes are the empty string, as in Go)
-    if (text === "") return leaf.kind === "bytes" ? { kind: "string", value: "" } : leaf
+    if (isEmptyPlaintext(leaf)) return leaf.kind === "bytes" ? { kind: "string", value: "" } : leaf
+    const aad = additionalDataOf(ctx.keys)
+    const text = encryptPlaintextBytes(valueTypeOf(leaf), bytes, dataKey, aad, cipherOptions)
     if (leaf.kind === "comment" && commentGuard?.(text) === true) {
       throw new SelectorError(
         `the encrypted comment at ${describeLeaf(ctx)} would match unencrypted_comment_regex`,
@@ -145,7 +160,8 @@ export function decryptDocument(
     (leaf, ctx): Plaintext => {
       let out: Plaintext = leaf
       if (ctx.encrypted) {
-        const where = describeLeaf(ctx)
+        // only an error needs the location as text
+        const where = (): string => describeLeaf(ctx)
         const aad = additionalDataOf(ctx.keys)
         if (leaf.kind === "comment") {
           try {
@@ -158,7 +174,7 @@ export function decryptDocument(
               throw cause
             }
             if (leaf.text !== "") {
-              options.onWarning?.(`comment ${where} is not encrypted; kept as it is`)
+              options.onWarning?.(`comment ${where()} is not encrypted; kept as it is`)
             }
             out = leaf
           }
@@ -166,7 +182,7 @@ export function decryptDocument(
         } else if (leaf.kind === "string") {
           out = decryptValue(leaf.value, dataKey, aad, where, valueOptions)
           if (out.kind === "comment" && ctx.slot !== "sequence-item") {
-            throw new EncryptedValueError(where, `value at ${where} decrypts to a comment`, {
+            throw new EncryptedValueError(where(), `value at ${where()} decrypts to a comment`, {
               hints: [
                 "only list items can hold encrypted comments; restore the file from version control",
               ],
@@ -174,8 +190,8 @@ export function decryptDocument(
           }
         } else {
           throw new EncryptedValueError(
-            where,
-            `value at ${where} should be encrypted but is a clear ${leaf.kind}`,
+            where(),
+            `value at ${where()} should be encrypted but is a clear ${leaf.kind}`,
             {
               hints: [
                 "it was probably edited by hand; restore it from version control",

@@ -39,6 +39,12 @@ export interface MacHasher {
    * @param encrypted whether the selector encrypts this leaf
    */
   add(value: Plaintext, encrypted: boolean): void
+  /**
+   * `add` for a non-comment leaf whose plaintext bytes the caller has already computed.
+   * @param bytes `plaintextBytes(value)`
+   * @param encrypted whether the selector encrypts this leaf
+   */
+  addBytes(bytes: Uint8Array, encrypted: boolean): void
   /** @returns the MAC: uppercase hex of the SHA-512 digest (128 characters) */
   digest(): string
 }
@@ -55,6 +61,10 @@ export function createMacHasher(macOnlyEncrypted: boolean): MacHasher {
       if (value.kind === "comment") return
       if (macOnlyEncrypted && !encrypted) return
       hash.update(plaintextBytes(value))
+    },
+    addBytes(bytes, encrypted) {
+      if (macOnlyEncrypted && !encrypted) return
+      hash.update(bytes)
     },
     digest() {
       return hash.digest("hex").toUpperCase()

@@ -5,6 +5,7 @@ import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import fc from "fast-check"
 import {
+  createIvSource,
   createIvStash,
   decryptValue,
   encodeEncryptedValue,
@@ -18,6 +19,7 @@ import {
 import type { Plaintext } from "./value-cipher.js"
 import { EncryptedValueError, ValueAuthenticationError } from "./errors.js"
 import { decodeUtf8 } from "../internal/bytes.js"
+import { systemEntropy } from "../internal/entropy.js"
 
 const dataKey = new Uint8Array(randomBytes(32))
 
@@ -271,5 +273,70 @@ test("property: decrypt(encrypt(v)) = v for strings, ints, floats and bools", ()
         assert.ok(Object.is(v.value, back.value) || v.value === back.value)
       else assert.deepEqual(back, v)
     }),
+  )
+})
+
+test("IV stash: 5,000 equal values at one path each keep their own IV, in order", () => {
+  const dataKey = new Uint8Array(32).fill(9)
+  const stash = createIvStash()
+  const texts = Array.from({ length: 5_000 }, () =>
+    encryptValue({ kind: "string", value: "same" }, dataKey, "list:"),
+  )
+  for (const text of texts) decryptValue(text, dataKey, "list:", "list", { ivStash: stash })
+  const again = texts.map(() =>
+    encryptValue({ kind: "string", value: "same" }, dataKey, "list:", { ivStash: stash }),
+  )
+  assert.deepEqual(again, texts)
+  assert.equal(stash.ivs.size, 0)
+  // a 5,001st copy gets a fresh IV
+  const extra = encryptValue({ kind: "string", value: "same" }, dataKey, "list:", {
+    ivStash: stash,
+  })
+  assert.ok(!texts.includes(extra))
+})
+
+test("IV source: the system's IVs come in draws but are all distinct; other entropy passes through", () => {
+  const ivs = createIvSource(undefined)
+  const seen = new Set<string>()
+  for (let i = 0; i < 3000; i++) {
+    const iv = ivs(32)
+    assert.equal(iv.length, 32)
+    seen.add(Buffer.from(iv).toString("hex"))
+  }
+  assert.equal(seen.size, 3000)
+  assert.equal(createIvSource(systemEntropy)(16).length, 16)
+  let calls = 0
+  const counting = (length: number): Uint8Array => {
+    calls++
+    return new Uint8Array(length).fill(calls)
+  }
+  const given = createIvSource(counting)
+  assert.equal(given, counting)
+  assert.deepEqual(given(32), new Uint8Array(32).fill(1))
+})
+
+/** The padded-base64 check as first written: groups of four, then an optional padded group. */
+const REFERENCE_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+test("property: a field is refused as invalid base64 exactly when it is not padded standard base64", () => {
+  const iv = Buffer.alloc(32, 1).toString("base64")
+  const tag = Buffer.alloc(16, 2).toString("base64")
+  const field = fc
+    .array(fc.constantFrom("A", "z", "0", "+", "/", "=", "-", "_", " ", "\n"), { maxLength: 14 })
+    .map((parts) => parts.join(""))
+  fc.assert(
+    fc.property(field, (data) => {
+      const text = `ENC[AES256_GCM,data:${data === "" ? "=" : data},iv:${iv},tag:${tag},type:str]`
+      let invalid = false
+      try {
+        parseEncryptedValue(text, "k")
+      } catch (cause) {
+        assert.ok(cause instanceof EncryptedValueError)
+        assert.match(cause.message, /invalid base64 in its data/)
+        invalid = true
+      }
+      assert.equal(invalid, !REFERENCE_BASE64.test(data === "" ? "=" : data))
+    }),
+    { numRuns: 3000 },
   )
 })

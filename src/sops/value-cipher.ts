@@ -41,7 +41,13 @@ export interface EncryptedValueParts {
  * ciphertexts identical that were not before.
  */
 export interface IvStash {
-  readonly ivs: Map<string, Uint8Array[]>
+  readonly ivs: Map<string, IvQueue>
+}
+
+/** The IVs recorded for one (type, path, plaintext), oldest first; `next` is the first unused. */
+export interface IvQueue {
+  readonly ivs: Uint8Array[]
+  next: number
 }
 
 /** @returns an empty IV stash (one per edit of a file) */
@@ -56,7 +62,19 @@ const DATA_KEY_LENGTH = 32
 
 // spec: sops's regex is anchored at the start only, with greedy groups
 const ENCRYPTED_VALUE = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]/s
-const BASE64_PADDED = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+// padded standard base64: alphabet characters, at most two "=" at the end, length a
+// multiple of 4 (checked beside); the same set as (?:X{4})*(?:X{2}==|X{3}=)? but faster
+const BASE64_PADDED = /^[A-Za-z0-9+/]*={0,2}$/
+
+/**
+ * Where a value is, for messages: its path as shown to people (`a.b[2]`), or a function
+ * that makes it (the walk passes one, so the text is only built for an error).
+ */
+export type Where = string | (() => string)
+
+function at(where: Where): string {
+  return typeof where === "string" ? where : where()
+}
 
 /** @returns whether `text` looks like an encrypted sops value (`ENC[AES256_GCM,...]`) */
 export function isEncryptedValue(text: string): boolean {
@@ -71,11 +89,11 @@ export function encryptedValueType(text: string): string | undefined {
   return ENCRYPTED_VALUE.exec(text)?.[4]
 }
 
-function decodeBase64Field(text: string, field: string, where: string): Uint8Array {
-  if (!BASE64_PADDED.test(text)) {
+function decodeBase64Field(text: string, field: string, where: Where): Uint8Array {
+  if (text.length % 4 !== 0 || !BASE64_PADDED.test(text)) {
     throw new EncryptedValueError(
-      where,
-      `encrypted value at ${where} has invalid base64 in its ${field}`,
+      at(where),
+      `encrypted value at ${at(where)} has invalid base64 in its ${field}`,
     )
   }
   return asUint8Array(Buffer.from(text, "base64"))
@@ -91,12 +109,12 @@ function encodeBase64Padded(bytes: Uint8Array): string {
  * @returns its decoded fields
  * @throws EncryptedValueError when `text` is not an encrypted value or its base64 is invalid
  */
-export function parseEncryptedValue(text: string, where: string): EncryptedValueParts {
+export function parseEncryptedValue(text: string, where: Where): EncryptedValueParts {
   const match = ENCRYPTED_VALUE.exec(text)
   if (match === null) {
     throw new EncryptedValueError(
-      where,
-      `value at ${where} is not an encrypted value (ENC[AES256_GCM,...])`,
+      at(where),
+      `value at ${at(where)} is not an encrypted value (ENC[AES256_GCM,...])`,
       {
         hints: [
           "the file's selector says this value is encrypted; it was probably edited by hand",
@@ -226,10 +244,11 @@ function stashKey(type: string, additionalData: string, plaintext: Uint8Array): 
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i])
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 }
 
-function checkDataKey(dataKey: Uint8Array): void {
+/** @throws InternalError unless `dataKey` is 32 bytes */
+export function checkDataKey(dataKey: Uint8Array): void {
   if (dataKey.length !== DATA_KEY_LENGTH) {
     throw new InternalError(`the data key must be 32 bytes, not ${String(dataKey.length)}`)
   }
@@ -258,19 +277,77 @@ export function encryptValue(
 ): string {
   checkDataKey(dataKey)
   if (isEmptyPlaintext(value)) return ""
-  const type = valueTypeOf(value)
-  const plaintext = plaintextBytes(value)
+  return encryptPlaintextBytes(
+    valueTypeOf(value),
+    plaintextBytes(value),
+    dataKey,
+    additionalData,
+    options,
+  )
+}
+
+/**
+ * `encryptValue` for a value whose bytes the caller already has (the document walk feeds
+ * the same bytes to the MAC). The caller has checked the data key and that the value is
+ * not empty.
+ * @returns the `ENC[...]` text
+ */
+export function encryptPlaintextBytes(
+  type: ValueType,
+  plaintext: Uint8Array,
+  dataKey: Uint8Array,
+  additionalData: string,
+  options: EncryptValueOptions = {},
+): string {
   const key = options.ivStash === undefined ? undefined : stashKey(type, additionalData, plaintext)
-  let iv = key === undefined ? undefined : options.ivStash?.ivs.get(key)?.shift()
+  let iv = key === undefined ? undefined : takeStashedIv(options.ivStash, key)
   if (iv === undefined) {
     iv = (options.entropy ?? systemEntropy)(IV_LENGTH)
     if (iv.length !== IV_LENGTH) throw new InternalError("entropy source returned too few bytes")
   }
   const cipher = createCipheriv("aes-256-gcm", dataKey, iv, { authTagLength: TAG_LENGTH })
-  cipher.setAAD(encodeUtf8(additionalData))
-  const data = asUint8Array(Buffer.concat([cipher.update(plaintext), cipher.final()]))
-  const tag = asUint8Array(cipher.getAuthTag())
-  return encodeEncryptedValue({ data, iv, tag, type })
+  cipher.setAAD(Buffer.from(additionalData, "utf8"))
+  // GCM is a stream cipher: final() adds nothing, it computes the tag
+  const data = cipher.update(plaintext)
+  cipher.final()
+  const tag = cipher.getAuthTag()
+  return `ENC[AES256_GCM,data:${data.toString("base64")},iv:${encodeBase64Padded(iv)},tag:${tag.toString("base64")},type:${type}]`
+}
+
+/** How many IVs `createIvSource` draws from the system at once. */
+const IVS_PER_DRAW = 1024
+
+/**
+ * Where a document's IVs come from: the given entropy, one call per IV; for the system's
+ * CSPRNG, IVs are drawn 1,024 at a time (one call into OpenSSL per value costs more than
+ * the encryption). Each IV is a distinct slice of fresh random bytes, used once.
+ * @param entropy the caller's entropy (undefined: the system's)
+ * @returns the entropy to pass to `encryptValue` for IVs
+ */
+export function createIvSource(entropy: Entropy | undefined): Entropy {
+  if (entropy !== undefined && entropy !== systemEntropy) return entropy
+  let pool: Uint8Array = new Uint8Array(0)
+  let used = 0
+  return (length) => {
+    if (length !== IV_LENGTH) return systemEntropy(length)
+    if (used + length > pool.length) {
+      pool = systemEntropy(IV_LENGTH * IVS_PER_DRAW)
+      used = 0
+    }
+    const iv = pool.subarray(used, used + length)
+    used += length
+    return iv
+  }
+}
+
+/** The oldest IV stashed under `key`, removed from the stash (an index, not shift(): O(1)). */
+function takeStashedIv(stash: IvStash | undefined, key: string): Uint8Array | undefined {
+  const queue = stash?.ivs.get(key)
+  if (queue === undefined) return undefined
+  const iv = queue.ivs[queue.next]
+  queue.next++
+  if (queue.next >= queue.ivs.length) stash?.ivs.delete(key)
+  return iv
 }
 
 const GO_TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"])
@@ -286,7 +363,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d
 function plaintextFromBytes(
   type: string,
   bytes: Uint8Array,
-  where: string,
+  where: Where,
   stringsAsBytes: boolean,
 ): Plaintext {
   if (type === "bytes" || (type === "str" && stringsAsBytes)) return { kind: "bytes", value: bytes }
@@ -295,13 +372,13 @@ function plaintextFromBytes(
     text = decodeUtf8(bytes)
   } catch (cause) {
     throw new EncryptedValueError(
-      where,
-      `value at ${where} decrypts to invalid UTF-8 for type ${type}`,
+      at(where),
+      `value at ${at(where)} decrypts to invalid UTF-8 for type ${type}`,
       { cause },
     )
   }
   const invalid = (): EncryptedValueError =>
-    new EncryptedValueError(where, `value at ${where} does not decrypt to a valid ${type}`)
+    new EncryptedValueError(at(where), `value at ${at(where)} does not decrypt to a valid ${type}`)
   switch (type) {
     case "str":
       return { kind: "string", value: text }
@@ -336,8 +413,8 @@ function plaintextFromBytes(
       return { kind: "time", value: text }
     default:
       throw new EncryptedValueError(
-        where,
-        `value at ${where} has unknown type ${JSON.stringify(type)}`,
+        at(where),
+        `value at ${at(where)} has unknown type ${JSON.stringify(type)}`,
         {
           hints: ["sops knows the types str, int, float, bool, time, bytes and comment"],
         },
@@ -372,7 +449,7 @@ export function decryptValue(
   text: string,
   dataKey: Uint8Array,
   additionalData: string,
-  where: string,
+  where: Where,
   options: DecryptValueOptions = {},
 ): Plaintext {
   checkDataKey(dataKey)
@@ -383,11 +460,11 @@ export function decryptValue(
   }
   const parts = parseEncryptedValue(text, where)
   if (parts.iv.length === 0)
-    throw new EncryptedValueError(where, `encrypted value at ${where} has an empty iv`)
+    throw new EncryptedValueError(at(where), `encrypted value at ${at(where)} has an empty iv`)
   if (parts.tag.length !== TAG_LENGTH) {
     throw new EncryptedValueError(
-      where,
-      `encrypted value at ${where} has a ${String(parts.tag.length)}-byte tag (expected 16)`,
+      at(where),
+      `encrypted value at ${at(where)} has a ${String(parts.tag.length)}-byte tag (expected 16)`,
     )
   }
   let plaintext: Uint8Array
@@ -395,11 +472,13 @@ export function decryptValue(
     const decipher = createDecipheriv("aes-256-gcm", dataKey, parts.iv, {
       authTagLength: TAG_LENGTH,
     })
-    decipher.setAAD(encodeUtf8(additionalData))
+    decipher.setAAD(Buffer.from(additionalData, "utf8"))
     decipher.setAuthTag(parts.tag)
-    plaintext = asUint8Array(Buffer.concat([decipher.update(parts.data), decipher.final()]))
+    // GCM is a stream cipher: final() adds no bytes, it checks the tag
+    plaintext = asUint8Array(decipher.update(parts.data))
+    decipher.final()
   } catch (cause) {
-    throw new ValueAuthenticationError(where, `value at ${where} failed authentication`, {
+    throw new ValueAuthenticationError(at(where), `value at ${at(where)} failed authentication`, {
       cause,
       hints: [
         "the value, its key path or its position was changed, or it was encrypted with another data key",
@@ -415,8 +494,8 @@ export function decryptValue(
   if (options.ivStash !== undefined && equalBytes(canonical, plaintext)) {
     const key = stashKey(valueTypeOf(value), additionalData, canonical)
     const queue = options.ivStash.ivs.get(key)
-    if (queue === undefined) options.ivStash.ivs.set(key, [parts.iv])
-    else queue.push(parts.iv)
+    if (queue === undefined) options.ivStash.ivs.set(key, { ivs: [parts.iv], next: 0 })
+    else queue.ivs.push(parts.iv)
   }
   return value
 }
