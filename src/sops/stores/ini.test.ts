@@ -181,3 +181,36 @@ test("property: parse(emit(doc)) = doc for sections of strings", () => {
     { numRuns: 60 },
   )
 })
+
+test("repeated sections merge and a repeated key keeps its place with the last value, as go-ini does", () => {
+  const text = [
+    "[a]",
+    "x = 1",
+    "y = 2",
+    "[b]",
+    "z = 3",
+    "[a]",
+    "; about x",
+    "x = 4",
+    'long = """one',
+    ...Array.from({ length: 2000 }, (_, i) => `line ${String(i)}`),
+    'end"""',
+    "",
+  ].join("\n")
+  const lines = ["one", ...Array.from({ length: 2000 }, (_, i) => `line ${String(i)}`), "end"]
+  assert.deepEqual(
+    store.parse(text),
+    doc(
+      e("DEFAULT", section()),
+      e("a", section(e("x", s("4")), c("about x"), e("y", s("2")), e("long", s(lines.join("\n"))))),
+      e("b", section(e("z", s("3")))),
+    ),
+  )
+  // writing: a key given twice in the tree is written once, at its first place, last value
+  assert.equal(
+    store.emit(
+      doc(e("DEFAULT", section()), e("a", section(e("x", s("1")), e("y", s("2")), e("x", s("3"))))),
+    ),
+    "[a]\nx = 3\ny = 2\n",
+  )
+})

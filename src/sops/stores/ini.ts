@@ -24,7 +24,43 @@ const DEFAULT_SECTION = "DEFAULT"
 interface Section {
   name: string
   comment: string
-  keys: { name: string; value: string; comment: string }[]
+  keys: SectionKey[]
+  /** The keys by name (go-ini keeps one value per key name: the last one). */
+  byName: Map<string, SectionKey>
+}
+
+interface SectionKey {
+  name: string
+  value: string
+  comment: string
+}
+
+function newSection(name: string): Section {
+  return { name, comment: "", keys: [], byName: new Map() }
+}
+
+/** The section called `name`, appended to `sections` if it is new. */
+function sectionNamed(sections: Section[], byName: Map<string, Section>, name: string): Section {
+  let section = byName.get(name)
+  if (section === undefined) {
+    section = newSection(name)
+    sections.push(section)
+    byName.set(name, section)
+  }
+  return section
+}
+
+/** Sets a key of a section: a new name is appended, a repeated one replaces the value. */
+function setKey(section: Section, key: SectionKey): SectionKey {
+  const existing = section.byName.get(key.name)
+  if (existing === undefined) {
+    section.keys.push(key)
+    section.byName.set(key.name, key)
+    return key
+  }
+  existing.value = key.value
+  if (key.comment !== "") existing.comment = key.comment
+  return existing
 }
 
 /** The INI store. */
@@ -63,17 +99,21 @@ export class IniStore implements Store {
   /** @throws StoreEmitError */
   emitEncrypted(doc: Document, metadata: Metadata): string {
     const sections = fromTree(onlyBranch(doc, "ini"))
-    const keys = flattenMapping(metadataToNode(metadata)).map((flat) => ({
-      name: flat.key,
-      value: scalarToText(flat.value).replaceAll("\n", "\\n"),
-      comment: "",
-    }))
-    return emitSections([...sections, { name: METADATA_KEY, comment: "", keys }])
+    const metadataSection = newSection(METADATA_KEY)
+    for (const flat of flattenMapping(metadataToNode(metadata))) {
+      setKey(metadataSection, {
+        name: flat.key,
+        value: scalarToText(flat.value).replaceAll("\n", "\\n"),
+        comment: "",
+      })
+    }
+    return emitSections([...sections, metadataSection])
   }
 
   #sections(text: string): Section[] {
-    const sections: Section[] = [{ name: DEFAULT_SECTION, comment: "", keys: [] }]
-    let current = sections[0] as Section
+    const sections: Section[] = []
+    const sectionsByName = new Map<string, Section>()
+    let current = sectionNamed(sections, sectionsByName, DEFAULT_SECTION)
     let comments: string[] = []
     const lines = text.split("\n")
     const fail = (index: number, message: string): StoreParseError =>
@@ -90,11 +130,7 @@ export class IniStore implements Store {
         if (close < 0) throw fail(index, "section header without a closing ]")
         const name = line.slice(1, close).trim()
         if (name === "") throw fail(index, "empty section name")
-        let section = sections.find((s) => s.name === name)
-        if (section === undefined) {
-          section = { name, comment: "", keys: [] }
-          sections.push(section)
-        }
+        const section = sectionNamed(sections, sectionsByName, name)
         if (comments.length > 0) section.comment = comments.join("\n")
         comments = []
         current = section
@@ -107,17 +143,27 @@ export class IniStore implements Store {
       const quote =
         rest.length > 3 && rest.startsWith('"""') ? '"""' : rest.startsWith("`") ? "`" : ""
       if (quote !== "") {
-        let body = rest.slice(quote.length)
-        let end = body.lastIndexOf(quote)
-        const start = index
-        while (end < 0) {
-          index++
-          if (index >= lines.length)
-            throw fail(start, `value of ${JSON.stringify(key.name)} has no closing ${quote}`)
-          body += "\n" + (lines[index] ?? "").replace(/\r$/, "")
-          end = body.indexOf(quote, body.lastIndexOf("\n") + 1)
+        const first = rest.slice(quote.length)
+        const close = first.lastIndexOf(quote)
+        if (close >= 0) value = first.slice(0, close)
+        else {
+          // a multi-line value: the closing quote is searched in each new line only
+          const parts = [first]
+          const start = index
+          for (;;) {
+            index++
+            if (index >= lines.length)
+              throw fail(start, `value of ${JSON.stringify(key.name)} has no closing ${quote}`)
+            const next = (lines[index] ?? "").replace(/\r$/, "")
+            const end = next.indexOf(quote)
+            if (end >= 0) {
+              parts.push(next.slice(0, end))
+              break
+            }
+            parts.push(next)
+          }
+          value = parts.join("\n")
         }
-        value = body.slice(0, end)
       } else {
         rest = rest.trim()
         while (rest.endsWith("\\") && index + 1 < lines.length) {
@@ -143,11 +189,7 @@ export class IniStore implements Store {
       }
       const comment = comments.join("\n")
       comments = []
-      const existing = current.keys.find((k) => k.name === key.name)
-      if (existing !== undefined) {
-        existing.value = value
-        if (comment !== "") existing.comment = comment
-      } else current.keys.push({ name: key.name, value, comment })
+      setKey(current, { name: key.name, value, comment })
     }
     return sections
   }
@@ -200,7 +242,9 @@ function toTree(sections: readonly Section[]): Mapping {
 }
 
 function fromTree(branch: Mapping): Section[] {
-  const sections: Section[] = [{ name: DEFAULT_SECTION, comment: "", keys: [] }]
+  const sections: Section[] = []
+  const sectionsByName = new Map<string, Section>()
+  sectionNamed(sections, sectionsByName, DEFAULT_SECTION)
   for (const item of branch.items) {
     if (item.kind === "comment") continue // sops drops top-level comments in INI
     if (item.value.kind !== "mapping") {
@@ -208,11 +252,7 @@ function fromTree(branch: Mapping): Section[] {
         hints: ["the top level of an INI document holds only [sections] of key = value pairs"],
       })
     }
-    let section = sections.find((s) => s.name === item.key)
-    if (section === undefined) {
-      section = { name: item.key, comment: "", keys: [] }
-      sections.push(section)
-    }
+    const section = sectionNamed(sections, sectionsByName, item.key)
     const entries = item.value.items
     let first = 0
     const head = entries[0]
@@ -234,10 +274,17 @@ function fromTree(branch: Mapping): Section[] {
           },
         )
       }
+      // a repeated key keeps its place and takes the later value (and its comment)
       last = { name: entry.key, value: scalarToText(entry.value), comment: "" }
-      const existing = section.keys.findIndex((k) => k.name === entry.key)
-      if (existing >= 0) section.keys[existing] = last
-      else section.keys.push(last)
+      const existing = section.byName.get(entry.key)
+      if (existing === undefined) {
+        section.keys.push(last)
+        section.byName.set(entry.key, last)
+      } else {
+        existing.value = last.value
+        existing.comment = ""
+        last = existing
+      }
     }
   }
   return sections
@@ -273,7 +320,8 @@ function emitSections(sections: readonly Section[]): string {
       if (key.name.includes("`")) return '"""' + key.name + '"""'
       return key.name
     })
-    const width = Math.max(0, ...names.map((name) => Buffer.byteLength(name, "utf8")))
+    let width = 0
+    for (const name of names) width = Math.max(width, Buffer.byteLength(name, "utf8"))
     section.keys.forEach((key, k) => {
       if (key.comment !== "") out += commentLines(key.comment)
       const name = names[k] ?? key.name

@@ -217,3 +217,27 @@ test("property: parse(emit(doc)) = doc (duplicate keys included)", () => {
     { numRuns: 300 },
   )
 })
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+test("property: strings read and written through the fast path and the escaping path agree", () => {
+  const text = fc.oneof(
+    fc.string({ maxLength: 30, unit: "binary" }),
+    fc
+      .array(fc.constantFrom("a", "é", '"', "\\", "\n", "\u0001", "<", "&", "\u2028", "/", " "), {
+        maxLength: 12,
+      })
+      .map((parts) => parts.join("")),
+  )
+  fc.assert(
+    fc.property(text, text, (key, value) => {
+      // JSON.stringify escapes differently from Go; both must read back to the same strings
+      const parsedStd = store.parse(`{${JSON.stringify(key)}: ${JSON.stringify(value)}}`)
+      assert.deepEqual(parsedStd, doc(map(e(key, s(value)))))
+      // Go writes a lone surrogate as U+FFFD
+      const wellFormed = value.replace(LONE_SURROGATE, "\ufffd")
+      assert.deepEqual(store.parse(`{"k": ${quoteGoJson(value)}}`), doc(map(e("k", s(wellFormed)))))
+    }),
+    { numRuns: 2000 },
+  )
+})

@@ -116,6 +116,13 @@ export function noMetadata(options: StoreOptions): StoreParseError {
 
 // ---------------------------------------------------------------- parsing
 
+/** A backslash or a control character: the string is read character by character. */
+// eslint-disable-next-line no-control-regex
+const NEEDS_SLOW_READ = /[\\\u0000-\u001f]/
+/** What Go's json.Marshal escapes or replaces (and lone surrogates, which become U+FFFD). */
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/
+
 class JsonReader {
   pos = 0
   readonly text: string
@@ -232,6 +239,15 @@ class JsonReader {
   string(): string {
     const start = this.pos
     this.pos++ // opening quote
+    // the usual string: no escape and no control character before the closing quote
+    const close = this.text.indexOf('"', this.pos)
+    if (close >= 0) {
+      const body = this.text.slice(this.pos, close)
+      if (!NEEDS_SLOW_READ.test(body)) {
+        this.pos = close + 1
+        return body
+      }
+    }
     let out = ""
     for (;;) {
       const c = this.text[this.pos]
@@ -326,6 +342,7 @@ export function parseJsonObject(text: string, options: StoreOptions = {}): Mappi
  * @returns the quoted JSON string
  */
 export function quoteGoJson(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return `"${value}"`
   let out = '"'
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i)

@@ -207,6 +207,11 @@ export interface ScalarAnalysis {
   readonly blockAllowed: boolean
 }
 
+/** `#,[]{}&*!|>'"%@` and backquote: a scalar starting with one of them is not plain. */
+const FLOW_INDICATORS: ReadonlySet<number> = new Set(
+  Array.from("#,[]{}&*!|>'\"%@`", (ch) => ch.charCodeAt(0)),
+)
+
 const isBreak = (c: number | undefined): boolean =>
   c === 0x0a || c === 0x0d || c === 0x85 || c === 0x2028 || c === 0x2029
 const isBlank = (c: number | undefined): boolean => c === 0x20 || c === 0x09
@@ -238,7 +243,6 @@ export function analyzeScalar(value: string): ScalarAnalysis {
       blockAllowed: false,
     }
   }
-  const chars = Array.from(value, (ch) => ch.codePointAt(0) ?? 0)
   let blockIndicators = false
   let lineBreaks = false
   let special = false
@@ -253,29 +257,34 @@ export function analyzeScalar(value: string): ScalarAnalysis {
   let previousBreak = false
   if (value.startsWith("---") || value.startsWith("...")) blockIndicators = true
   let precededByWhitespace = true
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i] ?? 0
-    const next = chars[i + 1]
+  // code points, read with charCodeAt (no array of characters: this runs for every value)
+  const length = value.length
+  let i = 0
+  let c = value.codePointAt(0) ?? 0
+  let first = true
+  while (i < length) {
+    const width = c > 0xffff ? 2 : 1
+    const nextAt = i + width
+    const last = nextAt >= length
+    const next = last ? undefined : (value.codePointAt(nextAt) ?? 0)
     const followedByWhitespace = next === undefined || isBlank(next)
-    const ch = String.fromCodePoint(c)
-    if (i === 0) {
-      if ("#,[]{}&*!|>'\"%@`".includes(ch)) blockIndicators = true
-      else if ((ch === "?" || ch === ":" || ch === "-") && followedByWhitespace)
+    if (first) {
+      if (FLOW_INDICATORS.has(c)) blockIndicators = true
+      else if ((c === 0x3f || c === 0x3a || c === 0x2d) && followedByWhitespace)
         blockIndicators = true
-    } else if (ch === ":" && followedByWhitespace) blockIndicators = true
-    else if (ch === "#" && precededByWhitespace) blockIndicators = true
+    } else if (c === 0x3a && followedByWhitespace) blockIndicators = true
+    else if (c === 0x23 && precededByWhitespace) blockIndicators = true
     if (c === 0x09) tabs = true
     else if (!isYamlPrintable(c)) special = true
-    const last = i === chars.length - 1
     if (c === 0x20) {
-      if (i === 0) leadingSpace = true
+      if (first) leadingSpace = true
       if (last) trailingSpace = true
       if (previousBreak) breakSpace = true
       previousSpace = true
       previousBreak = false
     } else if (isBreak(c)) {
       lineBreaks = true
-      if (i === 0) leadingBreak = true
+      if (first) leadingBreak = true
       if (last) trailingBreak = true
       if (previousSpace) spaceBreak = true
       previousSpace = false
@@ -285,6 +294,9 @@ export function analyzeScalar(value: string): ScalarAnalysis {
       previousBreak = false
     }
     precededByWhitespace = isBlank(c) || isBreak(c)
+    first = false
+    i = nextAt
+    c = next ?? 0
   }
   let blockPlainAllowed = true
   let singleQuotedAllowed = true

@@ -354,3 +354,18 @@ test("property: comments between entries survive parse(emit(doc))", () => {
     { numRuns: 200 },
   )
 })
+
+test("a block of 150,000 comment lines is read and written (no argument list of that size)", () => {
+  const lines = Array.from({ length: 150_000 }, (_, i) => `# c${String(i)}`)
+  const text = [...lines, "a: 1", "list:", "    - x", ...lines.map((l) => `    ${l}`), ""].join(
+    "\n",
+  )
+  const parsed = store.parse(text)
+  const top = parsed.branches[0]?.items ?? []
+  assert.equal(top.length, 150_002)
+  assert.deepEqual(top[149_999], c(" c149999"))
+  const list = top[150_001]
+  assert.ok(list?.kind === "entry" && list.value.kind === "sequence")
+  assert.equal(list.value.items.length, 150_001)
+  assert.equal(store.emit(parsed), text)
+})

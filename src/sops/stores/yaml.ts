@@ -137,6 +137,12 @@ class Reader {
     return text.split("\n").map((line) => ({ kind: "comment", text: line }))
   }
 
+  /** Appends the comment lines of `text` (a loop: a block of many lines is no argument list). */
+  addComments(items: (Node | Entry | Comment)[], text: string | null | undefined): void {
+    if (text === undefined || text === null || text === "") return
+    for (const line of text.split("\n")) items.push({ kind: "comment", text: line })
+  }
+
   mapping(node: YamlNode, raw: boolean, depth: number): Mapping {
     if (!isMap(node)) throw new InternalError("yaml reader: expected a mapping")
     const items: (Entry | Comment)[] = [...this.comments(node.commentBefore)]
@@ -172,18 +178,19 @@ class Reader {
           ['sops needs string keys: quote it, for example "1": value'],
         )
       }
-      items.push(...this.comments(keyNode?.commentBefore))
+      this.addComments(items, keyNode?.commentBefore)
       const valueNode = pair.value as YamlNode | null
       const scalarLike = valueNode === null || isScalar(valueNode) || isAlias(valueNode)
       if (valueNode !== null && scalarLike) {
-        items.push(...this.comments(valueNode.commentBefore), ...this.comments(valueNode.comment))
+        this.addComments(items, valueNode.commentBefore)
+        this.addComments(items, valueNode.comment)
       }
-      if (keyNode !== null && isScalar(keyNode)) items.push(...this.comments(keyNode.comment))
+      if (keyNode !== null && isScalar(keyNode)) this.addComments(items, keyNode.comment)
       const value =
         valueNode === null ? ({ kind: "null" } as const) : this.value(valueNode, raw, depth + 1)
       items.push({ kind: "entry", key: key.value, value })
     }
-    items.push(...this.comments(node.comment))
+    this.addComments(items, node.comment)
     return { kind: "mapping", items }
   }
 
@@ -197,11 +204,11 @@ class Reader {
         continue
       }
       const scalarLike = isScalar(itemNode) || isAlias(itemNode)
-      items.push(...this.comments(itemNode.commentBefore))
-      if (scalarLike) items.push(...this.comments(itemNode.comment))
+      this.addComments(items, itemNode.commentBefore)
+      if (scalarLike) this.addComments(items, itemNode.comment)
       items.push(this.value(itemNode, raw, depth + 1))
     }
-    items.push(...this.comments(node.comment))
+    this.addComments(items, node.comment)
     return { kind: "sequence", items }
   }
 
@@ -378,6 +385,8 @@ function checkNesting(
 
 // ---------------------------------------------------------------- writing
 
+const SURROGATE = /[\ud800-\udfff]/
+
 /** A go-yaml-like block emitter: only the parts sops exercises. */
 class Emitter {
   out = ""
@@ -392,7 +401,8 @@ class Emitter {
 
   write(text: string): void {
     this.out += text
-    this.column += Array.from(text).length
+    // columns count code points (go-yaml counts characters)
+    this.column += SURROGATE.test(text) ? Array.from(text).length : text.length
   }
 
   putBreak(): void {
@@ -472,9 +482,8 @@ class Emitter {
   }
 
   mapping(mapping: Mapping, indent: number, inSequenceItem: boolean, path: string): void {
-    const entries = mapping.items.filter((item) => item.kind === "entry")
     const inner = this.increaseIndent(indent, inSequenceItem)
-    if (entries.length === 0) {
+    if (!mapping.items.some((item) => item.kind === "entry")) {
       this.indicator("{", true, true, false)
       this.indicator("}", false, false, false)
       const lines = mapping.items.map((item) => (item as Comment).text)
@@ -498,9 +507,8 @@ class Emitter {
   }
 
   sequence(sequence: Sequence, indent: number, inSequenceItem: boolean, path: string): void {
-    const values = sequence.items.filter((item) => item.kind !== "comment")
     const inner = this.increaseIndent(indent, inSequenceItem)
-    if (values.length === 0) {
+    if (!sequence.items.some((item) => item.kind !== "comment")) {
       this.indicator("[", true, true, false)
       this.indicator("]", false, false, false)
       const lines = sequence.items.map((item) => (item as Comment).text)
