@@ -52,7 +52,9 @@ export async function encryptSopsFile(
   // bytes as they are: a binary file may hold anything (docs/formats/sops.md "Where the
   // metadata goes")
   const content = await readInputBytes(io, file)
-  refuseEncrypted(decodeFileText(content), file, input)
+  // text formats: a top-level sops key (refuseMetadataKey) is what makes a file encrypted;
+  // a binary file has no keys, so it is refused when it parses as an encrypted JSON file
+  if (input.format === "binary") refuseEncrypted(decodeFileText(content), file, input)
   const doc = parsePlaintext(input, content)
   refuseMetadataKey(doc, file, input)
 

@@ -246,12 +246,14 @@ test("-i with a bad recipient leaves the file as it was", async (t) => {
   assert.deepEqual(readdirSync(dir), ["app.yaml"])
 })
 
-test("an encrypted file is refused (YAML, dotenv)", async (t) => {
+test("an encrypted file is refused (YAML, dotenv, JSON, INI)", async (t) => {
   const key = newKey(t)
   const { env } = sopsEnv(t)
   for (const file of [
     join(vectors, "sops-age/secret.enc.yaml"),
     join(vectors, "sops-age/secret.enc.env"),
+    join(vectors, "getsops-sops/example.json"),
+    join(vectors, "getsops-sops/example.ini"),
   ]) {
     const r = await runCli(["encrypt", "--age", key.recipient, file], { env })
     assert.equal(r.status, 1, file)
