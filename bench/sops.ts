@@ -52,6 +52,8 @@ export const SOPS_SHAPES: readonly SopsShape[] = [
 /** One process run. */
 export interface SopsRun {
   readonly seconds: number
+  /** User plus system CPU seconds, which load from elsewhere on the machine barely moves. */
+  readonly cpuSeconds: number | undefined
   readonly peakRssKiB: number | undefined
   /** Stopped at the cap (then `seconds` is the cap). */
   readonly timedOut: boolean
@@ -96,6 +98,9 @@ export interface SopsBenchOptions {
   readonly shapes?: readonly SopsShape[]
   readonly capSeconds?: number
 }
+
+/** `failed` of a decryption not run: neither tool finished encrypting. */
+const NOT_RUN = "not run: no encrypted file"
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
 const cofferBin = join(repoRoot, "bin", "coffer")
@@ -226,7 +231,7 @@ function run(
     timeTool,
     [
       "-f",
-      "coffer-bench %M",
+      "coffer-bench %M %U %S",
       "-o",
       `${stdoutPath}.time`,
       "timeout",
@@ -247,9 +252,15 @@ function run(
   )
   const seconds = (performance.now() - started) / 1000
   let peakRssKiB: number | undefined
+  let cpuSeconds: number | undefined
   try {
-    const match = /coffer-bench (\d+)/.exec(readFileSync(`${stdoutPath}.time`, "utf8"))
-    peakRssKiB = match?.[1] === undefined ? undefined : Number(match[1])
+    const match = /coffer-bench (\d+) ([\d.]+) ([\d.]+)/.exec(
+      readFileSync(`${stdoutPath}.time`, "utf8"),
+    )
+    if (match !== null) {
+      peakRssKiB = Number(match[1])
+      cpuSeconds = Number(match[2]) + Number(match[3])
+    }
   } catch {
     peakRssKiB = undefined
   }
@@ -259,7 +270,7 @@ function run(
     timedOut || result.status === 0
       ? undefined
       : (stderr.split("\n").find((l) => l.startsWith("error") || l.length > 0) ?? "failed")
-  return { seconds: timedOut ? capSeconds : seconds, peakRssKiB, timedOut, failed }
+  return { seconds: timedOut ? capSeconds : seconds, cpuSeconds, peakRssKiB, timedOut, failed }
 }
 
 function countValues(text: string): number {
@@ -322,12 +333,24 @@ export async function runSopsBench(options: SopsBenchOptions = {}): Promise<Sops
           cofferFile,
         )
         // both decrypt the same file: sops's (or coffer's when sops did not finish)
-        const source =
-          sopsEncrypt.timedOut || sopsEncrypt.failed !== undefined ? cofferFile : sopsFile
+        const done = (r: SopsRun): boolean => !r.timedOut && r.failed === undefined
+        const source = done(sopsEncrypt) ? sopsFile : cofferFile
         const sopsOut = join(dir, `sops.out.${suffix}`)
         const cofferOut = join(dir, `coffer.out.${suffix}`)
-        const sopsDecrypt = run(sops, ["decrypt", ...typeArgs, source], env, capSeconds, sopsOut)
-        const cofferDecrypt = run(cofferBin, ["decrypt", source], env, capSeconds, cofferOut)
+        const skipped: SopsRun = {
+          seconds: 0,
+          cpuSeconds: undefined,
+          peakRssKiB: undefined,
+          timedOut: false,
+          failed: NOT_RUN,
+        }
+        const haveFile = done(sopsEncrypt) || done(cofferEncrypt)
+        const sopsDecrypt = !haveFile
+          ? skipped
+          : run(sops, ["decrypt", ...typeArgs, source], env, capSeconds, sopsOut)
+        const cofferDecrypt = !haveFile
+          ? skipped
+          : run(cofferBin, ["decrypt", source], env, capSeconds, cofferOut)
         let samePlaintext: boolean | undefined
         if (
           !sopsDecrypt.timedOut &&
@@ -422,6 +445,7 @@ async function measureInProcess(
 // ---------------------------------------------------------------- report
 
 function seconds(r: SopsRun, cap: number): string {
+  if (r.failed === NOT_RUN) return "n/a"
   if (r.timedOut) return `> ${String(cap)}`
   if (r.failed !== undefined) return "failed"
   return r.seconds.toFixed(2)
@@ -433,6 +457,13 @@ function ratio(coffer: SopsRun, sops: SopsRun): string {
   if (sops.timedOut) return `< ${(coffer.seconds / sops.seconds).toFixed(2)}x`
   if (coffer.timedOut) return `> ${(coffer.seconds / sops.seconds).toFixed(2)}x`
   return `${(coffer.seconds / sops.seconds).toFixed(2)}x`
+}
+
+function cpuRatio(coffer: SopsRun, sops: SopsRun): string {
+  if (coffer.cpuSeconds === undefined || sops.cpuSeconds === undefined) return "n/a"
+  if (coffer.timedOut || sops.timedOut || coffer.failed !== undefined || sops.failed !== undefined)
+    return "n/a"
+  return `${(coffer.cpuSeconds / sops.cpuSeconds).toFixed(2)}x`
 }
 
 function mib(kib: number | undefined): string {
@@ -460,9 +491,11 @@ export function formatSopsBench(result: SopsBenchResult): string {
       seconds(c.sopsEncrypt, cap),
       seconds(c.cofferEncrypt, cap),
       ratio(c.cofferEncrypt, c.sopsEncrypt),
+      cpuRatio(c.cofferEncrypt, c.sopsEncrypt),
       seconds(c.sopsDecrypt, cap),
       seconds(c.cofferDecrypt, cap),
       ratio(c.cofferDecrypt, c.sopsDecrypt),
+      cpuRatio(c.cofferDecrypt, c.sopsDecrypt),
       mib(c.cofferEncrypt.peakRssKiB),
       mib(c.cofferDecrypt.peakRssKiB),
       c.samePlaintext === undefined ? "n/a" : c.samePlaintext ? "yes" : "**no**",
@@ -492,8 +525,8 @@ export function formatSopsBench(result: SopsBenchResult): string {
     '(below 1: coffer is faster). Peak RSS of coffer from /usr/bin/time. "same": coffer\'s plaintext',
     "of sops's file is byte for byte sops's.",
     "",
-    "| shape | values | plaintext | sops enc s | coffer enc s | enc ratio | sops dec s | coffer dec s | dec ratio | coffer RSS enc | coffer RSS dec | same |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    "| shape | values | plaintext | sops enc s | coffer enc s | enc ratio | enc CPU ratio | sops dec s | coffer dec s | dec ratio | dec CPU ratio | coffer RSS enc | coffer RSS dec | same |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ...rows.map((r) => `| ${r} |`),
     "",
     "Growth, time at the larger size / time at the smaller (10x the values; linear is 10, target at most 12):",
