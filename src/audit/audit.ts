@@ -598,9 +598,11 @@ export function auditRepository(input: AuditInput): AuditReport {
           agenixFix(entry.source.path, "-r"),
           {
             rule,
-            groups: [
-              { index: 0, missing: missing.map((i) => i.id), extra: extra.map((i) => i.id) },
-            ],
+            // as for sops files: only a group that differs is listed
+            groups:
+              missing.length + extra.length > 0
+                ? [{ index: 0, missing: missing.map((i) => i.id), extra: extra.map((i) => i.id) }]
+                : [],
             missingX25519: missingX,
             extraX25519: extraX,
             armor: armorDiffers ? { file: file.armored, rule: entry.rule.armor } : null,

@@ -1,7 +1,7 @@
 /**
  * What `coffer textconv` shows for an encrypted file nobody here can open (docs/audit.md
  * "Diffs of encrypted files"): its structure, not its values. A sops document keeps its
- * keys and shows each encrypted value as `<encrypted sha256:…>` (a digest of the
+ * keys and shows each encrypted value as `(encrypted sha256:…)` (a digest of the
  * ciphertext, so a changed value shows as a changed line and an unchanged one does not);
  * an age file shows its recipients' stanzas and a digest of the file. Pure.
  */
@@ -43,10 +43,10 @@ export function sopsPlaceholder(record: SopsFileRecord, bytes: Uint8Array, reaso
         () => true,
         (leaf) => {
           if (leaf.kind === "string" && isEncryptedValue(leaf.value)) {
-            return { kind: "string", value: `<encrypted sha256:${digest(leaf.value)}>` }
+            return { kind: "string", value: `(encrypted sha256:${digest(leaf.value)})` }
           }
           if (leaf.kind === "comment" && isEncryptedValue(leaf.text)) {
-            return { kind: "comment", text: ` <encrypted comment sha256:${digest(leaf.text)}>` }
+            return { kind: "comment", text: ` (encrypted comment sha256:${digest(leaf.text)})` }
           }
           return leaf
         },
@@ -56,7 +56,7 @@ export function sopsPlaceholder(record: SopsFileRecord, bytes: Uint8Array, reaso
       body = ""
     }
   }
-  if (body === "") body = `<encrypted sha256:${digest(bytes)}>\n`
+  if (body === "") body = `(encrypted sha256:${digest(bytes)})\n`
   return `${header.join("\n")}\n${body}`
 }
 
@@ -72,7 +72,7 @@ export function agePlaceholder(record: AgeFileRecord, bytes: Uint8Array, reason:
   return [
     `# coffer textconv: ${reason}`,
     `# age file${record.armored ? " (armored)" : ""}, stanzas: ${stanzas.join(", ")}`,
-    `<encrypted sha256:${digest(bytes)}>`,
+    `(encrypted sha256:${digest(bytes)})`,
     "",
   ].join("\n")
 }

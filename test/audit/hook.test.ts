@@ -209,8 +209,8 @@ test("git diff through coffer textconv: plaintext with a key, digests without", 
     masked,
     /^ # coffer textconv: no key here opens this file; values are shown as digests of their ciphertext$/m,
   )
-  assert.match(masked, /^-tailscale_authkey: <encrypted sha256:[0-9a-f]{12}>$/m)
-  assert.match(masked, /^\+tailscale_authkey: <encrypted sha256:[0-9a-f]{12}>$/m)
+  assert.match(masked, /^-tailscale_authkey: \(encrypted sha256:[0-9a-f]{12}\)$/m)
+  assert.match(masked, /^\+tailscale_authkey: \(encrypted sha256:[0-9a-f]{12}\)$/m)
   assert.match(masked, /^[ +-]# age file, stanzas: X25519, ssh-ed25519 \S+$/m)
 
   // a file that is not encrypted goes through unchanged; a missing file is an error
