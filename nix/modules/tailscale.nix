@@ -7,6 +7,7 @@
 # output while building and enabled here; the key secret restarts it when it changes.
 {
   config,
+  options,
   lib,
   pkgs,
   ...
@@ -31,6 +32,28 @@ let
       config.system.build.sops-nix-manifest;
 
   unitName = lib.removeSuffix ".service" cfg.unit;
+
+  # The unit orders itself after, and requires, the install unit of its manifest under the
+  # name `coffer units` gives it. On NixOS that unit is sops-nix's or agenix's, so it gets
+  # coffer's name as an alias; where an activation snippet installs instead (no unit), a
+  # unit of that name checks that the key is there.
+  cofferInstallUnit = "coffer-install-secrets.service";
+  # as nix/modules/age.nix decides it
+  ageRunsAsUnit =
+    (options.systemd ? sysusers && config.systemd.sysusers.enable)
+    || (options.services ? userborn && config.services.userborn.enable);
+  installUnit =
+    if from == "sops" && config.sops.useSystemdActivation then
+      "sops-install-secrets"
+    else if from == "age" && ageRunsAsUnit then
+      "agenix-install-secrets"
+    else
+      null;
+  keyPath =
+    if from == "age" then
+      config.age.secrets.${tsLib.secretName cfg}.path
+    else
+      config.sops.secrets.${tsLib.secretName cfg}.path or "";
 
   # The unit as `coffer units` writes it for this manifest.
   unitPackage = pkgs.runCommand "coffer-tailscale-unit" { } ''
@@ -174,9 +197,25 @@ in
     services.tailscale.enable = lib.mkDefault true;
 
     systemd.packages = [ unitPackage ];
-    systemd.services.${unitName} = {
-      wantedBy = [ "multi-user.target" ];
-      path = [ cfg.package ];
+    systemd.services = {
+      ${unitName} = {
+        wantedBy = [ "multi-user.target" ];
+        path = [ cfg.package ];
+      };
+      sops-install-secrets = lib.mkIf (installUnit == "sops-install-secrets") {
+        aliases = [ cofferInstallUnit ];
+      };
+      agenix-install-secrets = lib.mkIf (installUnit == "agenix-install-secrets") {
+        aliases = [ cofferInstallUnit ];
+      };
+      coffer-install-secrets = lib.mkIf (from != null && installUnit == null) {
+        description = "Check that the activation script installed the Tailscale key (coffer)";
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${pkgs.coreutils}/bin/test -e ${keyPath}";
+        };
+      };
     };
   };
 }

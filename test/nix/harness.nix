@@ -47,6 +47,7 @@ let
       name: env: buildCommand:
       fakeDrv name { inherit buildCommand; };
     coffer = fakeDrv "coffer" { };
+    coreutils = fakeDrv "coreutils" { };
     gnupg = fakeDrv "gnupg" { };
     tailscale = fakeDrv "tailscale" { };
     stdenv = {
