@@ -8,8 +8,11 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { readFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { tmpTree } from "../support/tmp.js"
+import { requireTool } from "../support/tools.js"
 import { parseManifest } from "../../src/host/manifest.js"
 import { evalModules, NixEvalError, repoPath, requireNix, root, testNixDir } from "./nix.js"
 
@@ -376,4 +379,51 @@ test("mistakes stop the evaluation, naming the option", (t) => {
     gpg: ["/etc/ssh/ssh_host_rsa_key"],
     age: ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ed25519_key"],
   })
+})
+
+test("the Tailscale unit: what the module's build step makes with the real coffer units", (t) => {
+  if (!requireNix(t) || !requireTool(t, "bash", "bash")) return
+  const dir = tmpTree(t, {})
+  const store = join(dir, "store")
+  mkdirSync(store)
+  for (const [example, key, manifestName] of [
+    [sopsDao, "tailscale_authkey", "manifest.json"],
+    [agenixDao, "tailscale-authkey", "agenix-manifest.json"],
+  ] as const) {
+    const got = evalModules(
+      [
+        allModules,
+        example,
+        `{ services.coffer.package = { type = "derivation"; name = "coffer"; outPath = "${root}"; };
+           services.coffer.tailscale = { enable = true; authKeySecret = "${key}"; hostname = "dao";
+             advertiseTags = [ "tag:server" ]; loginServer = "https://headscale.example.net"; }; }`,
+      ],
+      `r: { inherit (r) manifests; build = (builtins.head r.config.systemd.packages).buildCommand; }`,
+      { storeDir: store },
+    ) as { manifests: { sops: unknown; age: unknown }; build: string }
+    const manifestPath = join(store, `00000000000000000000000000000000-${manifestName}`)
+    writeFileSync(
+      manifestPath,
+      JSON.stringify(manifestName === "manifest.json" ? got.manifests.sops : got.manifests.age),
+    )
+    // the derivation's builder: coffer units on the manifest, then the unit into $out
+    const out = join(dir, `out-${key}`)
+    const r = spawnSync("bash", ["-e", "-c", got.build], {
+      cwd: mkdtempSync(join(dir, "build-")),
+      env: { ...process.env, out },
+      encoding: "utf8",
+    })
+    assert.equal(r.status, 0, r.stderr)
+    const unit = readFileSync(
+      join(out, "lib", "systemd", "system", "coffer-tailscale.service"),
+      "utf8",
+    )
+    assert.match(
+      unit,
+      new RegExp(`^ExecStart=${root}/bin/coffer tailscale up --manifest ${manifestPath}$`, "m"),
+    )
+    // the unit it requires is the one the module provides under that name
+    assert.match(unit, /^Requires=coffer-install-secrets\.service$/m)
+    assert.match(unit, /^After=tailscaled\.service coffer-install-secrets\.service$/m)
+  }
 })
