@@ -4,7 +4,7 @@
  * verbatim between the quotes (no escapes, as sops), so they may contain `[` or `]` as long
  * as the closing quote is followed by `]`.
  */
-import { UsageError } from "../internal/errors.js"
+import { ToolError, UsageError } from "../internal/errors.js"
 import type { Node } from "../sops/tree.js"
 
 /** One component: a mapping key or a list index. */
@@ -46,12 +46,18 @@ export function parseTreePath(text: string): TreePathStep[] {
 }
 
 /**
+ * A tree path names nothing in the document (`--extract '["nope"]'`): the data does not
+ * have it, so this is the file's fault or the reader's, not a misuse of the command line.
+ */
+export class TreePathNotFoundError extends ToolError {}
+
+/**
  * Finds the node at `path` below `root` (sops's `Truncate`). As in sops, a list index
  * counts the list's comment items too (`Truncate` indexes the raw Go slice, comments
  * included), so `[1]` in `[# note, a, b]` is `a`.
  * @returns the node
- * @throws UsageError when a component is not there, or names a comment (naming the path
- *   up to it)
+ * @throws TreePathNotFoundError when a component is not there, or names a comment (naming
+ *   the path up to it)
  */
 export function findNode(root: Node, path: readonly TreePathStep[]): Node {
   let node: Node = root
@@ -67,7 +73,7 @@ export function findNode(root: Node, path: readonly TreePathStep[]): Node {
       // spec: sops's Truncate indexes the list with its comments
       const item = node.items[step]
       if (item?.kind === "comment") {
-        throw new UsageError(`can't extract ${walked}${shown}: it is a comment`, {
+        throw new TreePathNotFoundError(`can't extract ${walked}${shown}: it is a comment`, {
           hints: [
             "list indices count comment lines too, as in sops; decrypt the whole file to see them",
           ],
@@ -83,7 +89,7 @@ export function findNode(root: Node, path: readonly TreePathStep[]): Node {
           : typeof step === "string" && node.kind !== "mapping"
             ? `${where} is not a mapping`
             : `${where} has no ${shown}`
-      throw new UsageError(`can't extract ${walked}${shown}: ${why}`, {
+      throw new TreePathNotFoundError(`can't extract ${walked}${shown}: ${why}`, {
         hints: ["decrypt the whole file to see its structure"],
       })
     }

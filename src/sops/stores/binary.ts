@@ -5,10 +5,17 @@
  * arbitrary bytes, so `data` is a `bytes` scalar here: it is encrypted as `type:str` with the
  * raw bytes as plaintext, and decrypting (with `stringsAsBytes`) gives those bytes back.
  */
-import { StoreEmitError } from "../errors.js"
+import { StoreEmitError, StoreParseError } from "../errors.js"
 import type { Metadata } from "../metadata.js"
 import type { Document, Mapping, Scalar } from "../tree.js"
-import { emitJsonBranch, onlyBranch, parseJsonObject, splitMetadata, withMetadata } from "./json.js"
+import {
+  emitJsonBranch,
+  noMetadata,
+  onlyBranch,
+  parseJsonObject,
+  splitMetadata,
+  withMetadata,
+} from "./json.js"
 import { scalarToText } from "./scalar-text.js"
 import type { BytesStore, EncryptedFile, StoreFormat, StoreOptions } from "./store.js"
 
@@ -72,8 +79,22 @@ export class BinaryStore implements BytesStore {
     return value.kind === "bytes" ? value.value : encoder.encode(scalarToText(value))
   }
 
-  /** @throws StoreParseError, MetadataError */
+  /**
+   * @throws StoreParseError ("no sops metadata found" for a file that is not a JSON object,
+   *   as for a YAML file without a `sops` section), MetadataError
+   */
   parseEncrypted(text: string): EncryptedFile {
+    // an encrypted binary file is a JSON object: anything else is a plain file, not a
+    // broken JSON one (`coffer decrypt notes.txt`)
+    if (!/^\uFEFF?\s*\{/.test(text)) {
+      const plain = noMetadata(this.#options)
+      throw new StoreParseError(plain.message, {
+        hints: [
+          ...plain.hints,
+          "a file whose suffix is not .yaml, .yml, .json, .env or .ini is read as a sops binary file (a JSON object); pass --input-type if it is another format",
+        ],
+      })
+    }
     return splitMetadata(parseJsonObject(text, this.#options), this.#options)
   }
 
