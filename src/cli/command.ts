@@ -31,6 +31,11 @@ export interface CliContext {
   note(message: string): void
   /** Every command in help order (for `coffer completion`; see `command-table.ts`). */
   readonly commandTable: () => readonly CommandListing[]
+  /**
+   * From now on, a failure of this command is reported as one JSON object on stderr
+   * (`--json`; docs/cli-json.md "Errors") instead of `error:`/`hint:` lines.
+   */
+  reportErrorsAsJson(): void
 }
 
 /** A lazily imported command module. */

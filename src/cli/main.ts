@@ -11,7 +11,7 @@ import type { CliContext } from "./command.js"
 import { commandTable, commands, directPrograms } from "./command-table.js"
 import { exitCodeOfToolError, exitCodes, type ExitCode } from "./exit-codes.js"
 import { topLevelHelp, versionLine } from "./help.js"
-import { isSystemError, reportError, reportWarning } from "./report.js"
+import { isSystemError, reportError, reportErrorAsJson, reportWarning } from "./report.js"
 import { InternalError, StdoutClosedError, ToolError, UsageError } from "../internal/errors.js"
 import { nearestName } from "../internal/nearest.js"
 
@@ -156,6 +156,7 @@ async function runCommand(
     reportError(process.stderr, unknownCommand(name))
     return exitCodes.usage
   }
+  let jsonErrors = false
   const ctx: CliContext = {
     invokedAs,
     env: process.env,
@@ -177,6 +178,9 @@ async function runCommand(
       process.stderr.write(`${message}\n`)
     },
     commandTable,
+    reportErrorsAsJson: () => {
+      jsonErrors = true
+    },
   }
   try {
     const module = await entry.load()
@@ -185,8 +189,10 @@ async function runCommand(
     // the reader of standard output went away (`coffer age -d x | head`): stop quietly, as
     // a SIGPIPE would (the same as onStdoutError)
     if (err instanceof StdoutClosedError) return exitCodes.failure
-    reportError(process.stderr, err)
-    return exitCodeFor(err)
+    const code = exitCodeFor(err)
+    if (jsonErrors) reportErrorAsJson(process.stderr, err, code)
+    else reportError(process.stderr, err)
+    return code
   }
 }
 

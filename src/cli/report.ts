@@ -46,6 +46,44 @@ export function reportError(sink: LineSink, err: unknown): void {
   }
 }
 
+/** The JSON object a `--json` command prints on stderr when it fails (docs/cli-json.md). */
+export interface ErrorJson {
+  readonly error: {
+    /** The error's class (`NoIdentityMatchError`, `MacMismatchError`…), or `Error`. */
+    readonly type: string
+    readonly message: string
+    readonly hints: readonly string[]
+    /** The exit status the command ends with. */
+    readonly exitStatus: number
+    /** Whether this is a bug in coffer rather than something to fix in the input. */
+    readonly bug: boolean
+  }
+}
+
+/**
+ * The JSON form of a failure: the same words as `describeError`, as fields.
+ * @param status the exit status the command will end with
+ */
+export function errorJson(err: unknown, status: number): ErrorJson {
+  const lines = describeError(err)
+  const [first = "error: "] = lines
+  const bug = !(err instanceof ToolError && !(err instanceof InternalError)) && !isSystemError(err)
+  return {
+    error: {
+      type: err instanceof Error ? err.name : "Error",
+      message: first.replace(/^error: /, ""),
+      hints: lines.slice(1).map((l) => l.replace(/^hint: /, "")),
+      exitStatus: status,
+      bug: bug || err instanceof InternalError,
+    },
+  }
+}
+
+/** Prints `err` on `sink` as one line of JSON (`errorJson`). */
+export function reportErrorAsJson(sink: LineSink, err: unknown, status: number): void {
+  sink.write(`${JSON.stringify(errorJson(err, status))}\n`)
+}
+
 /** Prints `warning: message` on `sink`. */
 export function reportWarning(sink: LineSink, message: string): void {
   sink.write(`warning: ${oneLine(message)}\n`)

@@ -2,10 +2,10 @@
 // habits from sops and age, errors that mislead or let things through.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { TestContext } from "node:test"
-import { runCli } from "../support/cli.js"
+import { repoRoot, runCli } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
 import { sopsEnv } from "../sops/sops-env.js"
 import { generateX25519Identity } from "../../src/age/x25519.js"
@@ -154,4 +154,113 @@ test("--version: coffer -v, coffer --version and every command's --version", asy
     assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`)
     assert.match(r.stdout.toString(), expected, args.join(" "))
   }
+})
+
+test("units --json: the files, units and consumers for programs; with --out, what was written", async (t) => {
+  const dir = tmpTree(t, {
+    "m.json": readFileSync(join(repoRoot, "test/vectors/host/coffer-manifest.json"), "utf8"),
+  })
+  const common = ["--coffer", "/usr/bin/coffer", "--manifest-path", "/etc/coffer/m.json"]
+  const printed = await runCli(["units", join(dir, "m.json"), "--json", ...common])
+  assert.equal(printed.status, 0, printed.stderr)
+  const plan = JSON.parse(printed.stdout.toString()) as {
+    files: { path: string; text: string }[]
+    installUnits: string[]
+    consumers: string[]
+    written: string[] | null
+  }
+  assert.deepEqual(plan.installUnits, [
+    "coffer-install-secrets-for-users.service",
+    "coffer-install-secrets.service",
+  ])
+  assert.ok(plan.consumers.includes("grafana.service"))
+  assert.equal(plan.written, null)
+  const drop = plan.files.find((f) => f.path === "grafana.service.d/coffer-secrets.conf")
+  assert.match(drop?.text ?? "", /^Requires=coffer-install-secrets\.service$/m)
+  // the same text as --print
+  const text = await runCli(["units", join(dir, "m.json"), "--print", ...common])
+  assert.equal(text.stdout.toString(), plan.files.map((f) => `# ${f.path}\n${f.text}`).join("\n"))
+  const out = join(dir, "units")
+  const written = await runCli(["units", join(dir, "m.json"), "--json", "--out", out, ...common])
+  assert.equal(written.status, 0, written.stderr)
+  const report = JSON.parse(written.stdout.toString()) as { written: string[] }
+  assert.deepEqual(
+    report.written,
+    plan.files.map((f) => join(out, f.path)),
+  )
+  assert.ok(report.written.every((p) => existsSync(p)))
+  const both = await runCli(["units", join(dir, "m.json"), "--json", "--print"])
+  assert.equal(both.status, 2)
+})
+
+test("install: a missing manifest is named in words, {} is refused, an empty list is said", async (t) => {
+  const missing = await runCli(["install", "/nonexistent/manifest.json"])
+  assert.equal(missing.status, 1)
+  assert.equal(
+    missing.stderr.split("\n")[0],
+    'error: can\'t read the manifest "/nonexistent/manifest.json": no such file or directory',
+  )
+  assert.doesNotMatch(missing.stderr, /ENOENT/)
+  const dir = tmpTree(t, {
+    "empty.json": "{}\n",
+    "none.json": JSON.stringify({
+      secrets: [],
+      secretsMountPoint: "/nonexistent-coffer/secrets.d",
+      symlinkPath: "/nonexistent-coffer/secrets",
+    }),
+  })
+  const empty = await runCli(["install", "--dry-run", join(dir, "empty.json")])
+  assert.equal(empty.status, 1)
+  assert.match(
+    empty.stderr,
+    /^error: manifest ".*empty\.json" has no "secrets" list: there is nothing to install$/m,
+  )
+  const none = await runCli(["install", "--dry-run", join(dir, "none.json")])
+  assert.equal(none.status, 0, none.stderr)
+  assert.match(
+    none.stderr,
+    /^warning: manifest ".*none\.json" lists no secrets and no templates: the new generation is empty, and \/nonexistent-coffer\/secrets will hold nothing$/m,
+  )
+})
+
+test("decrypt of a plain file with an unknown suffix says it is not a sops file, as for .yaml", async (t) => {
+  const { dir, env } = keyed(t, { "notes.txt": "just some notes\n", "plain.yaml": "a: 1\n" })
+  const txt = await runCli(["decrypt", "notes.txt"], { env, cwd: dir })
+  const yaml = await runCli(["decrypt", "plain.yaml"], { env, cwd: dir })
+  assert.equal(txt.status, 1)
+  assert.equal(yaml.status, 1)
+  assert.match(txt.stderr, /^error: file "notes\.txt": no sops metadata found$/m)
+  assert.match(yaml.stderr, /^error: file "plain\.yaml": no sops metadata found$/m)
+  assert.doesNotMatch(txt.stderr, /^error: .*JSON/m)
+  assert.match(txt.stderr, /^hint: .*--input-type/m)
+})
+
+test("decrypt --json: a failure is one JSON object on stderr, with the exit status", async (t) => {
+  const { dir, recipient, env } = keyed(t, { "a.yaml": "a: secret\n" })
+  const other = generateX25519Identity().toRecipient().encode()
+  assert.equal(
+    (await runCli(["encrypt", "-i", "--age", other, "a.yaml"], { env, cwd: dir })).status,
+    0,
+  )
+  const r = await runCli(["decrypt", "--json", "a.yaml"], { env, cwd: dir })
+  assert.equal(r.status, 1)
+  assert.equal(r.stdout.length, 0)
+  const lines = r.stderr.trimEnd().split("\n")
+  assert.equal(lines.length, 1, r.stderr)
+  const parsed = JSON.parse(lines[0] ?? "") as {
+    error: { type: string; message: string; hints: string[]; exitStatus: number; bug: boolean }
+  }
+  assert.equal(parsed.error.exitStatus, 1)
+  assert.equal(parsed.error.bug, false)
+  assert.match(parsed.error.type, /Error$/)
+  assert.match(parsed.error.message, /a\.yaml/)
+  assert.ok(
+    parsed.error.hints.some((h) => h.includes(other)),
+    "the file's recipients are listed",
+  )
+  assert.ok(!r.stderr.includes(recipient) || parsed.error.hints.length > 0)
+  // usage errors too, and a missing --extract path is a data error (1)
+  const usage = await runCli(["decrypt", "--json", "--nope", "a.yaml"], { env, cwd: dir })
+  assert.equal(usage.status, 2)
+  assert.equal((JSON.parse(usage.stderr) as { error: { exitStatus: number } }).error.exitStatus, 2)
 })

@@ -282,6 +282,44 @@ test("a sops-nix manifest installs on a ramfs: owners, modes, nested names, link
   const dry = await ns.node([binPath(), "install", "--dry-run", manifestPath], env)
   assert.match(dry.stdout.toString(), /would modify secret\(s\): db\/password/)
   assert.match(dry.stdout.toString(), /would restart: app.service db.service/)
+  // the same plan for programs: one JSON document on stdout, names and modes, no value
+  const dryJson = await ns.node([binPath(), "install", "--dry-run", "--json", manifestPath], env)
+  assert.equal(dryJson.status, 1, dryJson.stderr) // "flaky" still fails
+  assertNoValues(dryJson)
+  const plan = JSON.parse(dryJson.stdout.toString()) as {
+    dryRun: boolean
+    complete: boolean
+    phases: {
+      phase: string
+      generation: number | null
+      files: { name: string; path: string; mode: string }[]
+      changes: { changed: { name: string; aspects: string[] }[] }
+      restartUnits: string[]
+      restarted: string[]
+    }[]
+    failures: { name: string; kept: boolean }[]
+  }
+  assert.equal(plan.dryRun, true)
+  assert.equal(plan.complete, false)
+  assert.deepEqual(
+    plan.failures.map((f) => [f.name, f.kept]),
+    [
+      ["broken", false],
+      ["undecryptable", false],
+      ["ghost", false],
+      ["flaky", true],
+    ],
+  )
+  const regular = plan.phases.find((p) => p.phase === "regular")
+  assert.ok(regular !== undefined)
+  assert.equal(regular.generation, null)
+  assert.deepEqual(regular.changes.changed.find((c) => c.name === "db/password")?.aspects, [
+    "content",
+  ])
+  assert.deepEqual(regular.restartUnits, ["app.service", "db.service"])
+  assert.deepEqual(regular.restarted, [])
+  assert.equal(regular.files.find((f) => f.name === "native")?.mode, "0440")
+  assert.match(dryJson.stderr, /would modify secret\(s\): db\/password/)
   assert.equal(readlinkSync(ns.inside(link)), `${mount}/2`)
   assert.deepEqual(readdirSync(ns.inside(mount)), [".coffer-links.json", "2"])
   assert.equal(read("db/password", 2), "pw-two")

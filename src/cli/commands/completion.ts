@@ -124,6 +124,7 @@ async function flagsFromHelp(
     warn: () => undefined,
     note: () => undefined,
     commandTable: () => commands,
+    reportErrorsAsJson: () => undefined,
   }
   try {
     await module.run(["--help"], ctx)

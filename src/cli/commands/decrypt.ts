@@ -31,6 +31,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "outputType", names: ["output-type"], kind: "value" },
   { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
   { key: "output", names: ["o", "output"], kind: "value" },
+  { key: "json", names: ["json"], kind: "boolean" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -50,6 +51,10 @@ Flags:
     --ignore-mac            Decrypt even if the MAC is missing or does not match (every
                             value is still authenticated on its own).
     -o, --output OUT        Write the plaintext to OUT (created with mode 0600).
+    --json                  Report a failure as one JSON object on standard error
+                            ({"error": {"type", "message", "hints", "exitStatus", "bug"}},
+                            docs/cli-json.md), for programs. The plaintext's own format
+                            is --output-type.
 
 Keys are found as sops finds them: age identities from SOPS_AGE_SSH_PRIVATE_KEY_FILE,
 SOPS_AGE_SSH_PRIVATE_KEY_CMD, ~/.ssh/id_ed25519 or ~/.ssh/id_rsa, SOPS_AGE_KEY,
@@ -71,8 +76,11 @@ Examples:
  * @throws UsageError, IoError, the sops store and crypto errors (see `src/sops/errors.ts`)
  */
 export async function run(args: readonly string[], ctx: CliContext): Promise<ExitCode | undefined> {
+  // --json applies to errors found while parsing the rest of the line too
+  if (args.includes("--json") || args.includes("-json")) ctx.reportErrorsAsJson()
   const parsed = parseCommandLine(args, flagSpecs, ctx, helpText)
   if (parsed === undefined) return undefined
+  if (flagIsSet(parsed, "json")) ctx.reportErrorsAsJson()
   const file = singleFile(parsed, ctx.invokedAs)
   const inPlace = flagIsSet(parsed, "inPlace")
   const extractText = flagValue(parsed, "extract")

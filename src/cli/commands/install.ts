@@ -19,7 +19,10 @@ import type { CheckMode, InstallPhase } from "../../host/apply.js"
 import { DEFAULT_LOCK_TIMEOUT_MS, assertComplete, installManifest } from "../../host/apply.js"
 import { systemHostFs } from "../../host/host-fs.js"
 import { defaultSourceLimits } from "../../host/source-pool.js"
+import { ManifestError } from "../../host/errors.js"
 import { expandRuntimeDir, parseManifest } from "../../host/manifest.js"
+import { describeSystemError } from "../../system/system-error.js"
+import { installReportJson } from "../install-json.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "dryRun", names: ["dry-run"], kind: "boolean" },
@@ -30,6 +33,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "sourceTimeout", names: ["source-timeout"], kind: "value" },
   { key: "sourceMemory", names: ["source-memory"], kind: "value" },
   { key: "lockTimeout", names: ["lock-timeout"], kind: "value" },
+  { key: "json", names: ["json"], kind: "boolean" },
 ]
 
 function helpText(invokedAs: string): string {
@@ -61,12 +65,16 @@ Flags:
                             files larger than a quarter of it are refused unread.
     --lock-timeout SECS     How long to wait while another install of the same
                             secretsMountPoint runs (default 60); it is named.
+    --json                  Print the plan and the outcome as JSON on standard output
+                            (docs/cli-json.md; names, paths, owners and modes, never
+                            values); progress lines go to standard error.
 
 sops-install-secrets's spellings -ignore-passwd and -check-mode=MODE work too.
 
 Examples:
     $ ${invokedAs} /etc/coffer/manifest.json
     $ ${invokedAs} --dry-run /etc/coffer/manifest.json
+    $ ${invokedAs} --dry-run --json /etc/coffer/manifest.json | jq '.phases[].changes'
     $ ${invokedAs} --phase users /etc/coffer/manifest.json
     $ ${invokedAs} -check-mode=sopsfile ./manifest.json
 `
@@ -126,14 +134,18 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       ),
     ),
   }
+  const json = flagIsSet(parsed, "json")
   let text: string
   try {
     text = await readFile(file, "utf8")
-  } catch (e) {
+  } catch (cause) {
     throw new IoError(
-      `cannot read manifest "${file}": ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      `can't read the manifest ${JSON.stringify(file)}: ${describeSystemError(cause)}`,
       {
-        cause: e,
+        cause,
+        hints: [
+          "give the manifest's path: the JSON file sops-nix (or coffer's NixOS module) writes, see docs/manifest.md",
+        ],
       },
     )
   }
@@ -142,6 +154,22 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       ctx.warn(m)
     },
   })
+  if (manifest.secrets.length === 0 && manifest.templates.length === 0) {
+    if (!listsSecrets(text)) {
+      throw new ManifestError(
+        `manifest ${JSON.stringify(file)} has no "secrets" list: there is nothing to install`,
+        [{ subject: "manifest", field: "secrets", message: "missing" }],
+        {
+          hints: [
+            'a manifest lists its secrets under "secrets" (sops-nix writes "secrets": [] when there are none); see docs/manifest.md',
+          ],
+        },
+      )
+    }
+    ctx.warn(
+      `manifest ${JSON.stringify(file)} lists no secrets and no templates: the new generation is empty, and ${manifest.symlinkPath} will hold nothing`,
+    )
+  }
   if (manifest.userMode) {
     const runtimeDir = ctx.env["XDG_RUNTIME_DIR"]
     if (runtimeDir === undefined || runtimeDir === "") {
@@ -172,7 +200,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       env: ctx.env,
       log: {
         note: (line) => {
-          ctx.stdout.write(`${line}\n`)
+          // with --json, standard output holds the JSON document only
+          if (json) ctx.note(line)
+          else ctx.stdout.write(`${line}\n`)
         },
         warn: (line) => {
           ctx.warn(line)
@@ -181,6 +211,17 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     },
   )
   if (checkMode !== "off") ctx.note(`manifest "${file}" is valid (check mode ${checkMode})`)
+  if (json) {
+    ctx.stdout.write(
+      `${JSON.stringify(installReportJson(report, { dryRun: flagIsSet(parsed, "dryRun"), checkMode }), null, 2)}\n`,
+    )
+  }
   assertComplete(report)
   return undefined
+}
+
+/** Whether the manifest's JSON has a `secrets` key (`{}` has none). */
+function listsSecrets(text: string): boolean {
+  const value: unknown = JSON.parse(text)
+  return typeof value === "object" && value !== null && Object.hasOwn(value, "secrets")
 }

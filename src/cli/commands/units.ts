@@ -26,12 +26,14 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "nixos", names: ["nixos"], kind: "boolean" },
   { key: "wants", names: ["wants"], kind: "boolean" },
   { key: "print", names: ["print"], kind: "boolean" },
+  { key: "json", names: ["json"], kind: "boolean" },
 ]
 
 function helpText(invokedAs: string): string {
   return `Usage:
     ${invokedAs} MANIFEST.json --out DIR [options]
     ${invokedAs} MANIFEST.json --print [options]
+    ${invokedAs} MANIFEST.json --json [--out DIR] [options]
 
 Writes the systemd units that run "coffer install" at boot and order the services that
 use the secrets after it.
@@ -48,6 +50,9 @@ Files written (under DIR, e.g. /etc/systemd/system):
 Options:
     -o, --out DIR           Write the files under DIR (directories are created).
     --print                 Print the files on standard output instead of writing them.
+    --json                  Print the plan as JSON (docs/cli-json.md): every file's path
+                            and text, the install units, the consumers; with --out, the
+                            files are also written and their paths listed.
     --coffer PATH           The coffer executable for ExecStart= (default: this one).
     --manifest-path PATH    The manifest's path on the host (default: MANIFEST.json, absolute).
     --late                  Install after basic boot (WantedBy=multi-user.target) instead of
@@ -60,6 +65,7 @@ Examples:
     $ ${invokedAs} /etc/coffer/manifest.json --out /etc/systemd/system
     $ systemctl daemon-reload && systemctl enable coffer-install-secrets.service
     $ ${invokedAs} manifest.json --print --coffer /usr/bin/coffer
+    $ ${invokedAs} manifest.json --json | jq -r '.files[].path'
 `
 }
 
@@ -84,7 +90,18 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   }
   const out = flagValue(parsed, "out")
   const print = flagIsSet(parsed, "print")
-  if ((out === undefined) === !print) {
+  const json = flagIsSet(parsed, "json")
+  if (print && json) {
+    throw new UsageError("--print and --json can't be used together", {
+      hints: ["--json includes every file's text"],
+    })
+  }
+  if (!json && (out === undefined) === !print) {
+    throw new UsageError("give exactly one of --out DIR and --print", {
+      hints: [`${ctx.invokedAs} ${manifestArg} --out /etc/systemd/system`],
+    })
+  }
+  if (print && out !== undefined) {
     throw new UsageError("give exactly one of --out DIR and --print", {
       hints: [`${ctx.invokedAs} ${manifestArg} --out /etc/systemd/system`],
     })
@@ -127,6 +144,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     ctx.stdout.write(plan.files.map((f) => `# ${f.path}\n${f.text}`).join("\n"))
     return undefined
   }
+  if (json) {
+    const writtenPaths = out === undefined ? null : await writeUnits(plan, out)
+    ctx.stdout.write(`${JSON.stringify(unitsJson(plan, writtenPaths), null, 2)}\n`)
+    return undefined
+  }
   const written = await writeUnits(plan, out ?? "")
   for (const path of written) ctx.stdout.write(`${path}\n`)
   ctx.note(
@@ -158,6 +180,20 @@ export async function writeUnits(plan: UnitPlan, outDir: string): Promise<string
     written.push(path)
   }
   return written
+}
+
+/**
+ * The JSON of `coffer units --json` (docs/cli-json.md "units").
+ * @param written the absolute paths written (with --out), or null
+ */
+function unitsJson(plan: UnitPlan, written: readonly string[] | null): unknown {
+  return {
+    files: plan.files.map((f) => ({ path: f.path, text: f.text })),
+    installUnits: plan.installUnits,
+    consumers: plan.consumers,
+    tailscaleUnit: plan.tailscaleUnit,
+    written,
+  }
 }
 
 function defaultCofferPath(): string {
