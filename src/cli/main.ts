@@ -156,7 +156,7 @@ async function runCommand(
     reportError(process.stderr, unknownCommand(name))
     return exitCodes.usage
   }
-  let jsonErrors = false
+  const errorFormat = { json: false }
   const ctx: CliContext = {
     invokedAs,
     env: process.env,
@@ -179,7 +179,7 @@ async function runCommand(
     },
     commandTable,
     reportErrorsAsJson: () => {
-      jsonErrors = true
+      errorFormat.json = true
     },
   }
   try {
@@ -190,7 +190,7 @@ async function runCommand(
     // a SIGPIPE would (the same as onStdoutError)
     if (err instanceof StdoutClosedError) return exitCodes.failure
     const code = exitCodeFor(err)
-    if (jsonErrors) reportErrorAsJson(process.stderr, err, code)
+    if (errorFormat.json) reportErrorAsJson(process.stderr, err, code)
     else reportError(process.stderr, err)
     return code
   }
