@@ -87,6 +87,14 @@ rec {
       }
     ) secretList;
 
+  # What a configuration written for agenix may expect and coffer does not do: run
+  # `age.ageBin` (agenix users set it to a wrapper with age plugins on PATH).
+  # @param defaultAgeBin the option's default (nothing to say when it is left alone)
+  # @returns the warnings' texts
+  warnings =
+    { cfg, defaultAgeBin }:
+    optional (cfg.secrets != { } && cfg.ageBin != defaultAgeBin) "age.ageBin = ${builtins.toJSON cfg.ageBin} is not run: coffer decrypts the age files by itself. Remove age.ageBin; put the age plugins it had on PATH into age.plugins (for example age.plugins = [ pkgs.age-plugin-yubikey ];)";
+
   # The build-time check of the manifest: every .age file in the store must exist (files
   # outside the store are not in the build sandbox, so then only the manifest is checked).
   checkCommand =

@@ -42,7 +42,10 @@ let
   command = units.activationCommand {
     coffer = cfg.package;
     inherit manifest;
+    path = cfg.plugins;
   };
+
+  defaultAgeBin = "${cfg.package}/bin/coffer-age";
 
   opts = import ./options.nix { inherit lib; };
 
@@ -77,7 +80,7 @@ in
   options.age = {
     ageBin = mkOption {
       type = types.str;
-      default = "${cfg.package}/bin/coffer-age";
+      default = defaultAgeBin;
       defaultText = lib.literalExpression ''"''${config.age.package}/bin/coffer-age"'';
       description = ''
         agenix's age executable. coffer decrypts by itself, so activation does not run it;
@@ -89,6 +92,15 @@ in
       default = config.services.coffer.package;
       defaultText = lib.literalExpression "config.services.coffer.package";
       description = "coffer: the coffer package that installs the secrets.";
+    };
+    plugins = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      example = lib.literalExpression "[ pkgs.age-plugin-yubikey ]";
+      description = ''
+        coffer: age plugins (`age-plugin-*`) put on PATH for decryption, for plugin
+        identities in `age.identityPaths` (what agenix users put into `age.ageBin`).
+      '';
     };
     validationPackage = mkOption {
       type = types.package;
@@ -136,11 +148,13 @@ in
   config = lib.mkMerge [
     (lib.mkIf (cfg.secrets != { }) {
       assertions = ageLib.assertions { inherit cfg; };
+      warnings = ageLib.warnings { inherit cfg defaultAgeBin; };
 
       systemd.services.agenix-install-secrets = lib.mkIf runsAsUnit (
         units.installService {
           coffer = cfg.package;
           inherit manifest manifestValue;
+          path = cfg.plugins;
           description = "Install the agenix secrets (coffer)";
         }
       );

@@ -5,7 +5,8 @@
  * - every `ageSshKeyPaths` key gives its native `ssh-ed25519` identity *and* its ssh-to-age
  *   X25519 identity, so files encrypted to the SSH public key and to the converted `age1…`
  *   recipient both open (upstream sops-nix #824); an unreadable or unconvertible key is a
- *   warning, as in sops-nix;
+ *   warning, as in sops-nix; a file there that is an age identity file is read as one
+ *   (agenix's identityPaths, which `age -i` takes either way, become this list);
  * - `ageKeyFile` is read whole (every identity in it); failing to read it is fatal;
  * - `gnupgHome` makes gpg use that keyring (`SOPS_GPG_EXEC` still picks the binary);
  * - every `sshKeyPaths` RSA key is turned into an OpenPGP key as sops-nix does
@@ -123,18 +124,35 @@ export async function loadHostKeys(manifest: HostKeySources, hostIo: HostKeyIo):
   const imported: string[] = []
   const warnings: string[] = []
   const files = new Map<string, Uint8Array>()
-  // every age key file read is kept (as a copy) for the worker threads
+  // every age key file is read once and kept (as a copy) for the worker threads; a second
+  // look at a path (an identityPaths entry tried as SSH key, then as age identity file)
+  // gets a fresh copy, since discovery wipes what it was given
   const io: HostKeyIo = {
     ...hostIo,
     readFile: async (path) => {
+      const kept = files.get(path)
+      if (kept !== undefined) return Uint8Array.from(kept)
       const bytes = await hostIo.readFile(path)
-      if (bytes !== undefined && !files.has(path)) files.set(path, Uint8Array.from(bytes))
+      if (bytes !== undefined) files.set(path, Uint8Array.from(bytes))
       return bytes
     },
   }
 
   for (const path of manifest.ageSshKeyPaths) {
     const { identities: found, place } = await fromSource(io, "SOPS_AGE_SSH_PRIVATE_KEY_FILE", path)
+    if (found.length === 0 && place?.outcome.kind === "failed") {
+      // agenix's identityPaths become this list (nix/lib/age.nix), and agenix hands each to
+      // `age -i`, which also takes age identity files (docs/manifest.md, ageSshKeyPaths)
+      const asFile = await fromSource(io, "SOPS_AGE_KEY_FILE", path)
+      if (asFile.identities.length > 0) {
+        identities.push(...asFile.identities)
+        const n = asFile.identities.length
+        imported.push(
+          `imported "${path}" as an age identity file (${String(n)} identit${n === 1 ? "y" : "ies"})`,
+        )
+        continue
+      }
+    }
     if (found.length === 0) {
       // spec ("The install, step by step", step 5): an SSH key that cannot be read or
       // converted is only a warning

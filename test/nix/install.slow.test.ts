@@ -84,6 +84,14 @@ test("in a booted systemd: the modules' manifests and snippets install sops-nix'
     })
   }
   for (const [name, text] of Object.entries(plaintexts)) ageFile(name, text)
+  // and an age identity file in identityPaths (agenix hands it to age -i as it does SSH keys)
+  const keyFile = join(shareDir, "agenix-key.txt")
+  execFileSync("age-keygen", ["-o", keyFile], { stdio: "ignore" })
+  const keyRecipient = /^# public key: (age1\S+)$/m.exec(readFileSync(keyFile, "utf8"))?.[1]
+  assert.ok(keyRecipient !== undefined)
+  execFileSync("age", ["-r", keyRecipient, "-o", join(shareDir, "from-key-file.age")], {
+    input: "opened-with-the-key-file",
+  })
 
   // what the modules write for the two examples, with coffer at /opt/coffer
   const evaluated = evalModules(
@@ -93,6 +101,8 @@ test("in a booted systemd: the modules' manifests and snippets install sops-nix'
       repoPath("test/nix/examples/sops-dao.nix"),
       repoPath("test/nix/examples/agenix-dao.nix"),
       `{ services.coffer.package = { type = "derivation"; name = "coffer"; outPath = "/opt/coffer"; }; }`,
+      `{ age.identityPaths = [ "${share}/agenix-key.txt" ];
+         age.secrets.from-key-file.file = "${share}/from-key-file.age"; }`,
     ],
     "r: { inherit (r) manifests; snippets = r.config.system.activationScripts; }",
     { storeDir: store },
@@ -195,11 +205,20 @@ test("in a booted systemd: the modules' manifests and snippets install sops-nix'
       "root:root 400 regular file",
       plaintexts["passwordfile-alice"] ?? "",
     ],
+    ["/run/agenix/from-key-file", "root:root 400 regular file", "opened-with-the-key-file"],
   ]
   for (const [path, owner, content] of expected) {
     assert.equal(stat(path), owner, path)
     assert.equal(cat(path), content, path)
   }
+  // the mount units configurations order against (After=run-agenix.d.mount), made by
+  // systemd for the RAM filesystems the install mounted
+  assert.equal(
+    sh(
+      "systemctl is-active run-agenix.d.mount run-secrets.d.mount $(systemd-escape -p --suffix=mount /run/secrets-for-users.d)",
+    ).stdout,
+    "active\nactive\nactive\n",
+  )
   // the rendered template and the links for custom paths (to the stable link, as upstream)
   assert.equal(stat("/run/secrets/rendered/app.conf"), "app:app 400 regular file")
   assert.equal(

@@ -227,6 +227,34 @@ test("agenix's example for dao: agenix's paths, owners and snippet names", (t) =
   assert.deepEqual(services, ["agenix-install-secrets"])
 })
 
+test("agenix's age.ageBin is not run: a warning says so, and age.plugins puts plugins on PATH", (t) => {
+  if (!requireNix(t)) return
+  const plugin = `{ type = "derivation"; name = "age-plugin-yubikey"; outPath = "/nix/store/00000000000000000000000000000000-age-plugin-yubikey"; }`
+  const config = `{
+    age.ageBin = "PATH=$PATH:/nix/store/x-age-plugin-yubikey/bin /nix/store/x-rage/bin/rage";
+    age.plugins = [ ${plugin} ];
+  }`
+  const got = evalModules(
+    [ageModule, agenixDao, config],
+    "r: { warnings = r.warnings; install = r.config.system.activationScripts.agenixInstall.text; }",
+  ) as { warnings: string[]; install: string }
+  assert.deepEqual(got.warnings, [
+    'age.ageBin = "PATH=$PATH:/nix/store/x-age-plugin-yubikey/bin /nix/store/x-rage/bin/rage" is not run: coffer decrypts the age files by itself. Remove age.ageBin; put the age plugins it had on PATH into age.plugins (for example age.plugins = [ pkgs.age-plugin-yubikey ];)',
+  ])
+  assert.match(
+    got.install,
+    /export PATH='\/nix\/store\/0{32}-age-plugin-yubikey\/bin'"\$\{PATH:\+:\$PATH\}"\n\s*\S+\/bin\/coffer install \S+-agenix-manifest\.json/,
+  )
+  // the unit (sysusers) has them on its PATH too
+  const unitPath = evalModules(
+    [ageModule, agenixDao, config, "{ systemd.sysusers.enable = true; }"],
+    "r: r.config.systemd.services.agenix-install-secrets.path",
+  )
+  assert.deepEqual(unitPath, ["/nix/store/00000000000000000000000000000000-age-plugin-yubikey"])
+  // left alone, no warning
+  assert.deepEqual(evalModules([ageModule, agenixDao], "r: r.warnings"), [])
+})
+
 test("nixosModules.default with services.coffer.tailscale: the section lands in the key's manifest", (t) => {
   if (!requireNix(t)) return
   const tailscale = (attrs: string): string =>
