@@ -41,6 +41,18 @@ Examples:
     $ coffer ssh-to-age < /etc/ssh/ssh_host_ed25519_key.pub
 
 coffer-age and coffer-age-keygen are the same as "coffer age" and "coffer age-keygen",
-for tools that expect an "age" binary (agenix's ageBin, for example).
+for tools that expect an "age" binary (agenix's ageBin, for example). Each command's help
+is also its man page: man coffer-COMMAND (from a clone: man -l dist/man/coffer-decrypt.1).
+
+Exit status:
+    0     success
+    1     a failure to act on: no key fits, a damaged file, an I/O error
+    2     bad usage: an unknown command or flag, a missing argument
+    3     edit: nothing changed, so nothing was written
+    4-8   tailscale up: its own outcomes (coffer tailscale --help)
+    70    a bug in coffer: please report it
+    130   interrupted (Ctrl-C at a prompt, SIGINT)
+
+exec-env and exec-file exit with their command's status.
 `
 }

@@ -5,6 +5,8 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { commands } from "../../src/cli/command-table.js"
+import { exitCodes } from "../../src/cli/exit-codes.js"
 import { repoRoot, runCli } from "../support/cli.js"
 
 test("coffer --help lists the commands with examples", async () => {
@@ -24,19 +26,51 @@ test("coffer --version matches package.json", async () => {
   assert.equal(r.stdout.toString(), `coffer ${pkg.version}\n`)
 })
 
-test("every command has --help with examples, on stdout, exit 0", async () => {
-  for (const args of [
-    ["age", "--help"],
-    ["age-keygen", "-h"],
-    ["ssh-to-age", "-help"],
-    ["help", "age"],
-  ]) {
-    const r = await runCli(args)
-    assert.equal(r.status, 0, args.join(" "))
-    assert.match(r.stdout.toString(), /Usage:[\s\S]*Examples:/, args.join(" "))
+/** The command names of `coffer --help`, in order. */
+async function commandNames(): Promise<string[]> {
+  const r = await runCli(["--help"])
+  const text = r.stdout.toString()
+  const section = text.slice(text.indexOf("Commands:\n"), text.indexOf("\nExamples:"))
+  return [...section.matchAll(/^ {4}(\S+) /gm)].map((m) => m[1] ?? "")
+}
+
+test("every command has --help with examples, on stdout, exit 0; help COMMAND is the same", async () => {
+  const names = await commandNames()
+  assert.deepEqual(names, Object.keys(commands))
+  for (const name of names) {
+    for (const args of [
+      [name, "--help"],
+      [name, "-h"],
+      ["help", name],
+    ]) {
+      const r = await runCli(args)
+      const what = args.join(" ")
+      assert.equal(r.status, 0, `${what}: ${r.stderr}`)
+      assert.equal(r.stderr, "", what)
+      const text = r.stdout.toString()
+      assert.match(text, new RegExp(`^Usage:\n {4}coffer ${name}[ \n]`), what)
+      assert.match(text, /\nExamples:\n {4}\$ /, what)
+    }
   }
   const direct = await runCli(["--help"], { bin: "coffer-age" })
   assert.match(direct.stdout.toString(), /^Usage:\n {4}coffer-age /)
+  const keygen = await runCli(["-help"], { bin: "coffer-age-keygen" })
+  assert.match(keygen.stdout.toString(), /^Usage:\n {4}coffer-age-keygen /)
+})
+
+test("coffer --help lists every exit status coffer uses", async () => {
+  const r = await runCli(["--help"])
+  const text = r.stdout.toString()
+  const section = text.slice(text.indexOf("\nExit status:\n"))
+  const listed = new Set<number>()
+  for (const m of section.matchAll(/^ {4}(\d+)(?:-(\d+))? {2,}\S/gm)) {
+    const from = Number(m[1])
+    for (let code = from; code <= Number(m[2] ?? from); code++) listed.add(code)
+  }
+  assert.deepEqual(
+    [...listed].sort((a, b) => a - b),
+    Object.values(exitCodes).sort((a, b) => a - b),
+  )
 })
 
 test("an unknown command fails with a suggestion; no arguments prints the help on stderr", async () => {

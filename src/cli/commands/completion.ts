@@ -8,8 +8,8 @@
  * flag lines of its `--help` text. Flags complete after a `-`; everything else completes
  * file names.
  */
-import { Writable } from "node:stream"
 import type { CliContext, CommandListing, CommandModule } from "../command.js"
+import { commandHelp } from "../command-help.js"
 import type { ExitCode } from "../exit-codes.js"
 import type { FlagSpec } from "../flags.js"
 import { UsageError } from "../../internal/errors.js"
@@ -107,31 +107,7 @@ async function flagsFromHelp(
   name: string,
   commands: readonly CommandListing[],
 ): Promise<string[]> {
-  const chunks: Buffer[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk)
-      done()
-    },
-  })
-  const stream = sink as unknown as NodeJS.WriteStream
-  const ctx: CliContext = {
-    invokedAs: `coffer ${name}`,
-    env: {},
-    stdin: process.stdin,
-    stdout: stream,
-    stderr: stream,
-    warn: () => undefined,
-    note: () => undefined,
-    commandTable: () => commands,
-    reportErrorsAsJson: () => undefined,
-  }
-  try {
-    await module.run(["--help"], ctx)
-  } catch {
-    // a command whose help can't be printed this way: complete its name only
-  }
-  const text = Buffer.concat(chunks).toString("utf8")
+  const text = await commandHelp(module, name, commands)
   const flags: string[] = []
   for (const line of text.split("\n")) {
     if (!/^\s+-/.test(line)) continue

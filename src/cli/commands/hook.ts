@@ -43,8 +43,8 @@ pre-commit.before-coffer). uninstall removes coffer's hook (only coffer's); show
 
 Flags:
     --force          Replace a pre-commit hook that is not coffer's (kept beside it).
-    --command CMD    How the hook runs coffer (default: this coffer's path, here
-                     ${defaultCommand()}; use "coffer" to take it from PATH).
+    --command CMD    How the hook runs coffer (default: the absolute path of the coffer
+                     that installs it, as "show" prints; "coffer" takes it from PATH).
 
 Examples:
     $ ${invokedAs} install
