@@ -801,10 +801,12 @@ async function checkSourceFiles(manifest: Manifest, limits: SourceLimits): Promi
   requests.forEach((request, i) => {
     const result = results[i] as SourceResult
     if (!result.ok) {
+      // the secrets that read the file, then the file (as sops-nix's check names them)
+      const names = request.secrets.map((s) => `secret "${s.name}"`).join(", ")
       problems.push(
         request.format === "age"
-          ? `${request.secrets.map((s) => `secret "${s.name}"`).join(", ")}: "${request.path}" ${result.reason}`
-          : `"${request.path}": ${result.reason}`,
+          ? `${names}: "${request.path}" ${result.reason}`
+          : `${names}: "${request.path}": ${result.reason}`,
       )
       return
     }
