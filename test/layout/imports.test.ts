@@ -104,7 +104,9 @@ function findCycles(graph: ReadonlyMap<string, readonly ImportEdge[]>): ImportEd
 
 /**
  * The folders each folder of `src/` may import (besides itself), lowest layer first. A
- * folder that is not listed may import anything but `cli/` and `workflows/`.
+ * folder that is not listed may import anything but `cli/`, `library/` and `workflows/`.
+ * `library/` (the package's entry points) and `cli/` are the two top layers: nothing
+ * imports them, and neither imports the other.
  */
 const allowedImports: Readonly<Record<string, readonly string[]>> = {
   internal: [],
@@ -116,6 +118,19 @@ const allowedImports: Readonly<Record<string, readonly string[]>> = {
   system: ["keys", "age", "internal"],
   host: ["integrations", "policy", "sops", "keys", "agenix", "age", "internal"],
   workflows: ["system", "host", "policy", "agenix", "sops", "keys", "age", "internal"],
+  library: [
+    "workflows",
+    "system",
+    "integrations",
+    "host",
+    "policy",
+    "agenix",
+    "audit",
+    "sops",
+    "keys",
+    "age",
+    "internal",
+  ],
 }
 
 /** The top folder of a path under `src/` (`src/sops/stores/yaml.ts` → `sops`). */
@@ -129,12 +144,17 @@ function layerViolations(graph: ReadonlyMap<string, readonly ImportEdge[]>): str
     for (const edge of edges) {
       const from = layerOf(edge.from)
       const to = layerOf(edge.to)
-      if (from === to || from === "cli") continue
+      if (from === to) continue
       const allowed = allowedImports[from]
-      const ok = allowed === undefined ? to !== "cli" && to !== "workflows" : allowed.includes(to)
+      const ok =
+        from === "cli"
+          ? to !== "library"
+          : allowed === undefined
+            ? to !== "cli" && to !== "workflows" && to !== "library"
+            : allowed.includes(to)
       if (!ok) {
         problems.push(
-          `${edge.from}:${String(edge.line)} imports ${edge.to}, but ${from}/ may import only ${allowed === undefined ? "folders other than cli/ and workflows/" : allowed.length === 0 ? "nothing outside itself" : allowed.map((f) => `${f}/`).join(", ")} (docs/architecture.md "Layers"): move the code to the layer that may use both, or pass it in as a parameter`,
+          `${edge.from}:${String(edge.line)} imports ${edge.to}, but ${from}/ may import only ${from === "cli" ? "folders other than library/" : allowed === undefined ? "folders other than cli/, library/ and workflows/" : allowed.length === 0 ? "nothing outside itself" : allowed.map((f) => `${f}/`).join(", ")} (docs/architecture.md "Layers"): move the code to the layer that may use both, or pass it in as a parameter`,
         )
       }
     }
@@ -165,6 +185,10 @@ test("the checks find a cycle through import() and a forbidden import", () => {
     { path: "src/cli/commands/completion.ts", text: `import type { X } from "../main.js"\n` },
     { path: "src/sops/a.ts", text: `import { b } from "../workflows/b.js"\n` },
     { path: "src/workflows/b.ts", text: `export const b = 1\n` },
+    { path: "src/host/c.ts", text: `export * from "../library/sops.js"\n` },
+    { path: "src/cli/d.ts", text: `import type { E } from "../library/host.js"\n` },
+    { path: "src/library/sops.ts", text: `export * from "../workflows/b.js"\n` },
+    { path: "src/library/host.ts", text: `export type E = 1\n` },
   ])
   const cycles = findCycles(graph)
   assert.equal(cycles.length, 1)
@@ -177,9 +201,14 @@ test("the checks find a cycle through import() and a forbidden import", () => {
     /src\/cli\/main\.ts:1 → src\/cli\/commands\/completion\.ts/,
   )
   const problems = layerViolations(graph)
-  assert.equal(problems.length, 1)
+  assert.equal(problems.length, 3, problems.join("\n"))
   assert.match(
     problems[0] ?? "",
     /^src\/sops\/a\.ts:1 imports src\/workflows\/b\.ts, but sops\/ may import only age\/, internal\//,
+  )
+  assert.match(problems[1] ?? "", /^src\/host\/c\.ts:1 imports src\/library\/sops\.ts, but host\//)
+  assert.match(
+    problems[2] ?? "",
+    /^src\/cli\/d\.ts:1 imports src\/library\/host\.ts, but cli\/ may import only folders other than library\//,
   )
 })
