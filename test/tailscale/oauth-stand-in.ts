@@ -46,8 +46,17 @@ export interface OAuthStandIn {
   /** `http://127.0.0.1:PORT`: give it as `--api-url`. */
   readonly url: string
   readonly requests: StandInRequest[]
-  /** The keys handed out, with what was asked. */
-  readonly minted: { readonly key: string; readonly tags: readonly string[] }[]
+  /** The keys handed out, with what was asked, and whether they were deleted. */
+  readonly minted: MintedByStandIn[]
+}
+
+/** A key the stand-in handed out. */
+export interface MintedByStandIn {
+  /** The API's id for it (`kStandIn1`). */
+  readonly id: string
+  readonly key: string
+  readonly tags: readonly string[]
+  revoked: boolean
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -72,7 +81,7 @@ export async function startOAuthStandIn(
 ): Promise<OAuthStandIn> {
   const tokens = new Map<string, StandInClient>()
   const requests: StandInRequest[] = []
-  const minted: { key: string; tags: readonly string[] }[] = []
+  const minted: MintedByStandIn[] = []
   let nextId = 1
   const server = createServer((req, res) => {
     void (async () => {
@@ -125,6 +134,27 @@ export async function startOAuthStandIn(
           expires_in: 3600,
           scope: client.scopes.join(" "),
         })
+        return
+      }
+      const one = /^\/api\/v2\/tailnet\/([^/]+)\/keys\/([^/]+)$/.exec(url.pathname)
+      if (req.method === "DELETE" && one !== null) {
+        const authorization = req.headers.authorization ?? ""
+        if (!authorization.startsWith("Bearer ") || !tokens.has(authorization.slice(7))) {
+          record(401)
+          send(res, 401, { message: "API token invalid" })
+          return
+        }
+        const entry = minted.find((m) => m.id === decodeURIComponent(one[2] ?? ""))
+        if (one[1] !== "-" || entry === undefined || entry.revoked) {
+          record(404)
+          send(res, 404, { message: "key not found" })
+          return
+        }
+        headscale.expireKey(entry.key)
+        entry.revoked = true
+        record(200)
+        res.writeHead(200)
+        res.end()
         return
       }
       const keys = /^\/api\/v2\/tailnet\/([^/]+)\/keys$/.exec(url.pathname)
@@ -180,11 +210,12 @@ export async function startOAuthStandIn(
           ephemeral: create?.["ephemeral"] === true,
           expiration: `${String(Math.ceil(seconds))}s`,
         })
-        minted.push({ key, tags })
+        const id = `kStandIn${String(nextId++)}`
+        minted.push({ id, key, tags, revoked: false })
         record(200, { body })
         const now = new Date()
         send(res, 200, {
-          id: `kStandIn${String(nextId++)}`,
+          id,
           key,
           created: now.toISOString(),
           expires: new Date(now.getTime() + seconds * 1000).toISOString(),

@@ -79,7 +79,8 @@ Makes this node's Tailscale state match what is declared, idempotently. It reads
 The key is never in any command line, environment, log line or error: the client reads
 it from its file. With --oauth-client-secret-file, coffer exchanges the OAuth client
 secret for a fresh single-use, pre-approved, tagged key, kept only in a 0600 file in a
-private RAM directory and removed afterwards. Nothing reads or mints a key on a node that
+private RAM directory and removed afterwards; if the join fails, coffer revokes that
+key through the API. Nothing reads or mints a key on a node that
 is already joined.
 
 Key (one of them is needed to log in):
@@ -267,7 +268,12 @@ function privateWriter(ctx: CliContext): PrivateFileWriter & { close(): void } {
   }
 }
 
-function keySourceOf(config: UpConfig, ctx: CliContext, writer: PrivateFileWriter): KeySource {
+function keySourceOf(
+  config: UpConfig,
+  ctx: CliContext,
+  writer: PrivateFileWriter,
+  log: (line: string) => void,
+): KeySource {
   if (config.oauthFile !== null) {
     return oauthKeySource(
       {
@@ -279,7 +285,13 @@ function keySourceOf(config: UpConfig, ctx: CliContext, writer: PrivateFileWrite
         expirySeconds: Math.max(300, Math.ceil(config.timeoutMs / 1000) + 60),
         description: `coffer ${config.settings.hostname ?? "join"}`.slice(0, 50),
       },
-      { writer },
+      {
+        writer,
+        log,
+        warn: (m) => {
+          ctx.warn(m)
+        },
+      },
     )
   }
   if (config.authKeyFile !== null) {
@@ -343,6 +355,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   if (config === null) return undefined
   const client = processTailscaleClient(config.tailscale, config.socket, ctx.env)
   const writer = privateWriter(ctx)
+  const log = (line: string): void => {
+    if (!config.json) ctx.note(line)
+  }
   const started = Date.now()
   try {
     const report = await joinTailnet(
@@ -353,12 +368,13 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       },
       {
         client,
-        keys: keySourceOf(config, ctx, writer),
+        // said even with --json (on stderr): a revoked or unrevoked key matters to the operator
+        keys: keySourceOf(config, ctx, writer, (line) => {
+          ctx.note(line)
+        }),
         now: () => Date.now(),
         sleep: (ms) => sleep(ms),
-        log: (line) => {
-          if (!config.json) ctx.note(line)
-        },
+        log,
       },
     )
     if (config.json)

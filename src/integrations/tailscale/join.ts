@@ -257,10 +257,13 @@ class JoinRun {
     }
     this.#keyOrigin = key.origin
     this.#secrets = key.secrets
+    let joined = false
     try {
-      return await this.loginWith(key, reason, forceReauth)
+      const report = await this.loginWith(key, reason, forceReauth)
+      joined = true
+      return report
     } finally {
-      key.dispose()
+      await key.dispose(joined)
     }
   }
 

@@ -9,7 +9,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { KeySourceError } from "./errors.js"
-import { mintAuthKey, type Fetch } from "./oauth.js"
+import { mintAuthKey, revokeAuthKey, type Fetch } from "./oauth.js"
 
 /** A key ready for `--auth-key=file:PATH`. */
 export interface AuthKeyFile {
@@ -21,8 +21,12 @@ export interface AuthKeyFile {
   readonly secrets: readonly string[]
   /** Whether the key itself carries the declared tags (a key coffer minted with them). */
   readonly carriesTags: boolean
-  /** Removes what was created for it (a minted key's file); the user's file stays. */
-  dispose(): void
+  /**
+   * Removes what was created for it (a minted key's file; the user's file stays) and, when
+   * the join failed, revokes a key coffer minted so it can join nothing later.
+   * @param joined whether the node joined with the key (a used single-use key is spent)
+   */
+  dispose(joined: boolean): Promise<void>
 }
 
 /** Gives the key for a login. */
@@ -111,7 +115,7 @@ export function fileKeySource(
         origin,
         secrets: [key.split("?")[0] ?? key],
         carriesTags: false,
-        dispose: () => undefined,
+        dispose: () => Promise.resolve(),
       }
     },
   }
@@ -128,14 +132,24 @@ export interface OAuthSettings {
   readonly description: string
 }
 
+/** What the OAuth key source needs from outside. */
+export interface OAuthKeyDeps {
+  readonly writer: PrivateFileWriter
+  readonly fetch?: Fetch
+  /** Told that an unused minted key was revoked. */
+  readonly log: (line: string) => void
+  /** Told that an unused minted key could not be revoked (it still expires by itself). */
+  readonly warn: (message: string) => void
+  /** How long revoking may take (default 10 s): a failed join should not hang on it. */
+  readonly revokeTimeoutMs?: number
+}
+
 /**
  * A fresh single-use, pre-authorized, tagged key minted with an OAuth client secret for
- * each login, written to a private 0600 file that `dispose` removes.
+ * each login, written to a private 0600 file that `dispose` removes. When the join fails,
+ * `dispose` also revokes the key: an unused pre-approved key must not outlive the run.
  */
-export function oauthKeySource(
-  settings: OAuthSettings,
-  deps: { readonly writer: PrivateFileWriter; readonly fetch?: Fetch },
-): KeySource {
+export function oauthKeySource(settings: OAuthSettings, deps: OAuthKeyDeps): KeySource {
   const origin = `an OAuth client (secret ${JSON.stringify(settings.secretFile)})`
   return {
     origin,
@@ -159,8 +173,39 @@ export function oauthKeySource(
         origin: `a key minted by ${origin}`,
         secrets: [secret, minted.key],
         carriesTags: true,
-        dispose: () => {
+        dispose: async (joined) => {
           file.remove()
+          if (joined) return
+          const name = JSON.stringify(minted.id)
+          // a timer of our own (AbortSignal.timeout's does not keep the process alive)
+          const abort = new AbortController()
+          const timer = setTimeout(() => {
+            abort.abort(new DOMException("no answer in time", "TimeoutError"))
+          }, deps.revokeTimeoutMs ?? 10_000)
+          try {
+            await revokeAuthKey(
+              {
+                apiUrl: settings.apiUrl,
+                tailnet: settings.tailnet,
+                id: minted.id,
+                accessToken: minted.accessToken,
+                signal: abort.signal,
+              },
+              deps.fetch,
+            )
+            deps.log(`revoked the unused minted key ${name} (the join failed)`)
+          } catch (cause) {
+            const reason =
+              cause instanceof Error && cause.name !== "TimeoutError"
+                ? cause.message
+                : "no answer in time"
+            const expiry = minted.expires === null ? "" : ` at ${minted.expires}`
+            deps.warn(
+              `the unused minted key ${name} was not revoked: ${reason}; it expires by itself${expiry}`,
+            )
+          } finally {
+            clearTimeout(timer)
+          }
         },
       }
     },

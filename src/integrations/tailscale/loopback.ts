@@ -51,6 +51,8 @@ export interface Headscale {
     readonly ephemeral?: boolean
     readonly expiration?: string
   }): string
+  /** Expires a key `createKey` made (`headscale preauthkeys expire --id N`). */
+  expireKey(key: string): void
   nodes(): HeadscaleNode[]
   /** Stops the server (by PID); `start` brings it back on the same port and database. */
   stop(): Promise<void>
@@ -219,6 +221,7 @@ export async function startHeadscale(
     if (r.status !== 0) throw new Error(`headscale ${args.join(" ")}: ${r.stderr}${r.stdout}`)
     return JSON.parse(r.stdout === "" ? "null" : r.stdout) as unknown
   }
+  const keyIds = new Map<string, string>()
   return {
     get url() {
       return `http://127.0.0.1:${String(port)}`
@@ -236,8 +239,14 @@ export async function startHeadscale(
       if (opts.tags !== undefined && opts.tags.length > 0) args.push("--tags", opts.tags.join(","))
       if (opts.reusable === true) args.push("--reusable")
       if (opts.ephemeral === true) args.push("--ephemeral")
-      const key = cli(args) as { key: string }
+      const key = cli(args) as { key: string; id: number | string }
+      keyIds.set(key.key, String(key.id))
       return key.key
+    },
+    expireKey: (key) => {
+      const id = keyIds.get(key)
+      if (id === undefined) throw new Error("expireKey: not a key this headscale made")
+      cli(["preauthkeys", "expire", "--id", id])
     },
     nodes: () => {
       const list = (cli(["nodes", "list"]) ?? []) as {

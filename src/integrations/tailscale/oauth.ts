@@ -8,6 +8,9 @@
  * (https://github.com/tailscale/tailscale/blob/v1.102.5/client/tailscale/keys.go,
  * https://github.com/tailscale/tailscale/blob/v1.102.5/feature/oauthkey/oauthkey.go).
  *
+ * Should the join fail, the unused key is deleted again with `DELETE
+ * {api}/api/v2/tailnet/{tailnet}/keys/{id}` and the same access token.
+ *
  * `fetch` is passed in. Neither the secret, the access token nor the key appears in an
  * error: messages quote the API's own `message` (or OAuth `error_description`), which
  * never contains them.
@@ -39,6 +42,22 @@ export interface MintedKey {
   /** The secret itself: written to a private 0600 file and nothing else. */
   readonly key: string
   readonly expires: string | null
+  /**
+   * The access token the key was minted with, kept in memory to revoke the key should the
+   * join fail (it is valid for an hour; never written anywhere).
+   */
+  readonly accessToken: string
+}
+
+/** Which key to revoke. */
+export interface RevokeRequest {
+  readonly apiUrl: string
+  readonly tailnet: string
+  /** The key's id, as the API answered it. */
+  readonly id: string
+  /** The access token the key was minted with. */
+  readonly accessToken: string
+  readonly signal?: AbortSignal
 }
 
 /** The `fetch` coffer needs (Node's global one by default). */
@@ -197,5 +216,39 @@ export async function mintAuthKey(
     id: typeof created.id === "string" || typeof created.id === "number" ? String(created.id) : "",
     key: created.key,
     expires: typeof created.expires === "string" ? created.expires : null,
+    accessToken,
   }
+}
+
+/**
+ * Deletes a key (`DELETE {api}/api/v2/tailnet/{tailnet}/keys/{id}`), so that a key minted
+ * for a join that failed cannot join anything later. An answer of 404 (the key is gone
+ * already: used, expired or deleted) counts as revoked.
+ * @throws OAuthError naming the endpoint and the API's reason
+ */
+export async function revokeAuthKey(request: RevokeRequest, fetcher: Fetch = fetch): Promise<void> {
+  if (request.id === "") {
+    throw new OAuthError("the Tailscale API gave the minted key no id, so it can't be revoked")
+  }
+  const url = endpoint(
+    request.apiUrl,
+    `/api/v2/tailnet/${encodeURIComponent(request.tailnet)}/keys/${encodeURIComponent(request.id)}`,
+  )
+  const response = await send(
+    fetcher,
+    url,
+    {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${request.accessToken}`, accept: "application/json" },
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
+    },
+    "revoking an auth key",
+  )
+  if (response.ok || response.status === 404) {
+    await response.body?.cancel()
+    return
+  }
+  throw new OAuthError(
+    `the Tailscale API at ${JSON.stringify(url)} refused to revoke the key: ${await reasonOf(response)}`,
+  )
 }
