@@ -53,6 +53,9 @@ const common = {
   logLevel: "warning",
   write: false,
   banner: { js: requireBanner },
+  // the cloud SDKs stay in node_modules: src/cloud/port.ts imports them only for a file with
+  // such keys, and bundling them would make every chunk that might need them larger
+  external: ["@aws-sdk/*"],
 }
 
 /** Writes esbuild's outputs, without the require() banner where nothing calls require. */

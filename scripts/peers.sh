@@ -28,6 +28,7 @@ groups=(
   "ssh-to-age v1.3.0    github.com/Mic92/ssh-to-age/cmd/ssh-to-age"
   "tailscale  v1.102.5  tailscale.com/cmd/tailscale tailscale.com/cmd/tailscaled"
   "headscale  v0.29.2   github.com/juanfont/headscale/cmd/headscale"
+  "local-kms  v0.0.0-20260228092603-2a5e92d09ab6 github.com/nsmithuk/local-kms"
 )
 
 if [[ "${1:-}" == "--list" ]]; then

@@ -225,7 +225,7 @@ test("one identity opens age keys in several groups (tried first after it matche
   )
 })
 
-test("cloud keys are kept opaque: unwrapping says they are not supported, wrapping refuses them", async () => {
+test("cloud keys without a cloud port: unwrapping says so per key, wrapping refuses them", async () => {
   const group: KeyGroup = {
     age: [],
     pgp: [],
@@ -237,11 +237,11 @@ test("cloud keys are kept opaque: unwrapping says they are not supported, wrappi
   assert.ok(err instanceof DataKeyError)
   assert.match(
     err.hints.join("\n"),
-    /kms arn:aws:kms:us-east-1:1:key\/x \(decrypting with kms keys is not supported yet\)/,
+    /kms arn:aws:kms:us-east-1:1:key\/x \(decrypting with kms keys needs the cloud key service/,
   )
   await assert.rejects(
     wrapDataKey(generateDataKey(), [{ age: [ageKey().recipient], pgp: [], opaque: group.opaque }]),
-    /encrypting with kms keys is not supported yet/,
+    /encrypting with kms keys needs the cloud key service/,
   )
 })
 

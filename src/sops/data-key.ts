@@ -6,8 +6,9 @@
  * One key group: every master key wraps the whole data key. Several groups: the data key
  * is split with Shamir (`shamir.ts`), group i's keys wrap share i, and any
  * `shamir_threshold` groups recover it. Unwrapping tries each group's keys in decryption
- * order (age, then pgp, then the opaque cloud keys, which coffer cannot use yet) and stops
- * at the first that works; with Shamir it stops as soon as enough groups are open.
+ * order (sops's: age, then pgp, then the cloud keys through a `CloudKeyPort`, see
+ * docs/formats/sops-cloud-keys.md "Decryption order") and stops at the first that works;
+ * with Shamir it stops as soon as enough groups are open.
  */
 import type { Clock, Entropy } from "../internal/entropy.js"
 import { systemClock, systemEntropy } from "../internal/entropy.js"
@@ -18,11 +19,13 @@ import type { PgpPort } from "./master-keys.js"
 import {
   decryptAgeMasterKey,
   decryptPgpMasterKey,
-  describeOpaqueKey,
   encryptAgeMasterKey,
   encryptPgpMasterKey,
   unsupportedKeyError,
 } from "./master-keys.js"
+import type { CloudKeyPort } from "./cloud-keys.js"
+import { CLOUD_KEY_TYPES, cloudKeyFields, describeCloudKey, keyTypeOrder } from "./cloud-keys.js"
+import { formatLastModified } from "./mac.js"
 import { combineShares, splitSecret } from "./shamir.js"
 import { DataKeyError, MasterKeyError } from "./errors.js"
 
@@ -46,7 +49,7 @@ export interface KeyGroupRecipients {
   readonly age: readonly string[]
   /** PGP fingerprints. */
   readonly pgp: readonly string[]
-  /** Cloud keys coffer cannot wrap for: any present is an error. */
+  /** Cloud keys (their naming fields), wrapped through `WrapOptions.cloud`. */
   readonly opaque?: KeyGroup["opaque"]
 }
 
@@ -56,6 +59,8 @@ export interface WrapOptions {
   readonly threshold?: number
   /** Needed when a group has PGP keys. */
   readonly pgp?: PgpPort
+  /** Needed when a group has cloud keys (KMS, Vault…). */
+  readonly cloud?: CloudKeyPort
   readonly entropy?: Entropy
   readonly clock?: Clock
 }
@@ -74,7 +79,7 @@ export interface WrappedDataKey {
  * @param options threshold, PGP port, entropy and clock
  * @returns the key groups with every `enc` filled in, and the threshold
  * @throws MasterKeyError when there are no keys, a group is empty, a PGP key has no port,
- *   or a group has cloud keys
+ *   or a cloud key has no port (or its port's subclass of MasterKeyError when it fails)
  * @throws ShamirError when the threshold does not fit the number of groups
  * @throws RecipientParseError when an age recipient is invalid
  */
@@ -121,12 +126,10 @@ async function wrapGroup(
   options: WrapOptions,
 ): Promise<KeyGroup> {
   const label = groupCount === 1 ? "the key group" : `key group ${String(index + 1)}`
-  for (const [type, keys] of Object.entries(group.opaque ?? {})) {
-    if (keys.length > 0) throw unsupportedKeyError(type as OpaqueKeyType, "encrypting")
-  }
-  if (group.age.length === 0 && group.pgp.length === 0) {
+  const cloudCount = CLOUD_KEY_TYPES.reduce((n, t) => n + (group.opaque?.[t]?.length ?? 0), 0)
+  if (group.age.length === 0 && group.pgp.length === 0 && cloudCount === 0) {
     throw new MasterKeyError(`${label} has no master keys`, {
-      hints: ["every key group needs at least one age or pgp key"],
+      hints: ["every key group needs at least one age, pgp or cloud (kms, vault…) key"],
     })
   }
   const age = []
@@ -142,7 +145,19 @@ async function wrapGroup(
       await encryptPgpMasterKey(part, fingerprint, options.pgp, options.clock ?? systemClock),
     )
   }
-  return { age, pgp, opaque: {} }
+  const opaque: Partial<Record<OpaqueKeyType, OpaqueMasterKey[]>> = {}
+  for (const type of CLOUD_KEY_TYPES) {
+    for (const key of group.opaque?.[type] ?? []) {
+      const cloud = options.cloud
+      if (cloud === undefined || !cloud.supports(type)) {
+        throw unsupportedKeyError(type, "encrypting")
+      }
+      const enc = await cloud.encrypt(type, key, part)
+      const createdAt = formatLastModified((options.clock ?? systemClock)())
+      ;(opaque[type] ??= []).push(cloudKeyFields(type, key, enc, createdAt))
+    }
+  }
+  return { age, pgp, opaque }
 }
 
 /** The keys available to unwrap a data key. */
@@ -151,17 +166,23 @@ export interface UnwrapKeys {
   readonly identities: readonly Identity[]
   /** PGP, when gpg is available. */
   readonly pgp?: PgpPort
+  /** The clouds (KMS, Vault…), when the file has such keys. */
+  readonly cloud?: CloudKeyPort | undefined
 }
 
 /** Options for `unwrapDataKey`. */
 export interface UnwrapOptions {
-  /** The master key types to try first, in order (`SOPS_DECRYPTION_ORDER`); default age, pgp. */
-  readonly decryptionOrder?: readonly ("age" | "pgp")[]
+  /**
+   * The master key types to try first, in order (`SOPS_DECRYPTION_ORDER`: `age`, `pgp`,
+   * `kms`, `gcp_kms`, `azure_kv`, `hc_vault`, `hckms`); default age, pgp.
+   */
+  readonly decryptionOrder?: readonly string[]
 }
 
 interface Attempt {
   readonly key: string
   readonly reason: string
+  readonly error?: unknown
 }
 
 function reasonOf(error: unknown): string {
@@ -171,15 +192,21 @@ function reasonOf(error: unknown): string {
 type Candidate =
   | { readonly kind: "age"; readonly name: string; readonly run: () => Promise<Uint8Array | null> }
   | { readonly kind: "pgp"; readonly name: string; readonly run: () => Promise<Uint8Array | null> }
-  | { readonly kind: "opaque"; readonly name: string; readonly type: OpaqueKeyType }
+  | {
+      readonly kind: "cloud"
+      readonly name: string
+      readonly type: OpaqueKeyType
+      readonly run: (() => Promise<Uint8Array>) | undefined
+    }
 
 /**
  * Recovers the data key from the metadata's key groups. Call it once per file.
  * @param metadata the file's metadata
- * @param keys the age identities and the PGP port
+ * @param keys the age identities, the PGP port and the cloud port
  * @param options decryption order
  * @returns the 32-byte data key
- * @throws DataKeyError listing every group, every key tried and why it failed
+ * @throws DataKeyError listing every group, every key tried and why it failed (its `cause`
+ *   is the first cloud key's error, whose class says why: credentials, access, key state)
  */
 export async function unwrapDataKey(
   metadata: Pick<Metadata, "keyGroups" | "shamirThreshold">,
@@ -203,6 +230,7 @@ export async function unwrapDataKey(
   let identities = [...keys.identities]
   const parts: Uint8Array[] = []
   const report: string[] = []
+  const failures: Attempt[] = []
   for (const [index, group] of groups.entries()) {
     if (parts.length >= needed) break
     const attempts: Attempt[] = []
@@ -217,22 +245,32 @@ export async function unwrapDataKey(
     )
     let part: Uint8Array | null = null
     for (const candidate of candidates) {
-      if (candidate.kind === "opaque") {
+      if (candidate.kind === "cloud" && candidate.run === undefined) {
         attempts.push({
           key: candidate.name,
           reason: unsupportedKeyError(candidate.type, "decrypting").message,
         })
         continue
       }
+      const run = candidate.run
+      if (run === undefined) continue
       let out: Uint8Array | null
       try {
-        out = await candidate.run()
+        out = await run()
       } catch (error) {
-        attempts.push({ key: candidate.name, reason: reasonOf(error) })
+        // a cloud error names its key first; the report names it already
+        const reason = reasonOf(error)
+        const own = `${candidate.name}: `
+        attempts.push({
+          key: candidate.name,
+          reason: reason.startsWith(own) ? reason.slice(own.length) : reason,
+          error,
+        })
         continue
       }
       if (out === null) {
-        attempts.push({ key: candidate.name, reason: noKeyReason(candidate.kind, keys) })
+        if (candidate.kind !== "cloud")
+          attempts.push({ key: candidate.name, reason: noKeyReason(candidate.kind, keys) })
         continue
       }
       if (out.length !== partLength) {
@@ -247,7 +285,10 @@ export async function unwrapDataKey(
       break
     }
     if (part !== null) parts.push(part)
-    else report.push(describeGroup(index, groups.length, group, attempts))
+    else {
+      report.push(describeGroup(index, groups.length, group, attempts))
+      for (const attempt of attempts) if (attempt.error !== undefined) failures.push(attempt)
+    }
   }
 
   if (parts.length < needed) {
@@ -255,10 +296,23 @@ export async function unwrapDataKey(
     const summary = shamir
       ? `could not recover the data key: ${String(parts.length)} of the ${String(needed)} key groups needed could be decrypted`
       : "could not decrypt the data key with any master key"
+    // the cloud errors' own hints (where credentials were looked for…), once each
+    const cloudHints = new Set<string>()
+    for (const failure of failures) {
+      const hints = (failure.error as { hints?: unknown }).hints
+      if (Array.isArray(hints)) for (const h of hints) if (typeof h === "string") cloudHints.add(h)
+    }
+    const hasLocalKeys = groups.some((g) => g.age.length + g.pgp.length > 0)
     throw new DataKeyError(summary, {
+      cause: failures[0]?.error,
       hints: [
         ...report,
-        "provide an age identity for one of these recipients (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt) or import a listed pgp secret key into gpg",
+        ...cloudHints,
+        ...(hasLocalKeys
+          ? [
+              "provide an age identity for one of these recipients (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt) or import a listed pgp secret key into gpg",
+            ]
+          : []),
       ],
     })
   }
@@ -288,7 +342,7 @@ function noKeyReason(kind: "age" | "pgp", keys: UnwrapKeys): string {
 function candidatesOf(
   group: KeyGroup,
   keys: UnwrapKeys,
-  order: readonly ("age" | "pgp")[],
+  order: readonly string[],
   identities: () => readonly Identity[],
   succeeded: (identity: Identity) => void,
 ): Candidate[] {
@@ -316,17 +370,24 @@ function candidatesOf(
     name: `pgp ${key.fp}`,
     run: async () => (keys.pgp === undefined ? null : decryptPgpMasterKey(key, keys.pgp)),
   }))
-  const byType = { age, pgp }
+  const cloud = keys.cloud
   const ordered: Candidate[] = []
-  for (const type of order) ordered.push(...byType[type])
-  for (const type of ["age", "pgp"] as const)
-    if (!order.includes(type)) ordered.push(...byType[type])
-  for (const [type, list] of Object.entries(group.opaque) as [
-    OpaqueKeyType,
-    readonly OpaqueMasterKey[],
-  ][]) {
-    for (const key of list)
-      ordered.push({ kind: "opaque", name: describeOpaqueKey(type, key), type })
+  for (const type of keyTypeOrder(order)) {
+    if (type === "age") ordered.push(...age)
+    else if (type === "pgp") ordered.push(...pgp)
+    else {
+      for (const key of group.opaque[type] ?? []) {
+        ordered.push({
+          kind: "cloud",
+          name: describeCloudKey(type, key),
+          type,
+          run:
+            cloud === undefined || !cloud.supports(type)
+              ? undefined
+              : () => cloud.decrypt(type, key),
+        })
+      }
+    }
   }
   return ordered
 }
@@ -339,7 +400,8 @@ function describeGroup(
 ): string {
   const label = count === 1 ? "master keys" : `key group ${String(index + 1)}`
   if (attempts.length === 0) {
-    const empty = group.age.length + group.pgp.length === 0
+    const cloudCount = CLOUD_KEY_TYPES.reduce((n, t) => n + (group.opaque[t]?.length ?? 0), 0)
+    const empty = group.age.length + group.pgp.length + cloudCount === 0
     return `${label}: ${empty ? "no keys" : "not tried"}`
   }
   return `${label}: ${attempts.map((a) => `${a.key} (${a.reason})`).join("; ")}`

@@ -8,7 +8,8 @@
  *   a newline.
  * - PGP: through a `PgpPort` the caller injects (the `gpg` binary in the CLI, a fake in
  *   tests), so this module stays pure.
- * - KMS, Vault and the other cloud keys: kept opaque; using them says so clearly.
+ * - AWS KMS, GCP KMS, Azure Key Vault, Vault transit: through a `CloudKeyPort`
+ *   (`cloud-keys.ts`); HuaweiCloud KMS is kept as read, and using it says so clearly.
  */
 import { decodeUtf8, encodeUtf8 } from "../internal/bytes.js"
 import type { Clock, Entropy } from "../internal/entropy.js"
@@ -21,6 +22,7 @@ import type { Identity } from "../age/recipient.js"
 import type { AgeMasterKey, OpaqueKeyType, OpaqueMasterKey, PgpMasterKey } from "./metadata.js"
 import { formatLastModified } from "./mac.js"
 import { MasterKeyError } from "./errors.js"
+import { describeCloudKey } from "./cloud-keys.js"
 
 /** PGP as the sops core needs it; the CLI implements it with `gpg` (src/keys/pgp.ts). */
 export interface PgpPort {
@@ -122,36 +124,31 @@ export async function decryptPgpMasterKey(
   return out === null || out.length === 0 ? null : out
 }
 
-/** The field that names an opaque key, per type (for messages). */
-const OPAQUE_NAME_FIELD: Readonly<Record<OpaqueKeyType, readonly string[]>> = {
-  kms: ["arn"],
-  gcp_kms: ["resource_id"],
-  azure_kv: ["vault_url", "name"],
-  hc_vault: ["vault_address", "engine_path", "key_name"],
-  hckms: ["key_id"],
-}
-
-/** @returns how an opaque master key is named in messages (`kms arn:aws:kms:…`) */
+/** @returns how a cloud master key is named in messages (`kms arn:aws:kms:…`) */
 export function describeOpaqueKey(type: OpaqueKeyType, key: OpaqueMasterKey): string {
-  const parts = OPAQUE_NAME_FIELD[type]
-    .map((field) => key.fields[field])
-    .filter((v): v is string => typeof v === "string" && v !== "")
-  return parts.length === 0 ? type : `${type} ${parts.join("/")}`
+  return describeCloudKey(type, key)
 }
 
 /**
- * @param type the opaque key type
+ * @param type the cloud key type
  * @param action what was attempted
- * @returns the error for a key type coffer cannot use yet
+ * @returns the error for a key type coffer has no client for (HuaweiCloud KMS), or for
+ *   cloud keys where the caller gave no `CloudKeyPort`
  */
 export function unsupportedKeyError(
   type: OpaqueKeyType,
   action: "decrypting" | "encrypting",
 ): MasterKeyError {
-  return new MasterKeyError(`${action} with ${type} keys is not supported yet`, {
-    hints: [
-      "use an age or pgp key in the same key group, or the sops binary for this file",
-      "opaque keys are kept unchanged when coffer rewrites a file with its existing data key",
-    ],
-  })
+  const known = type !== "hckms"
+  return new MasterKeyError(
+    known
+      ? `${action} with ${type} keys needs the cloud key service, which was not given here`
+      : `${action} with ${type} keys is not supported yet`,
+    {
+      hints: [
+        "use an age or pgp key in the same key group, or the sops binary for this file",
+        "cloud keys are kept unchanged when coffer rewrites a file with its existing data key",
+      ],
+    },
+  )
 }

@@ -13,7 +13,7 @@
  * file's recipients.
  */
 import { parentPort, workerData } from "node:worker_threads"
-import { decryptionOrder } from "./data-key-recovery.js"
+import { decryptionOrder, hasCloudKeys } from "./data-key-recovery.js"
 import type { WorkflowIo } from "./io.js"
 import { rewriteKeys } from "./key-groups.js"
 import { systemWorkflowIo } from "./system-io.js"
@@ -59,7 +59,10 @@ export interface BulkReport {
 }
 
 /** What one file's update may touch: no prompts (workers can't share a terminal). */
-export type BulkIo = Pick<WorkflowIo, "env" | "readFile" | "replaceFile" | "discovery" | "gpg">
+export type BulkIo = Pick<
+  WorkflowIo,
+  "env" | "readFile" | "replaceFile" | "discovery" | "gpg" | "cloud"
+>
 
 let defaultIo: BulkIo | undefined
 
@@ -145,10 +148,15 @@ async function updateOne(task: BulkTask, data: BulkWorkerData, io: BulkIo): Prom
     { groups: rule.keyGroups, threshold: plan.thresholdAfter, rotate: task.rotate },
     {
       pgp,
+      cloud: () => io.cloud?.(),
       recoverDataKey: async (m) =>
         unwrapDataKey(
           m,
-          { identities: await identitiesFor(m, io), pgp },
+          {
+            identities: await identitiesFor(m, io),
+            pgp,
+            ...(hasCloudKeys(m) ? { cloud: io.cloud?.() } : {}),
+          },
           { decryptionOrder: decryptionOrder(io.env["SOPS_DECRYPTION_ORDER"]) },
         ),
     },

@@ -187,8 +187,16 @@ export async function newFileKeys(
 export async function wrapForNewFile(
   dataKey: Uint8Array,
   keys: NewFileKeys,
-  io: Pick<WorkflowIo, "gpg">,
+  io: Pick<WorkflowIo, "gpg" | "cloud">,
 ): Promise<WrappedDataKey> {
   const pgp = io.gpg()
-  return wrapDataKey(dataKey, keys.keyGroups, { threshold: keys.shamirThreshold, pgp })
+  const hasCloud = keys.keyGroups.some((g) =>
+    Object.values(g.opaque ?? {}).some((l) => l.length > 0),
+  )
+  const cloud = hasCloud ? io.cloud?.() : undefined
+  return wrapDataKey(dataKey, keys.keyGroups, {
+    threshold: keys.shamirThreshold,
+    pgp,
+    ...(cloud === undefined ? {} : { cloud }),
+  })
 }

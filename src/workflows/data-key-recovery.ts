@@ -21,7 +21,7 @@ import { unwrapDataKey } from "../sops/data-key.js"
  */
 export async function recoverDataKey(
   metadata: Metadata,
-  io: Pick<WorkflowIo, "env" | "discovery" | "gpg">,
+  io: Pick<WorkflowIo, "env" | "discovery" | "gpg" | "cloud">,
   file: string,
 ): Promise<Uint8Array> {
   const recipients = metadata.keyGroups.flatMap((g) => g.age.map((k) => k.recipient.trim()))
@@ -31,10 +31,11 @@ export async function recoverDataKey(
       ? await discoverAgeIdentities(io.discovery(), { recipients })
       : { identities: [], searched: [] }
   const pgp = io.gpg()
+  const cloud = hasCloudKeys(metadata) ? io.cloud?.() : undefined
   try {
     return await unwrapDataKey(
       metadata,
-      { identities: discovered.identities, pgp },
+      { identities: discovered.identities, pgp, ...(cloud === undefined ? {} : { cloud }) },
       { decryptionOrder: decryptionOrder(io.env["SOPS_DECRYPTION_ORDER"]) },
     )
   } catch (e) {
@@ -65,15 +66,22 @@ export async function recoverDataKey(
 }
 
 /**
- * `SOPS_DECRYPTION_ORDER` (`pgp,age`): the key types to try first; unknown names are ignored.
+ * `SOPS_DECRYPTION_ORDER` (`pgp,age`, `kms,age`): the key types to try first, as sops reads
+ * it (docs/formats/sops-cloud-keys.md "Decryption order"); types it does not name come
+ * after, in sops's order (cloud keys, then pgp, then age). Unknown names match no key.
  * @param text the variable's value
- * @returns every key type once, in the order to try them
+ * @returns the named key types, each once, in the order given (default age, pgp)
  */
-export function decryptionOrder(text: string | undefined): ("age" | "pgp")[] {
-  const order = (text ?? "age,pgp")
+export function decryptionOrder(text: string | undefined): string[] {
+  if (text === undefined || text.trim() === "") return ["age", "pgp"]
+  const order = text
     .split(",")
     .map((s) => s.trim().toLowerCase())
-    .filter((s): s is "age" | "pgp" => s === "age" || s === "pgp")
-  for (const kind of ["age", "pgp"] as const) if (!order.includes(kind)) order.push(kind)
+    .filter((s) => s !== "")
   return [...new Set(order)]
+}
+
+/** @returns whether a file has any cloud master key (KMS, Vault…) */
+export function hasCloudKeys(metadata: Pick<Metadata, "keyGroups">): boolean {
+  return metadata.keyGroups.some((g) => Object.values(g.opaque).some((l) => l.length > 0))
 }

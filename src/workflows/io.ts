@@ -5,13 +5,14 @@
  * terminal and keys; `systemWorkflowIo` (in `system-io.ts`) is the real machine.
  *
  * What is here: reading a file, replacing one atomically, a private directory for
- * plaintext, prompts at the terminal, warnings, and the two key sources sops files need
- * (age identity discovery and gpg). Progress and results are not here: workflows return
+ * plaintext, prompts at the terminal, warnings, and the key sources sops files need
+ * (age identity discovery, gpg, and the clouds). Progress and results are not here: workflows return
  * values and report progress through callbacks their caller passes.
  */
 import type { DiscoveryIo } from "../keys/discover.js"
 import type { GpgPort } from "../keys/pgp.js"
 import type { PrivateTempDir } from "../system/private-temp.js"
+import type { CloudKeyPort } from "../sops/cloud-keys.js"
 
 /** What is at a path: a regular file, a directory, or anything else (a link, a device). */
 export interface FileKind {
@@ -84,4 +85,9 @@ export interface WorkflowIo {
   discovery(): DiscoveryIo
   /** gpg, for PGP master keys (`keys/pgp.ts`), configured from `env`. */
   gpg(): GpgPort
+  /**
+   * The clouds, for KMS and Vault master keys (`cloud/port.ts`), configured from `env`;
+   * asked for only when a file has such keys. Absent: cloud keys are not usable.
+   */
+  cloud?(): CloudKeyPort
 }

@@ -102,7 +102,7 @@ export async function writeKeyGroups(
   next: readonly KeyGroupRecipients[],
   threshold: number | undefined,
   output: Store,
-  io: Pick<WorkflowIo, "env" | "discovery" | "gpg">,
+  io: Pick<WorkflowIo, "env" | "discovery" | "gpg" | "cloud">,
 ): Promise<string> {
   const wanted = threshold ?? read.metadata.shamirThreshold
   if (next.length > 1 && wanted > next.length) {
@@ -120,6 +120,7 @@ export async function writeKeyGroups(
     {
       recoverDataKey: (m) => recoverDataKey(m, io, read.file),
       pgp: io.gpg(),
+      cloud: () => io.cloud?.(),
     },
   )
   return convertEncrypted(out, read.store, output)

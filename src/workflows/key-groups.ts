@@ -20,7 +20,18 @@ import { decryptDocument, encryptDocument } from "../sops/encrypt.js"
 import { isBytesStore } from "../sops/stores/store.js"
 import { SOPS_VERSION } from "../sops/index.js"
 import { encryptAgeMasterKey, encryptPgpMasterKey, type PgpPort } from "../sops/master-keys.js"
-import type { AgeMasterKey, KeyGroup, Metadata, PgpMasterKey } from "../sops/metadata.js"
+import type {
+  AgeMasterKey,
+  KeyGroup,
+  Metadata,
+  OpaqueKeyType,
+  OpaqueMasterKey,
+  PgpMasterKey,
+} from "../sops/metadata.js"
+import type { CloudKeyPort } from "../sops/cloud-keys.js"
+import { CLOUD_KEY_TYPES, cloudKeyFields } from "../sops/cloud-keys.js"
+import { formatLastModified } from "../sops/mac.js"
+import { opaqueKeyId } from "../policy/plan.js"
 import type { Store } from "../sops/stores/index.js"
 import { createIvStash } from "../sops/value-cipher.js"
 
@@ -51,6 +62,8 @@ export interface KeyChangeEnv {
   readonly recoverDataKey: (metadata: Metadata) => Promise<Uint8Array>
   /** gpg, for PGP keys. */
   readonly pgp: PgpPort
+  /** The clouds, for KMS and Vault keys (asked for only when a group has such keys). */
+  readonly cloud?: () => CloudKeyPort | undefined
   readonly clock?: Clock
 }
 
@@ -92,6 +105,7 @@ export async function rewriteKeys(
       const wrapped = await wrapDataKey(newKey, change.groups, {
         threshold: change.threshold,
         pgp: env.pgp,
+        ...cloudOption(change.groups, env),
         clock: env.clock ?? systemClock,
       })
       const next: Metadata = {
@@ -128,22 +142,21 @@ async function rewrapDataKey(
 ): Promise<WrappedDataKey> {
   const [before] = current
   const [after] = change.groups
-  const hasOpaque =
-    after !== undefined && Object.values(after.opaque ?? {}).some((l) => l.length > 0)
+  const clock = env.clock ?? systemClock
   if (
     current.length !== 1 ||
     change.groups.length !== 1 ||
     before === undefined ||
-    after === undefined ||
-    hasOpaque
+    after === undefined
   ) {
     return wrapDataKey(dataKey, change.groups, {
       threshold: change.threshold,
       pgp: env.pgp,
-      clock: env.clock ?? systemClock,
+      ...cloudOption(change.groups, env),
+      clock,
     })
   }
-  if (after.age.length === 0 && after.pgp.length === 0) {
+  if (after.age.length === 0 && after.pgp.length === 0 && !hasCloud(after)) {
     // let wrapDataKey report the empty group
     return wrapDataKey(dataKey, change.groups, { threshold: change.threshold, pgp: env.pgp })
   }
@@ -155,10 +168,43 @@ async function rewrapDataKey(
   const pgp: PgpMasterKey[] = []
   for (const fp of after.pgp) {
     const kept = before.pgp.find((k) => sameFingerprint(k.fp, fp))
-    pgp.push(kept ?? (await encryptPgpMasterKey(dataKey, fp, env.pgp, env.clock ?? systemClock)))
+    pgp.push(kept ?? (await encryptPgpMasterKey(dataKey, fp, env.pgp, clock)))
   }
-  if (age.length + pgp.length === 0) throw new InternalError("a non-empty group wrapped to nothing")
-  return { keyGroups: [{ age, pgp, opaque: {} }], shamirThreshold: change.threshold }
+  const opaque: Partial<Record<OpaqueKeyType, OpaqueMasterKey[]>> = {}
+  for (const type of CLOUD_KEY_TYPES) {
+    for (const key of after.opaque?.[type] ?? []) {
+      const id = opaqueKeyId(type, key)
+      const kept = before.opaque[type]?.find((k) => opaqueKeyId(type, k) === id)
+      let next = kept
+      if (next === undefined) {
+        const cloud = env.cloud?.()
+        // let wrapDataKey say that this key type cannot be used here
+        if (cloud === undefined || !cloud.supports(type)) {
+          return wrapDataKey(dataKey, change.groups, { threshold: change.threshold, pgp: env.pgp })
+        }
+        const enc = await cloud.encrypt(type, key, dataKey)
+        next = cloudKeyFields(type, key, enc, formatLastModified(clock()))
+      }
+      ;(opaque[type] ??= []).push(next)
+    }
+  }
+  if (age.length + pgp.length === 0 && !hasCloud({ opaque }))
+    throw new InternalError("a non-empty group wrapped to nothing")
+  return { keyGroups: [{ age, pgp, opaque }], shamirThreshold: change.threshold }
+}
+
+function hasCloud(group: Pick<KeyGroupRecipients, "opaque">): boolean {
+  return Object.values(group.opaque ?? {}).some((l) => l.length > 0)
+}
+
+/** The cloud port for `wrapDataKey`, asked for only when a group has cloud keys. */
+function cloudOption(
+  groups: readonly KeyGroupRecipients[],
+  env: KeyChangeEnv,
+): { cloud?: CloudKeyPort } {
+  if (!groups.some(hasCloud)) return {}
+  const cloud = env.cloud?.()
+  return cloud === undefined ? {} : { cloud }
 }
 
 function sameFingerprint(a: string, b: string): boolean {

@@ -39,7 +39,7 @@ export interface RotateRequest {
  */
 export async function rotateSopsFile(
   request: RotateRequest,
-  io: Pick<WorkflowIo, "readFile" | "env" | "discovery" | "gpg">,
+  io: Pick<WorkflowIo, "readFile" | "env" | "discovery" | "gpg" | "cloud">,
 ): Promise<string> {
   const { file, input, output } = request
   const text = await readInputFile(io, file)
@@ -57,6 +57,7 @@ export async function rotateSopsFile(
     {
       recoverDataKey: (m) => recoverDataKey(m, io, file),
       pgp: io.gpg(),
+      cloud: () => io.cloud?.(),
     },
   )
   return convertEncrypted(out, input, output)

@@ -1,13 +1,15 @@
 /**
  * The real `WorkflowIo`: `node:fs`, atomic replacement (`system/replace-file.ts`), private
  * RAM directories (`system/private-temp.ts`), prompts on the controlling terminal
- * (`system/terminal.ts`), age identity discovery as sops does it (`keys/discover.ts`) and
- * the `gpg` binary (`keys/pgp.ts`).
+ * (`system/terminal.ts`), age identity discovery as sops does it (`keys/discover.ts`), the
+ * `gpg` binary (`keys/pgp.ts`) and the clouds' SDKs, loaded when first used (`cloud/port.ts`).
  */
 import { existsSync, lstatSync, readdirSync, type Dirent, type Stats } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { systemDiscoveryIo, type DiscoveryIo } from "../keys/discover.js"
 import { createGpgPort, gpgOptionsFromEnv } from "../keys/pgp.js"
+import { createCloudKeyPort } from "../cloud/port.js"
+import type { CloudKeyPort } from "../sops/cloud-keys.js"
 import { createPrivateTempDir } from "../system/private-temp.js"
 import { replaceFile } from "../system/replace-file.js"
 import { confirm, readSecret } from "../system/terminal.js"
@@ -42,6 +44,7 @@ export function systemWorkflowIo(options: SystemIoOptions = {}): WorkflowIo {
     Promise.reject(new Error("this workflow was started without a terminal to ask on"))
   const askPassphrase = (what: string): Promise<string> =>
     readSecret(`Enter passphrase for ${what}:`)
+  let cloud: CloudKeyPort | undefined
   return {
     env,
     cwd: options.cwd ?? process.cwd(),
@@ -69,6 +72,7 @@ export function systemWorkflowIo(options: SystemIoOptions = {}): WorkflowIo {
       env,
     }),
     gpg: () => createGpgPort(gpgOptionsFromEnv(env)),
+    cloud: () => (cloud ??= createCloudKeyPort({ env })),
   }
 }
 

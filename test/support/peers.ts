@@ -1,7 +1,8 @@
 /**
  * The real reference tools built from pinned Go modules by `scripts/peers.sh` (`npm run
  * peers`) into `.peers/bin`: sops, age 1.3 (age, age-keygen, age-plugin-batchpass,
- * age-inspect), ssh-to-age, tailscale, tailscaled and headscale. Under CI (`CI=true`) a
+ * age-inspect), ssh-to-age, tailscale, tailscaled, headscale and the AWS KMS emulator
+ * local-kms. Under CI (`CI=true`) a
  * missing peer fails the test; elsewhere the test is skipped, saying how to build it.
  *
  * `COFFER_PEERS_DIR` points at another folder of binaries (a shared build, say).
@@ -23,6 +24,7 @@ export type PeerName =
   | "tailscale"
   | "tailscaled"
   | "headscale"
+  | "local-kms"
 
 /** The folder holding the peers' binaries. */
 export function peersDir(): string {

@@ -1,0 +1,94 @@
+/**
+ * AWS KMS master keys as text (docs/formats/sops-cloud-keys.md "AWS KMS"): the ARN forms
+ * sops accepts, `ARN+ROLE_ARN` in `--kms` and `SOPS_KMS_ARN`, the encryption context as
+ * `--encryption-context` writes it (`k1:v1,k2:v2`), the region taken from the ARN, and the
+ * STS session name `sops@HOSTNAME`. Pure.
+ */
+import type { OpaqueMasterKey } from "../sops/metadata.js"
+
+/** The ARNs sops accepts for a KMS key; group 1 is the region (sops's `arnRegex`). */
+const KMS_ARN = /^arn:aws[\w-]*:kms:(.+):[0-9]+:(key|alias)\/.+$/
+
+/**
+ * @param arn the key's ARN
+ * @returns its region, or undefined when it is not a KMS key or alias ARN
+ */
+export function regionOfKmsArn(arn: string): string | undefined {
+  return KMS_ARN.exec(arn)?.[1]
+}
+
+/**
+ * Parses `--encryption-context` (`k1:v1,k2:v2`) as sops's `ParseKMSContext` does: a pair
+ * that is not exactly `name:value` makes the whole context be ignored (sops warns).
+ * @param text the flag's value
+ * @returns the context, or undefined when there is none or it is ignored
+ */
+export function parseKmsContext(text: string): Record<string, string> | undefined {
+  if (text === "") return undefined
+  const out: Record<string, string> = {}
+  for (const pair of text.split(",")) {
+    const parts = pair.split(":")
+    if (parts.length !== 2) return undefined
+    out[parts[0] ?? ""] = parts[1] ?? ""
+  }
+  return out
+}
+
+/**
+ * One `--kms` entry as sops's `NewMasterKeyFromArn` reads it: spaces removed, and
+ * `ARN+arn:…` split into the key and the role to assume.
+ * @param text the entry
+ * @param context the encryption context (`--encryption-context`), if any
+ * @param awsProfile `--aws-profile`, or ""
+ * @returns the key's naming fields
+ */
+export function kmsKeyFromArn(
+  text: string,
+  context: Readonly<Record<string, string>> | undefined,
+  awsProfile: string,
+): OpaqueMasterKey {
+  let arn = text.replaceAll(" ", "")
+  let role = ""
+  // spec: an ARN path cannot hold ':', so '+arn:' separates the key's ARN from the role's
+  const roleIndex = arn.indexOf("+arn:")
+  if (roleIndex > 0) {
+    role = arn.slice(roleIndex + 1)
+    arn = arn.slice(0, roleIndex)
+  }
+  return {
+    fields: {
+      arn,
+      ...(role === "" ? {} : { role }),
+      ...(context === undefined ? {} : { context: { ...context } }),
+      aws_profile: awsProfile,
+    },
+  }
+}
+
+/**
+ * A comma-separated list of `--kms` entries (`MasterKeysFromArnString`).
+ * @returns the keys, none for ""
+ */
+export function kmsKeysFromArnList(
+  text: string,
+  context: Readonly<Record<string, string>> | undefined,
+  awsProfile: string,
+): OpaqueMasterKey[] {
+  if (text === "") return []
+  return text.split(",").map((entry) => kmsKeyFromArn(entry, context, awsProfile))
+}
+
+/** The longest STS role session name AWS accepts. */
+const ROLE_SESSION_NAME_LIMIT = 64
+
+/**
+ * The STS role session name sops uses: `sops@` and the hostname without the characters
+ * sops's `stsSessionRegex` removes, cut to 64 characters.
+ * @param hostname the machine's host name
+ * @returns the session name
+ */
+export function stsSessionName(hostname: string): string {
+  // spec: the class is sops's `[^a-zA-Z0-9=,.@-_]`, where `@-_` is a range (@ to _)
+  const name = `sops@${hostname.replace(/[^a-zA-Z0-9=,.@-_]+/g, "")}`
+  return name.length >= ROLE_SESSION_NAME_LIMIT ? name.slice(0, ROLE_SESSION_NAME_LIMIT) : name
+}

@@ -1,0 +1,36 @@
+/**
+ * The `CloudKeyPort` of the command line (docs/formats/sops-cloud-keys.md "Loading"): each
+ * cloud's client module, and with it that cloud's SDK, is imported the first time a key of
+ * its type is used, so a command on an age-only file never loads any of them.
+ */
+import type { CloudKeyPort } from "../sops/cloud-keys.js"
+import type { OpaqueKeyType } from "../sops/metadata.js"
+import type { AwsKms } from "./aws-kms.js"
+
+/** What the cloud clients are configured with. */
+export interface CloudPortOptions {
+  /** The environment (credentials, endpoints, `VAULT_ADDR`…). */
+  readonly env: Readonly<Record<string, string | undefined>>
+}
+
+/**
+ * @param options the environment
+ * @returns the port: AWS KMS today; other types report themselves unsupported
+ */
+export function createCloudKeyPort(options: CloudPortOptions): CloudKeyPort {
+  let aws: Promise<AwsKms> | undefined
+  const awsKms = (): Promise<AwsKms> =>
+    (aws ??= import("./aws-kms.js").then((m) => m.createAwsKms(options.env)))
+  const supported: readonly OpaqueKeyType[] = ["kms"]
+  return {
+    supports: (type) => supported.includes(type),
+    encrypt: async (type, key, dataKey) => {
+      if (type === "kms") return (await awsKms()).encrypt(key, dataKey)
+      throw new Error(`no client for ${type} keys`)
+    },
+    decrypt: async (type, key) => {
+      if (type === "kms") return (await awsKms()).decrypt(key)
+      throw new Error(`no client for ${type} keys`)
+    },
+  }
+}
