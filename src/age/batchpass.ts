@@ -5,7 +5,8 @@
  * them must be set; trailing CR/LF are stripped from what the descriptor holds, at most
  * 1 MiB). Encryption is an scrypt recipient (work factor `AGE_PASSPHRASE_WORK_FACTOR`,
  * 1..30, default 18); decryption accepts work factors up to `AGE_PASSPHRASE_MAX_WORK_FACTOR`
- * (1..30, default 30, as the plugin does). Unlike `-p`, the identity insists on a
+ * (1..30) or, when it is unset, up to 22: the plugin leaves the scrypt identity's own limit
+ * in place then (docs/formats/age.md "batchpass"). Unlike `-p`, the identity insists on a
  * passphrase-encrypted file and says "incorrect passphrase" rather than "no match", since it
  * is meant to be used alone from scripts.
  *
@@ -19,6 +20,7 @@ import type { Entropy } from "../internal/entropy.js"
 import { NoIdentityMatchError, PassphraseError } from "./errors.js"
 import type { Identity, LabeledRecipient, Stanza } from "./recipient.js"
 import {
+  DEFAULT_MAX_SCRYPT_WORK_FACTOR,
   DEFAULT_SCRYPT_WORK_FACTOR,
   SCRYPT_STANZA_TYPE,
   ScryptIdentity,
@@ -32,8 +34,11 @@ export const BATCHPASS_PLUGIN_NAME = "batchpass"
 /** The largest passphrase read from `AGE_PASSPHRASE_FD` (as the plugin: 1 MiB). */
 export const MAX_FD_PASSPHRASE_BYTES: number = 1024 * 1024
 
-/** The highest decryption work factor batchpass accepts unless told otherwise. */
-export const DEFAULT_BATCHPASS_MAX_WORK_FACTOR = 30
+/**
+ * The highest decryption work factor batchpass accepts unless `AGE_PASSPHRASE_MAX_WORK_FACTOR`
+ * says otherwise: the scrypt identity's default, as age-plugin-batchpass 1.3.2 has it.
+ */
+export const DEFAULT_BATCHPASS_MAX_WORK_FACTOR: number = DEFAULT_MAX_SCRYPT_WORK_FACTOR
 
 /** Where batchpass reads its settings. */
 export interface BatchpassSource {
@@ -172,7 +177,7 @@ export class BatchpassIdentity implements Identity {
 
   /**
    * @param passphrase the passphrase
-   * @param opts.maxWorkFactor the highest work factor to compute (default 30, as the plugin)
+   * @param opts.maxWorkFactor the highest work factor to compute (default 22, as the plugin)
    */
   constructor(passphrase: string, opts: { maxWorkFactor?: number } = {}) {
     this.#scrypt = new ScryptIdentity(passphrase, {

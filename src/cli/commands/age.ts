@@ -357,6 +357,19 @@ function passphraseIdentity(inner: Identity, what: string): Identity {
   }
 }
 
+/** Tried last on a passphrase-encrypted file when identities were given: refuses it. */
+const refuseScryptIdentity: Identity = {
+  unwrapFileKey: () =>
+    Promise.reject(
+      new UsageError(
+        "the file is encrypted with a passphrase, but identities were given with -i/-j",
+        {
+          hints: ["leave out -i to be asked for the passphrase, or use -j batchpass for scripts"],
+        },
+      ),
+    ),
+}
+
 async function decryptWith(
   input: ByteSource,
   sink: ByteSink,
@@ -376,12 +389,12 @@ async function decryptWith(
         return [passphraseIdentity(new ScryptIdentity(passphrase), "")]
       }
       if (!hasBatchpass) {
-        throw new UsageError(
-          "the file is encrypted with a passphrase, but identities were given with -i/-j",
-          {
-            hints: ["leave out -i to be asked for the passphrase, or use -j batchpass for scripts"],
-          },
-        )
+        // As age: the identities are tried in order, and the file is refused only when none
+        // of them takes the scrypt stanza (a plugin identity such as AGE-PLUGIN-BATCHPASS-1
+        // in an identity file does; docs/formats/age.md "batchpass"). Encrypted identity
+        // files are left out: no prompt for a key that can't open a passphrase file.
+        const candidates = ordered.filter((i) => !(i instanceof EncryptedIdentityFile))
+        return [...(await groupPlugins(candidates)), refuseScryptIdentity]
       }
     } else if (all.length === 0) {
       throw new UsageError("identities are required: the file is not encrypted with a passphrase", {
