@@ -18,7 +18,8 @@ buildNpmPackage {
   inherit (package) version;
   inherit nodejs;
 
-  # What the build reads: not node_modules, dist, .peers or the tests' vectors.
+  # What the build reads: not node_modules, dist, .peers or the tests' vectors. tsc
+  # compiles src/ with its unit tests, which import test/support/.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
@@ -28,6 +29,7 @@ buildNpmPackage {
       (root + "/bin")
       (root + "/scripts")
       (root + "/src")
+      (root + "/test/support")
       (root + "/LICENSE")
       (root + "/README.md")
     ];
@@ -42,6 +44,8 @@ buildNpmPackage {
 
   # `npm run build`: tsc, then the bundle in dist/bundle (which bin/* load).
   npmBuildScript = "build";
+  # The install step's `npm pack` would run the `prepare` script (the build) again.
+  npmPackFlags = [ "--ignore-scripts" ];
 
   meta = {
     description = package.description;

@@ -2,7 +2,8 @@
  * flake.nix's outputs, evaluated with a stand-in for nixpkgs (no nixpkgs can be fetched
  * here): the package is built from this repository by buildNpmPackage with every
  * dependency from package-lock.json, the overlay adds it as pkgs.coffer, and the modules
- * switching users import are there. Building the package needs nixpkgs and is not tested.
+ * switching users import are there. The build itself, from those sources:
+ * package-build.slow.test.ts.
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
@@ -87,6 +88,7 @@ test("flake.nix: packages, overlay, modules and lib", (t) => {
       "bin",
       "scripts",
       "src",
+      "test/support",
       "LICENSE",
       "README.md",
     ],
