@@ -79,7 +79,7 @@ export function renderTable(report: AuditReport, options: TableOptions): string 
       "bold",
       `coffer audit of ${options.rootLabel}${report.scope === "staged" ? " (staged files)" : ""}`,
     ) +
-      `: ${String(report.summary.scanned)} files, ${String(report.summary.encrypted)} encrypted; rules: ${rules.length === 0 ? "none found" : rules.join(", ")}`,
+      `: ${counted(report.summary.scanned, "file")}, ${String(report.summary.encrypted)} encrypted; rules: ${rules.length === 0 ? "none found" : rules.join(", ")}`,
   )
   for (const cls of FINDING_CLASSES) {
     const found = report.findings.filter((f) => f.class === cls)
@@ -153,5 +153,10 @@ function renderMatrix(
 function summaryLine(report: AuditReport): string {
   const byLevel = { plaintext: 0, stale: 0, warning: 0 }
   for (const f of report.findings) byLevel[f.level]++
-  return `${String(byLevel.plaintext)} plaintext, ${String(byLevel.stale)} stale, ${String(byLevel.warning)} warnings in ${String(report.files.length)} encrypted files and ${String(report.identities.length)} identities`
+  return `${String(byLevel.plaintext)} plaintext, ${String(byLevel.stale)} stale, ${counted(byLevel.warning, "warning")} in ${counted(report.files.length, "encrypted file")} and ${report.identities.length === 1 ? "1 identity" : `${String(report.identities.length)} identities`}`
+}
+
+/** "1 file", "2 files". */
+function counted(n: number, word: string): string {
+  return `${String(n)} ${word}${n === 1 ? "" : "s"}`
 }

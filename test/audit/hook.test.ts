@@ -75,6 +75,8 @@ test("coffer hook install: a commit with plaintext is refused, an encrypted one 
   const said = refused.stdout.toString() + refused.stderr
   assert.match(said, /secrets\/dao\/new\.yaml +matches creation rule 1/)
   assert.match(said, /error: 1 finding at or above --fail-on plaintext/)
+  assert.match(said, /\(staged files\): 1 file, 0 encrypted;/)
+  assert.match(said, /^1 plaintext, 0 stale, 0 warnings in 0 encrypted files and \d+ identities$/m)
   assert.ok(!said.includes("plain-text-token"))
   assert.equal(commits(repo.dir), 1)
 
