@@ -9,7 +9,7 @@
 import { wipeBytes } from "../internal/bytes.js"
 import { ArmorDecoder, decodeArmor, detectArmor } from "./armor.js"
 import { HeaderError, HeaderMacError, NoIdentityMatchError } from "./errors.js"
-import { parseHeader, verifyHeaderMac } from "./header.js"
+import { HeaderParser, MAX_HEADER_BYTES, parseHeader, verifyHeaderMac } from "./header.js"
 import type { ParsedHeader } from "./header.js"
 import { PAYLOAD_NONCE_SIZE, PayloadDecryptor, derivePayloadKey } from "./payload.js"
 import type { Identity, Stanza } from "./recipient.js"
@@ -32,11 +32,9 @@ export type IdentitySource =
 
 /** Options for `decryptStream`. */
 export interface DecryptStreamOptions {
-  /** Largest header accepted, in bytes (default 16 MiB). */
+  /** Largest header accepted, in bytes (default 2 MiB, as age 1.3.2). */
   readonly maxHeaderSize?: number
 }
-
-const DEFAULT_MAX_HEADER_SIZE = 16 * 1024 * 1024
 
 function describeHeader(header: ParsedHeader, armored: boolean): HeaderInfo {
   const stanzaTypes = [...new Set(header.stanzas.map((s) => s.type))]
@@ -198,7 +196,7 @@ type Phase = "detect" | "header" | "nonce" | "payload"
 /** The decryption state machine behind `decryptStream`, fed bytes in pieces. */
 class StreamDecryption {
   readonly #identities: IdentitySource
-  readonly #maxHeaderSize: number
+  readonly #header: HeaderParser
   #phase: Phase = "detect"
   #armor: ArmorDecoder | null = null
   #armored = false
@@ -207,7 +205,7 @@ class StreamDecryption {
 
   constructor(identities: IdentitySource, maxHeaderSize: number) {
     this.#identities = identities
-    this.#maxHeaderSize = maxHeaderSize
+    this.#header = new HeaderParser({ maxHeaderSize })
   }
 
   async push(bytes: Uint8Array, emit: (plaintext: Uint8Array) => void): Promise<void> {
@@ -286,21 +284,15 @@ class StreamDecryption {
         throw new RangeError("decryption not started")
       case "header": {
         this.#pending.append(bytes)
-        if (bytes.includes(0x0a) || this.#pending.length < 64) {
-          const header = parseHeader(this.#pending.view)
-          if (header !== null) {
-            const fileKey = await unwrapHeader(header, this.#identities, this.#armored)
-            const rest = this.#pending.view.slice(header.headerLength)
-            this.#pending = new ByteBuffer()
-            this.#phase = "nonce"
-            this.#fileKey = fileKey
-            await this.#binary(rest, emit)
-            return
-          }
-        }
-        if (this.#pending.length > this.#maxHeaderSize) {
-          throw new HeaderError(`header is larger than ${this.#maxHeaderSize} bytes`)
-        }
+        // the parser resumes where it stopped: linear in the header however it arrives
+        const header = this.#header.parse(this.#pending.view)
+        if (header === null) return
+        const fileKey = await unwrapHeader(header, this.#identities, this.#armored)
+        const rest = this.#pending.view.slice(header.headerLength)
+        this.#pending = new ByteBuffer()
+        this.#phase = "nonce"
+        this.#fileKey = fileKey
+        await this.#binary(rest, emit)
         return
       }
       case "nonce": {
@@ -344,7 +336,7 @@ export function decryptStream(
   identities: IdentitySource,
   opts: DecryptStreamOptions = {},
 ): TransformStream<Uint8Array, Uint8Array> {
-  const decryption = new StreamDecryption(identities, opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE)
+  const decryption = new StreamDecryption(identities, opts.maxHeaderSize ?? MAX_HEADER_BYTES)
   return releasingTransform(
     (bytes, emit) => decryption.push(bytes, emit),
     (emit) => decryption.finish(emit),

@@ -42,6 +42,9 @@ export class IdentityParseError extends ToolError {}
 /** A passphrase was wrong (for an SSH key or an encrypted identity file) or not available. */
 export class PassphraseError extends ToolError {}
 
+/** A passphrase-encrypted file's scrypt work factor needs more memory than can be allocated. */
+export class ScryptMemoryError extends ToolError {}
+
 /** Recipients that must not share a file (hybrid with classic, scrypt with anything). */
 export class IncompatibleRecipientsError extends ToolError {}
 

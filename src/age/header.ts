@@ -5,14 +5,23 @@
  * header re-encodes to the same bytes.
  *
  * `parseHeader` works on a prefix of a file: it returns null while the header is incomplete,
- * so a stream can feed it bytes as they arrive.
+ * so a stream can feed it bytes as they arrive; `HeaderParser` does the same without going
+ * over the lines it has already read. Headers over 2 MiB or with more than 1,024 stanzas
+ * are refused, as age 1.3.2 refuses them.
  */
 import { createHmac, hkdfSync } from "node:crypto"
 import { equalBytesConstantTime, encodeUtf8 } from "../internal/bytes.js"
 import { decodeBase64Strict, encodeBase64 } from "./base64.js"
 import { HeaderError } from "./errors.js"
 import type { Stanza } from "./recipient.js"
-import { encodeStanza, latin1, parseStanza } from "./stanza.js"
+import {
+  BodyCollector,
+  checkPartialArgumentLine,
+  checkPartialBodyLine,
+  encodeStanza,
+  latin1,
+  parseArgumentLine,
+} from "./stanza.js"
 
 /** The only version line defined (docs/formats/age.md "Grammar and parsing"). */
 export const VERSION_LINE = "age-encryption.org/v1\n"
@@ -31,63 +40,176 @@ export interface ParsedHeader {
   readonly headerLength: number
 }
 
+/** age 1.3.2's limits on a header it reads (docs/formats/age.md "Header limits"). */
+export const MAX_HEADER_BYTES: number = 2 * 1024 * 1024
+/** The most recipient stanzas a header may have (age 1.3.2's limit). */
+export const MAX_HEADER_STANZAS = 1024
+
+/** Options for parsing a header. */
+export interface HeaderParseOptions {
+  /** Largest header accepted, in bytes, through the LF of the MAC line (default 2 MiB). */
+  readonly maxHeaderSize?: number
+}
+
 /**
  * Parses the header at the start of `bytes` (which may hold more: the payload follows).
  * @returns the header, or null if `bytes` ends before the header does
- * @throws HeaderError on any syntax error, as soon as the bytes seen prove one
+ * @throws HeaderError on any syntax error, as soon as the bytes seen prove one, and when
+ *   the header has more than 1,024 stanzas or is larger than `maxHeaderSize`
  */
-export function parseHeader(bytes: Uint8Array): ParsedHeader | null {
-  const versionEnd = bytes.indexOf(LF)
-  if (versionEnd < 0 || versionEnd + 1 < VERSION_LINE.length) {
-    checkPrefix(bytes, VERSION_LINE, "header: not an age file (bad version line)")
-    if (versionEnd < 0) return null
+export function parseHeader(
+  bytes: Uint8Array,
+  options: HeaderParseOptions = {},
+): ParsedHeader | null {
+  return new HeaderParser(options).parse(bytes)
+}
+
+/**
+ * An incremental header parser for a file read in pieces: each call gets the whole prefix
+ * read so far (the previous prefix and more) and resumes from the first line it had not
+ * finished, so reading a header costs time linear in its size however it is cut.
+ * Its verdicts are those of `parseHeader` on the same prefix.
+ */
+export class HeaderParser {
+  readonly #maxHeaderSize: number
+  #versionRead = false
+  /** Start of the first line not yet consumed. */
+  #position = 0
+  /** Where to look for the next LF (the partial line before it has none). */
+  #scanFrom = 0
+  readonly #stanzas: Stanza[] = []
+  #current: { type: string; args: string[]; body: BodyCollector } | null = null
+  #done: ParsedHeader | null = null
+
+  constructor(options: HeaderParseOptions = {}) {
+    this.#maxHeaderSize = options.maxHeaderSize ?? MAX_HEADER_BYTES
   }
-  if (latin1(bytes.subarray(0, versionEnd + 1)) !== VERSION_LINE) {
-    throw new HeaderError(describeBadVersion(bytes.subarray(0, versionEnd)), {
-      hints: versionHints(bytes.subarray(0, versionEnd)),
-    })
-  }
-  const stanzas: Stanza[] = []
-  let position = versionEnd + 1
-  for (;;) {
-    const rest = bytes.subarray(position)
-    if (rest.length < 3) {
-      if (!isPrefixOf(rest, "---") && !isPrefixOf(rest, "-> ")) {
-        throw new HeaderError('header: line does not start with "-> " or "---"')
+
+  /**
+   * @param bytes everything read so far, starting with the bytes given to earlier calls
+   * @returns the header, or null while `bytes` ends before the header does
+   * @throws HeaderError as `parseHeader`
+   */
+  parse(bytes: Uint8Array): ParsedHeader | null {
+    if (this.#done !== null) return this.#done
+    if (!this.#versionRead) {
+      const versionEnd = bytes.indexOf(LF)
+      if (versionEnd < 0 || versionEnd + 1 < VERSION_LINE.length) {
+        checkPrefix(bytes, VERSION_LINE, "header: not an age file (bad version line)")
+        if (versionEnd < 0) return null
       }
-      return null
+      if (latin1(bytes.subarray(0, versionEnd + 1)) !== VERSION_LINE) {
+        throw new HeaderError(describeBadVersion(bytes.subarray(0, versionEnd)), {
+          hints: versionHints(bytes.subarray(0, versionEnd)),
+        })
+      }
+      this.#versionRead = true
+      this.#position = versionEnd + 1
+      this.#scanFrom = this.#position
     }
-    if (rest[0] === 0x2d && rest[1] === 0x2d && rest[2] === 0x2d) break
-    const parsed = parseStanza(bytes, position)
-    if (parsed === null) return null
-    stanzas.push(parsed.stanza)
-    position += parsed.consumed
+    for (;;) {
+      const position = this.#position
+      if (this.#current === null) {
+        // at the start of a line: a stanza or the MAC line
+        const restLength = bytes.length - position
+        if (restLength < 3) {
+          const rest = bytes.subarray(position)
+          if (!isPrefixOf(rest, "---") && !isPrefixOf(rest, "-> ")) {
+            throw new HeaderError('header: line does not start with "-> " or "---"')
+          }
+          return this.#incomplete(bytes)
+        }
+        if (
+          bytes[position] === 0x2d &&
+          bytes[position + 1] === 0x2d &&
+          bytes[position + 2] === 0x2d
+        ) {
+          return this.#macLine(bytes)
+        }
+        if (this.#stanzas.length >= MAX_HEADER_STANZAS) {
+          throw new HeaderError(
+            `header has more than ${String(MAX_HEADER_STANZAS)} recipient stanzas`,
+            { hints: ["age 1.3 refuses such a header too; the file is damaged or hostile"] },
+          )
+        }
+      }
+      const lineEnd = bytes.indexOf(LF, Math.max(this.#scanFrom, position))
+      if (lineEnd < 0) {
+        this.#scanFrom = bytes.length
+        if (this.#current === null) {
+          checkPartialArgumentLine(bytes.subarray(position), "header")
+        } else {
+          checkPartialBodyLine(bytes.length - position, "header")
+        }
+        return this.#incomplete(bytes)
+      }
+      this.#checkSize(lineEnd + 1)
+      const line = latin1(bytes.subarray(position, lineEnd))
+      if (this.#current === null) {
+        const { type, args } = parseArgumentLine(line, "header")
+        this.#current = { type, args, body: new BodyCollector() }
+      } else if (this.#current.body.add(line, "header")) {
+        const { type, args, body } = this.#current
+        this.#stanzas.push({ type, args, body: body.bytes() })
+        this.#current = null
+      }
+      this.#position = lineEnd + 1
+      this.#scanFrom = this.#position
+    }
   }
-  const macEnd = bytes.indexOf(LF, position)
-  if (macEnd < 0) {
-    if (bytes.length - position > MAC_LINE_LENGTH) {
-      throw new HeaderError("header: malformed MAC line")
+
+  #macLine(bytes: Uint8Array): ParsedHeader | null {
+    const position = this.#position
+    const macEnd = bytes.indexOf(LF, Math.max(this.#scanFrom, position))
+    if (macEnd < 0) {
+      this.#scanFrom = bytes.length
+      if (bytes.length - position > MAC_LINE_LENGTH) {
+        throw new HeaderError("header: malformed MAC line")
+      }
+      checkPrefix(bytes.subarray(position), MAC_PREFIX, "header: malformed MAC line")
+      return this.#incomplete(bytes)
     }
-    checkPrefix(bytes.subarray(position), MAC_PREFIX, "header: malformed MAC line")
+    this.#checkSize(macEnd + 1)
+    const macLine = latin1(bytes.subarray(position, macEnd))
+    if (macLine.length !== MAC_LINE_LENGTH || !macLine.startsWith(MAC_PREFIX)) {
+      throw new HeaderError("header: malformed MAC line", {
+        hints: ['the last header line is "--- " and 43 base64 characters'],
+      })
+    }
+    const mac = decodeBase64Strict(macLine.slice(MAC_PREFIX.length), "header MAC")
+    if (this.#stanzas.length === 0) {
+      // spec: header = v1-line 1*stanza end
+      throw new HeaderError("header has no recipient stanzas")
+    }
+    this.#done = {
+      stanzas: this.#stanzas,
+      mac,
+      macInput: bytes.slice(0, position + 3),
+      headerLength: macEnd + 1,
+    }
+    return this.#done
+  }
+
+  /** @returns null, once the bytes so far still fit in a header */
+  #incomplete(bytes: Uint8Array): null {
+    this.#checkSize(bytes.length + 1)
     return null
   }
-  const macLine = latin1(bytes.subarray(position, macEnd))
-  if (macLine.length !== MAC_LINE_LENGTH || !macLine.startsWith(MAC_PREFIX)) {
-    throw new HeaderError("header: malformed MAC line", {
-      hints: ['the last header line is "--- " and 43 base64 characters'],
-    })
+
+  /** @throws HeaderError when a header of at least `length` bytes is too large */
+  #checkSize(length: number): void {
+    if (length > this.#maxHeaderSize) {
+      throw new HeaderError(`header is larger than ${describeSize(this.#maxHeaderSize)}`, {
+        hints: ["age 1.3 refuses headers over 2 MiB; the file is damaged or hostile"],
+      })
+    }
   }
-  const mac = decodeBase64Strict(macLine.slice(MAC_PREFIX.length), "header MAC")
-  if (stanzas.length === 0) {
-    // spec: header = v1-line 1*stanza end
-    throw new HeaderError("header has no recipient stanzas")
-  }
-  return {
-    stanzas,
-    mac,
-    macInput: bytes.slice(0, position + 3),
-    headerLength: macEnd + 1,
-  }
+}
+
+function describeSize(bytes: number): string {
+  return bytes % (1024 * 1024) === 0
+    ? `${String(bytes / (1024 * 1024))} MiB`
+    : `${String(bytes)} bytes`
 }
 
 /**

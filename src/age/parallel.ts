@@ -41,7 +41,7 @@ import {
 } from "./decrypt.js"
 import { type EncryptOptions, prepareEncryption } from "./encrypt.js"
 import { HeaderError } from "./errors.js"
-import { parseHeader } from "./header.js"
+import { HeaderParser } from "./header.js"
 import {
   CHUNK_SIZE,
   ENCRYPTED_CHUNK_SIZE,
@@ -689,9 +689,11 @@ export async function decryptFile(
   identities: IdentitySource,
   options: DecryptFileOptions = {},
 ): Promise<void> {
-  const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024 * 1024
   let source = file
   let buffered = new Uint8Array(0)
+  // buffered is a view of storage, which doubles when it is full (copying the whole header
+  // for every piece read would be quadratic in its size)
+  let storage = new Uint8Array(0)
   let ended = false
   // a function, so that checks after an await are not narrowed away
   const atEnd = (): boolean => ended
@@ -702,10 +704,14 @@ export async function decryptFile(
       ended = true
       return
     }
-    const grown = new Uint8Array(buffered.length + n)
-    grown.set(buffered)
-    grown.set(piece.subarray(0, n), buffered.length)
-    buffered = grown
+    const length = buffered.length
+    if (length + n > storage.length) {
+      const grown = new Uint8Array(Math.max(2 * storage.length, length + n))
+      grown.set(buffered)
+      storage = grown
+    }
+    storage.set(piece.subarray(0, n), length)
+    buffered = storage.subarray(0, length + n)
   }
   const fallback = async (): Promise<void> => {
     // the bytes of an armored file are decoded by now: give decryptStream them armored again
@@ -726,14 +732,17 @@ export async function decryptFile(
   if (armored) {
     source = dearmoredSource(prefixedSource(buffered, atEnd() ? emptySource : source))
     buffered = new Uint8Array(0)
+    storage = new Uint8Array(0)
     ended = false
     await readMore()
   }
-  let header = parseHeader(buffered)
+  // the parser resumes where it stopped, and refuses a header over the size limit itself
+  const parser = new HeaderParser(options)
+  let header = parser.parse(buffered)
   while (header === null) {
-    if (atEnd() || buffered.length > maxHeaderSize) return fallback()
+    if (atEnd()) return fallback()
     await readMore()
-    header = parseHeader(buffered)
+    header = parser.parse(buffered)
   }
   const fileKey = await unwrapHeader(header, identities, armored)
   const payloadStart = header.headerLength + PAYLOAD_NONCE_SIZE

@@ -1,7 +1,8 @@
 // Unit tests for the scrypt recipient type (docs/formats/age.md "scrypt").
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { HeaderError, PassphraseError } from "./errors.js"
+import { totalmem } from "node:os"
+import { HeaderError, PassphraseError, ScryptMemoryError } from "./errors.js"
 import { ScryptIdentity, ScryptRecipient } from "./scrypt.js"
 
 test("wraps with the work factor and unwraps with the right passphrase only", async () => {
@@ -42,4 +43,25 @@ test("stanza checks: alone, canonical work factor, maximum, salt and body length
   ]) {
     await assert.rejects(id.unwrapFileKey(bad), HeaderError, JSON.stringify(bad.map((x) => x.args)))
   }
+})
+
+test("a work factor whose memory can't be allocated is ScryptMemoryError, not OpenSSL's malloc failure", async (t) => {
+  // 2^30 KiB = 1 TiB: only run where that much memory can't exist (else scrypt would run)
+  if (totalmem() >= 512 * 1024 ** 3) {
+    t.skip("this machine may have 1 TiB: scrypt would really run")
+    return
+  }
+  const stanza = {
+    type: "scrypt",
+    args: ["AAAAAAAAAAAAAAAAAAAAAA", "30"],
+    body: new Uint8Array(32),
+  }
+  await assert.rejects(
+    new ScryptIdentity("p", { maxWorkFactor: 30 }).unwrapFileKey([stanza]),
+    (error: unknown) =>
+      error instanceof ScryptMemoryError &&
+      error.message ===
+        "scrypt work factor 30 needs 1 TiB of memory, more than can be allocated here" &&
+      error.hints.some((h) => h.includes("AGE_PASSPHRASE_MAX_WORK_FACTOR")),
+  )
 })

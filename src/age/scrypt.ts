@@ -10,7 +10,7 @@ import { concatBytes, encodeUtf8, wipeBytes } from "../internal/bytes.js"
 import { systemEntropy } from "../internal/entropy.js"
 import type { Entropy } from "../internal/entropy.js"
 import { decodeBase64Strict, encodeBase64 } from "./base64.js"
-import { HeaderError, PassphraseError } from "./errors.js"
+import { HeaderError, PassphraseError, ScryptMemoryError } from "./errors.js"
 import type { Identity, LabeledRecipient, Stanza } from "./recipient.js"
 import { openFileKey, sealFileKey } from "./x25519.js"
 
@@ -36,11 +36,36 @@ function deriveWrapKey(passphrase: string, salt: Uint8Array, logN: number): Prom
       { N, r: 8, p: 1, maxmem: 128 * 8 * N + 64 * 1024 * 1024 },
       (error, key) => {
         wipeBytes(password)
-        if (error) reject(error)
+        if (error) reject(scryptFailure(error, logN))
         else resolve(new Uint8Array(key))
       },
     )
   })
+}
+
+/**
+ * @returns ScryptMemoryError when OpenSSL could not allocate the memory (`malloc failure`),
+ *   else the error as it is
+ */
+function scryptFailure(error: Error, logN: number): Error {
+  if (!/malloc failure|memory limit exceeded/i.test(error.message)) return error
+  return new ScryptMemoryError(
+    `scrypt work factor ${String(logN)} needs ${describeMemory(logN)} of memory, more than can be allocated here`,
+    {
+      cause: error,
+      hints: [
+        "the file was encrypted with a very high work factor; decrypt it on a machine with more memory",
+        "AGE_PASSPHRASE_MAX_WORK_FACTOR (with -j batchpass) refuses such files before trying",
+      ],
+    },
+  )
+}
+
+/** @returns the memory scrypt needs for 2^logN with r = 8 (128·r·N bytes = N KiB), in words */
+function describeMemory(logN: number): string {
+  const units = ["KiB", "MiB", "GiB", "TiB"]
+  const step = Math.min(Math.floor(logN / 10), units.length - 1)
+  return `${String(2 ** (logN - 10 * step))} ${units[step] ?? "KiB"}`
 }
 
 /** A passphrase recipient. */

@@ -14,6 +14,8 @@ const LF = 0x0a
 /** Base64 columns per body line. */
 export const COLUMNS_PER_LINE = 64
 const BYTES_PER_LINE = 48
+/** The most arguments a stanza may have after its type (age 1.3.2's limit). */
+export const MAX_STANZA_ARGUMENTS = 128
 
 /**
  * Serialises a stanza: `->`, a space before the type and each argument, LF, then the body
@@ -57,7 +59,33 @@ export function parseStanza(
     checkPartialArgumentLine(bytes.subarray(offset), what)
     return null
   }
-  const argLine = latin1(bytes.subarray(offset, argEnd))
+  const { type, args } = parseArgumentLine(latin1(bytes.subarray(offset, argEnd)), what)
+  const body = new BodyCollector()
+  let position = argEnd + 1
+  for (;;) {
+    const lineEnd = bytes.indexOf(LF, position)
+    if (lineEnd < 0) {
+      checkPartialBodyLine(bytes.length - position, what)
+      return null
+    }
+    const last = body.add(latin1(bytes.subarray(position, lineEnd)), what)
+    position = lineEnd + 1
+    if (last) break
+  }
+  return { stanza: { type, args, body: body.bytes() }, consumed: position - offset }
+}
+
+/**
+ * Parses a stanza's argument line (without its LF): `->`, then the type and the arguments,
+ * each after one space (age 1.3 allows at most 128 arguments after the type).
+ * @param what names the container in error messages
+ * @returns the type and the arguments
+ * @throws HeaderError when the line is not a valid argument line
+ */
+export function parseArgumentLine(
+  argLine: string,
+  what: string,
+): { readonly type: string; readonly args: string[] } {
   const parts = argLine.split(" ")
   if (parts[0] !== "->") {
     throw new HeaderError(`${what}: stanza line does not start with "-> "`)
@@ -65,9 +93,15 @@ export function parseStanza(
   if (parts.length < 2) {
     throw new HeaderError(`${what}: stanza has no type`)
   }
-  for (const arg of parts.slice(1)) {
+  if (parts.length - 2 > MAX_STANZA_ARGUMENTS) {
+    throw new HeaderError(
+      `${what}: stanza has more than ${String(MAX_STANZA_ARGUMENTS)} arguments`,
+      { hints: ["age 1.3 refuses such a stanza too; the file is damaged or hostile"] },
+    )
+  }
+  for (let i = 1; i < parts.length; i++) {
     try {
-      checkArgument(arg)
+      checkArgument(parts[i] ?? "")
     } catch (cause) {
       throw new HeaderError(`${what}: stanza argument is empty or has an invalid character`, {
         cause,
@@ -76,17 +110,23 @@ export function parseStanza(
     }
   }
   const [type = "", ...args] = parts.slice(1)
-  const bodyParts: Uint8Array[] = []
-  let position = argEnd + 1
-  for (;;) {
-    const lineEnd = bytes.indexOf(LF, position)
-    if (lineEnd < 0) {
-      if (bytes.length - position > COLUMNS_PER_LINE) {
-        throw new HeaderError(`${what}: stanza body line is longer than 64 columns`)
-      }
-      return null
-    }
-    const line = latin1(bytes.subarray(position, lineEnd))
+  return { type, args }
+}
+
+/**
+ * A stanza body read line by line: full 64-column lines, then a short (possibly empty) one.
+ */
+export class BodyCollector {
+  readonly #parts: Uint8Array[] = []
+  #length = 0
+
+  /**
+   * Adds one body line (without its LF).
+   * @param what names the container in error messages
+   * @returns whether this was the body's last (short) line
+   * @throws HeaderError when the line can't be a body line
+   */
+  add(line: string, what: string): boolean {
     if (line.startsWith("->") || line.startsWith("---")) {
       throw new HeaderError(`${what}: stanza body is not ended by a short line`, {
         hints: ["files from age beta versions look like this; re-encrypt them with age 1.0+"],
@@ -96,19 +136,32 @@ export function parseStanza(
       throw new HeaderError(`${what}: stanza body line is longer than 64 columns`)
     }
     const decoded = decodeBase64Strict(line, `${what}: stanza body`)
-    bodyParts.push(decoded)
-    position = lineEnd + 1
-    if (decoded.length < BYTES_PER_LINE) break
+    this.#parts.push(decoded)
+    this.#length += decoded.length
+    return decoded.length < BYTES_PER_LINE
   }
-  let length = 0
-  for (const p of bodyParts) length += p.length
-  const body = new Uint8Array(length)
-  let at = 0
-  for (const p of bodyParts) {
-    body.set(p, at)
-    at += p.length
+
+  /** @returns the body so far, in one array */
+  bytes(): Uint8Array {
+    const body = new Uint8Array(this.#length)
+    let at = 0
+    for (const p of this.#parts) {
+      body.set(p, at)
+      at += p.length
+    }
+    return body
   }
-  return { stanza: { type, args, body }, consumed: position - offset }
+}
+
+/**
+ * Refuses an incomplete body line that is already too long.
+ * @param length the bytes of the line seen so far (no LF yet)
+ * @throws HeaderError when the line has more than 64 columns
+ */
+export function checkPartialBodyLine(length: number, what: string): void {
+  if (length > COLUMNS_PER_LINE) {
+    throw new HeaderError(`${what}: stanza body line is longer than 64 columns`)
+  }
 }
 
 /** @throws HeaderError unless `arg` is non-empty and all bytes are 0x21..0x7E */
@@ -123,7 +176,7 @@ function checkArgument(arg: string): void {
 }
 
 /** Rejects an incomplete argument line early when what we have can't start a stanza. */
-function checkPartialArgumentLine(partial: Uint8Array, what: string): void {
+export function checkPartialArgumentLine(partial: Uint8Array, what: string): void {
   const prefix = "-> "
   for (let i = 0; i < Math.min(partial.length, prefix.length); i++) {
     if (partial[i] !== prefix.charCodeAt(i)) {
