@@ -1,10 +1,10 @@
 /**
- * The age conformance vectors (FORMAT.md in test/vectors/age): every vector in
+ * The age conformance vectors (test/vectors/age/FORMAT.md): every vector in
  * test/vectors/age and every vector of the npm package `cctv-age`, decrypted through the
  * buffer API, the stream API fed in one piece, and the stream API fed in small odd pieces.
  * Each `expect` value maps to an error class; `payload` is the SHA-256 of the plaintext the
  * stream API released (for the buffer API, which is all or nothing, only on success).
- * Also checks the round trips FORMAT.md suggests (header, armor, STREAM re-encryption).
+ * Also checks the round trips test/vectors/age/FORMAT.md suggests (header, armor, STREAM re-encryption).
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
@@ -188,7 +188,7 @@ function check(v: Vector, outcome: Outcome, mode: string, checkReleased: boolean
   }
 }
 
-/** FORMAT.md "Other uses": canonical header, armor, and deterministic STREAM round trips. */
+/** test/vectors/age/FORMAT.md "Other uses of the vectors": canonical header, armor, and deterministic STREAM round trips. */
 function checkRoundTrips(v: Vector): void {
   let binary = v.file
   if (v.armored && v.expect !== "armor failure") {
@@ -218,7 +218,7 @@ function checkRoundTrips(v: Vector): void {
 async function runVector(name: string, bytes: Uint8Array): Promise<void> {
   const v = parseVector(bytes)
   if (v.unreadable !== null) {
-    // FORMAT.md: a vector we can't interpret is skipped or fails loudly; we fail, everywhere,
+    // test/vectors/age/FORMAT.md: a vector we can't interpret is skipped or fails loudly; we fail, everywhere,
     // so that a newer vector set is never passed by skipping what this parser doesn't know
     throw new Error(`vector ${name}: ${v.unreadable}`)
   }

@@ -1,5 +1,5 @@
 /**
- * `coffer age` / `coffer-age` as a real process (age-spec.md §10, agenix.md §3): every
+ * `coffer age` / `coffer-age` as a real process (docs/formats/age.md "The age and age-keygen command lines", docs/agenix.md "The age command lines agenix runs"): every
  * invocation agenix makes, stdin/stdout, `--`, `-o -`, umask, and the errors users see.
  */
 import { test } from "node:test"

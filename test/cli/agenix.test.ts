@@ -1,5 +1,5 @@
 /**
- * `coffer agenix` as a real process (agenix.md §4): a `secrets.nix` with two files and three
+ * `coffer agenix` as a real process (docs/agenix.md "The agenix command line"): a `secrets.nix` with two files and three
  * keys (two age keys, one ssh-ed25519 key from ssh-keygen) evaluated by nix-instantiate;
  * `-e` from standard input and with a scripted $EDITOR on a terminal; `-r` after a key is
  * added and removed (only changed files are rewritten); `-d`; and Debian's `age` decrypts

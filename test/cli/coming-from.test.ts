@@ -102,7 +102,7 @@ function commandRows(markdown: string): { rows: Row[]; differences: DifferenceRo
   return { rows, differences }
 }
 
-const guide = readFileSync(join(repoRoot, "docs", "coming-from.md"), "utf8")
+const guide = readFileSync(join(repoRoot, "docs/coming-from.md"), "utf8")
 const readme = readFileSync(join(repoRoot, "README.md"), "utf8")
 
 /** The peers the commands of today run. */

@@ -1,5 +1,5 @@
 /**
- * `coffer completion bash|zsh|fish` (MISSION.md C8): every command in `coffer --help` is in
+ * `coffer completion bash|zsh|fish` (docs/goals.md "Capabilities"): every command in `coffer --help` is in
  * each script with its flags; the bash script passes `bash -n` and completes for real when
  * sourced; zsh and fish scripts pass their shells' syntax check when those are installed
  * (otherwise their text is checked).

@@ -1,5 +1,5 @@
 /**
- * `coffer groups add|delete` as a real process (sops-format.md §7.2, §12): adding a group
+ * `coffer groups add|delete` as a real process (docs/formats/sops.md "Key groups and Shamir", "Commands"): adding a group
  * with a Shamir threshold of 2 means both groups are needed; deleting it brings back one
  * group that opens alone; values, lastmodified and the MAC stay through the round trip.
  */

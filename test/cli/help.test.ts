@@ -1,5 +1,5 @@
 /**
- * `coffer --help`, `--version` and every command's help (MISSION.md C8: help with examples).
+ * `coffer --help`, `--version` and every command's help (docs/goals.md "Capabilities": help with examples).
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"

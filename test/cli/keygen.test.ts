@@ -1,5 +1,5 @@
 /**
- * `coffer age-keygen` / `coffer-age-keygen` (age-spec.md §8 output format, §10): file mode
+ * `coffer age-keygen` / `coffer-age-keygen` (docs/formats/age.md "Identity and recipient files", "The age and age-keygen command lines"): file mode
  * 0600, never overwriting, the public key on stderr, `-y`, `-pq`.
  */
 import { test } from "node:test"

@@ -1,4 +1,4 @@
-// The MISSION.md sops flow end to end through the real bin/coffer (issue 4, MISSION.md C3):
+// The sops flow of docs/goals.md "Capabilities" end to end through the real bin/coffer (issue 4):
 // creation rules with anchors, encrypt -i, decrypt with the admin key and the host's SSH
 // key, edit with a scripted editor (minimal diff), set, unset, exec-env, exec-file,
 // filestatus; edit interrupted by SIGINT/SIGTERM, failing editors and invalid edits leave
@@ -71,7 +71,7 @@ async function setUpRepo(t: TestContext): Promise<Repo | undefined> {
   const host = converted.stdout.toString().trim()
   assert.match(admin, /^age1/)
   assert.match(host, /^age1/)
-  // The MISSION.md example, with anchors
+  // The example of the mission, with anchors
   writeFileSync(
     join(dir, ".sops.yaml"),
     `keys:
@@ -118,7 +118,7 @@ function assertNoPlaintextLeft(repo: Repo): void {
   assert.deepEqual(readdirSync(repo.plainDir), [], "coffer's private temp dirs must be gone")
 }
 
-test("MISSION.md flow: rule with anchors, encrypt -i, decrypt with either key, edit, set, unset, exec-env, exec-file, filestatus", async (t) => {
+test("the mission's flow: rule with anchors, encrypt -i, decrypt with either key, edit, set, unset, exec-env, exec-file, filestatus", async (t) => {
   const repo = await setUpRepo(t)
   if (repo === undefined) return
   const file = "secrets/dao/tailscale.yaml"

@@ -1,5 +1,5 @@
 /**
- * `coffer rotate` as a real process (sops-format.md §12 `rotate`): a new data key, so every
+ * `coffer rotate` as a real process (docs/formats/sops.md "Commands": `rotate`): a new data key, so every
  * value's ciphertext and the MAC change while the plaintext stays; `--add-age` adds a key
  * to the first group, `--rm-age` removes one; without `-i` the result goes to stdout and
  * the file is left alone.

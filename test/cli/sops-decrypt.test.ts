@@ -1,4 +1,4 @@
-// `coffer decrypt` (sops-format.md §12): output formats, --extract, -i, --output, and the
+// `coffer decrypt` (docs/formats/sops.md "Commands"): output formats, --extract, -i, --output, and the
 // errors people hit: no key (where coffer looked), a tampered value (its path), a MAC
 // mismatch, a file that is not a sops file.
 import { test } from "node:test"

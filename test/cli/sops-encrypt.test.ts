@@ -1,4 +1,4 @@
-// `coffer encrypt` (sops-format.md §4, §7, §12): keys from --age (SSH public keys too) and
+// `coffer encrypt` (docs/formats/sops.md "Which values are encrypted", "Data key and master keys", "Commands"): keys from --age (SSH public keys too) and
 // --pgp, selectors, -i, refusing encrypted files, and round trips through `coffer decrypt`,
 // Debian's `age` (the data key is a plain age file) and gpg.
 import { test } from "node:test"

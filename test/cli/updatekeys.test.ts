@@ -1,6 +1,6 @@
 /**
- * `coffer updatekeys` as a real process (sops-format.md §12 `updatekeys`; MISSION.md C3
- * "Bulk"): a rule gains a recipient and `updatekeys -y` over a folder of 50 files adds it
+ * `coffer updatekeys` as a real process (docs/formats/sops.md "Commands": `updatekeys`;
+ * docs/goals.md "Bulk changes"): a rule gains a recipient and `updatekeys -y` over a folder of 50 files adds it
  * on the worker pool without touching the values (ciphertext, lastmodified and MAC byte
  * for byte; the new key decrypts); `--json`; no terminal without `--yes` changes nothing;
  * `--rotate` changes every ciphertext; a file that can't be opened fails alone; on a

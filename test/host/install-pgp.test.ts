@@ -1,5 +1,5 @@
 /**
- * `coffer install` with `sshKeyPaths` (sops-nix.md §3 step 5 "GPG from SSH") for real: as
+ * `coffer install` with `sshKeyPaths` (docs/host/sops-nix-manifest.md "The install, step by step": GPG from SSH) for real: as
  * root, on a real ramfs in a private mount namespace (as in install.test.ts), the RSA SSH
  * key of sops-nix's test assets is turned into its OpenPGP key in a temporary keyring under
  * the mount point, which opens sops-nix's own `secrets.yaml` (its second PGP recipient).

@@ -1,6 +1,6 @@
 /**
- * The install unit under a real systemd (issue 5 "Proof"; testing-on-this-machine.md §3d
- * recipe A): `systemd-nspawn --volatile=yes` boots the host's /usr as a container, with the
+ * The install unit under a real systemd (issue 5 "Proof"; docs/testing.md
+ * "A real systemd as PID 1"): `systemd-nspawn --volatile=yes` boots the host's /usr as a container, with the
  * repository bound read-only at /opt/coffer and the test's manifest, host key, sops files
  * and unit files (from `planUnits`, as `coffer units` writes them) bound at /opt/share and
  * /etc/systemd/system. nspawn itself runs in a private mount namespace, so the tmpfs it

@@ -1,5 +1,5 @@
 // Every unit `coffer units` writes passes `systemd-analyze verify` with no output at all
-// (testing-on-this-machine.md §3a: unknown keys are only warnings, so stderr must be empty).
+// (docs/testing.md "systemd-analyze verify": unknown keys are only warnings, so stderr must be empty).
 // Consumers are test units of our own (ExecStart=/usr/bin/true) with coffer's drop-ins
 // beside them; a negative control shows drop-ins there are really read.
 import { test, type TestContext } from "node:test"

@@ -1,4 +1,4 @@
-// Interop of the SSH recipient types (age-spec.md §6) with Debian's age 1.1.1: files we
+// Interop of the SSH recipient types (docs/formats/age.md "SSH recipients") with Debian's age 1.1.1: files we
 // encrypt to ssh-ed25519 / ssh-rsa keys decrypt with `age -d -i KEY`, and files `age -r
 // "ssh-… KEY"` writes decrypt with our identities, binary and armored, at chunk-boundary
 // sizes, with several recipients per file; keys come from the real ssh-keygen.

@@ -84,7 +84,7 @@ function architectureProblems(
       )
       if (!candidates.some(exists)) {
         problems.push(
-          `docs/architecture.md "## ${section.heading}" names \`${named}\`, which is not a file (looked for ${candidates.join(", ")}): correct the name, or remove the line if the file is gone`,
+          `the section "## ${section.heading}" of docs/architecture.md names \`${named}\`, which is not a file (looked for ${candidates.join(", ")}): correct the name, or remove the line if the file is gone`,
         )
       }
     }
@@ -97,7 +97,7 @@ test("docs/architecture.md names every file of src/ in its folder's section, and
     .map((f) => f.path)
     .filter((p) => !p.endsWith(".test.ts"))
   assert.ok(files.length > 100, `only ${String(files.length)} source files found`)
-  const markdown = readFileSync(join(repoRoot, "docs", "architecture.md"), "utf8")
+  const markdown = readFileSync(join(repoRoot, "docs/architecture.md"), "utf8")
   const problems = architectureProblems(markdown, files, (p) => existsSync(join(repoRoot, p)))
   assert.deepEqual(problems, [])
 })

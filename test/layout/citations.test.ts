@@ -1,8 +1,9 @@
 /**
  * Every document a source file cites is in the repository (docs/conventions.md
- * "Comments"): in `src/`, `bench/` and `scripts/`, each `….md` named in a comment (or a
- * string) must be a file of the repository, by its path from the root (or relative to the
- * citing file when it starts with `./` or `../`), and each heading quoted right after it
+ * "Comments"): in `src/`, `bench/`, `scripts/`, `test/`, `docs/`, `nix/` and the README,
+ * each `….md` named in a comment, a string or a page must be a file of the repository, by
+ * its path from the root (or relative to the citing file when it starts with `./` or
+ * `../`, and for a Markdown page, relative to it), and each heading quoted right after it
  * (`docs/formats/age.md "Header MAC"`) must be a heading of that file. Section numbers
  * (`§3.3`) belong to notes outside the repository and are refused. A failure names the
  * file, the line, the citation and what to do.
@@ -14,9 +15,12 @@ import { dirname, join, normalize } from "node:path"
 import { repoRoot } from "../support/cli.js"
 import { sourceFiles, type SourceFile } from "../support/source-files.js"
 
-/** The folders whose files must cite only what the repository holds. */
-const checkedFolders = ["src", "bench", "scripts"]
-const checkedSuffixes = [".ts", ".mjs", ".js", ".cjs", ".sh"]
+/** The folders whose files must cite only what the repository holds, and the root's pages. */
+const checkedFolders = ["src", "bench", "scripts", "test", "docs", "nix"]
+const checkedRootFiles = ["README.md"]
+const checkedSuffixes = [".ts", ".mjs", ".js", ".cjs", ".sh", ".md", ".nix"]
+/** This file quotes wrong citations on purpose, as test data. */
+const uncheckedFiles = new Set(["test/layout/citations.test.ts"])
 
 /** The docs to suggest in messages. */
 const suggestion =
@@ -95,8 +99,12 @@ function citationProblems(
   for (const match of text.matchAll(/(?<![\w./-])((?:\.{1,2}\/)*[\w][\w./-]*\.md)\b/g)) {
     const cited = match[1] ?? ""
     // a relative path is relative to the file, or to where the build puts it (dist/…)
+    // a Markdown page links relative to itself (`nixos.md`, `host/sops-nix-manifest.md`)
+    const beside = normalize(join(dirname(file.path), cited))
     const path = !cited.startsWith(".")
-      ? cited
+      ? file.path.endsWith(".md") && !exists(cited) && exists(beside)
+        ? beside
+        : cited
       : ([join(dirname(file.path), cited), join("dist", dirname(file.path), cited)]
           .map((p) => normalize(p))
           .find((p) => exists(p)) ?? normalize(join(dirname(file.path), cited)))
@@ -164,8 +172,11 @@ const repositoryHeadings = (path: string): Set<string> => {
   return headings
 }
 
-test("every document cited in src/, bench/ and scripts/ is in the repository, with its heading", () => {
-  const files = checkedFolders.flatMap((folder) => sourceFiles(folder, checkedSuffixes))
+test("every document cited in src/, bench/, scripts/, test/, docs/, nix/ and the README is in the repository, with its heading", () => {
+  const files = [
+    ...checkedFolders.flatMap((folder) => sourceFiles(folder, checkedSuffixes)),
+    ...checkedRootFiles.map((path) => ({ path, text: readFileSync(join(repoRoot, path), "utf8") })),
+  ].filter((f) => !uncheckedFiles.has(f.path))
   assert.ok(files.length > 100, `only ${String(files.length)} files found`)
   const problems = files.flatMap((f) => citationProblems(f, isRepositoryFile, repositoryHeadings))
   assert.deepEqual(problems, [])

@@ -2,7 +2,7 @@
  * The build-time check of the sops manifest, run as Nix would run it: the `checkPhase` that
  * nixosModules.sops gives the manifest's derivation, run by bash with `$out` the manifest
  * the module wrote, with the real `coffer install --check-mode=…` of this repository (as
- * sops-nix's `sops-install-secrets -check-mode=sopsfile`, spec sops-nix.md §6). A key
+ * sops-nix's `sops-install-secrets -check-mode=sopsfile`, docs/host/sops-nix-manifest.md "Checks at build time"). A key
  * that is not in its sops file, and a file that is not a sops file, fail the build with a
  * message naming the secret and the file; without validateSopsFiles only the manifest is
  * checked, as in sops-nix.

@@ -1,5 +1,5 @@
 // Interop of our plugin client with Debian's age 1.1.1, both driving the test plugin
-// test/plugin/age-plugin-coffertest (age-spec.md §9): files age encrypts through the plugin
+// test/plugin/age-plugin-coffertest (docs/formats/age.md "Plugins"): files age encrypts through the plugin
 // decrypt with ours, and the other way round, including the data-less identity of -j.
 import { test } from "node:test"
 import assert from "node:assert/strict"

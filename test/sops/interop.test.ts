@@ -1,4 +1,4 @@
-// MISSION.md C2 proof: every real sops file in test/vectors/sops (sops 3.2.0 to 3.13.2, see
+// The proof of docs/goals.md "Capabilities" for sops files: every real sops file in test/vectors/sops (sops 3.2.0 to 3.13.2, see
 // its README) decrypts with `coffer decrypt` to its .expected.json plaintext, with the keys
 // found the way sops finds them: age key files through SOPS_AGE_KEY_FILE, the sops-nix
 // file also through its SSH ed25519 key, PGP files through the real gpg with the keys

@@ -1,5 +1,5 @@
 // An independent implementation reads what coffer writes: `sops-age` 4.0.2 from npm (its own
-// YAML/JSON/dotenv parsing, AES-GCM, and typage for age; see spec/js-sops-peers.md)
+// YAML/JSON/dotenv parsing, AES-GCM, and typage for age; see docs/formats/sops.md "Other implementations")
 // decrypts files made by `coffer encrypt` with an age recipient.
 import { test } from "node:test"
 import assert from "node:assert/strict"

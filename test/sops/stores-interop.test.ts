@@ -1,5 +1,5 @@
 /**
- * Every real sops file in test/vectors/sops through its store (sops-format.md §8, §9):
+ * Every real sops file in test/vectors/sops through its store (docs/formats/sops.md "The sops metadata", "Writing each format"):
  * metadata matches the sidecar and the file, sops 3.13.x files re-emit byte for byte,
  * older layouts re-emit as the 3.13 layout that parses back to the same document and metadata.
  */

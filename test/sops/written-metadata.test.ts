@@ -1,5 +1,5 @@
 // The `sops` section coffer writes, checked field by field against the 3.13 layout the
-// format notes describe (sops-format.md §7.3, §8.1–8.4, §9): the keys sops requires, their
+// format notes describe (docs/formats/sops.md "What master keys store", "The sops metadata", "Writing each format"): the keys sops requires, their
 // order (sorted at every level since 3.13), the RFC 3339 times, the MAC, the age `enc`
 // armor, and each store's placement (YAML/JSON nested, dotenv `sops_` lines, INI `[sops]`).
 import { test } from "node:test"

@@ -1,6 +1,6 @@
 /**
  * A real systemd booted with `systemd-nspawn --volatile=yes` from the host's /usr, in a
- * private mount namespace and a private network (testing-on-this-machine.md §3d recipe A),
+ * private mount namespace and a private network (docs/testing.md "A real systemd as PID 1"),
  * for the tests that need PID 1: the install unit (test/host/systemd.slow.test.ts) and the
  * Tailscale join unit (test/tailscale/systemd.slow.test.ts). Moved here from the former so
  * both share it.
