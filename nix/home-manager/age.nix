@@ -27,12 +27,19 @@ let
     }
   );
 
+  # agenix's age.package is the age that decrypts (people set it to rage, or to a wrapper
+  # with plugins); coffer decrypts by itself, so any package that is not coffer is taken as
+  # agenix's and coffer itself runs (with a warning).
+  nameOf = p: p.pname or (builtins.parseDrvName (p.name or "")).name;
+  agePackageIsCoffer = nameOf cfg.package == "coffer";
+  coffer = if agePackageIsCoffer then cfg.package else pkgs.coffer or (pkgs.callPackage ../package.nix { });
+
   manifestValue = ageLib.userManifest { inherit cfg; };
   manifest = pkgs.writeTextFile {
     name = "agenix-manifest.json";
     text = builtins.toJSON manifestValue;
     checkPhase = ageLib.checkCommand {
-      coffer = cfg.package;
+      inherit coffer;
       inherit cfg;
     };
   };
@@ -40,7 +47,7 @@ let
 in
 {
   options.age = {
-    package = opts.cofferPackage pkgs "The coffer package that installs the secrets (agenix: the age package).";
+    package = opts.cofferPackage pkgs "The coffer package that installs the secrets (agenix: the age package; any other package is not run, and a warning says so).";
     secrets = mkOption {
       type = types.attrsOf secretType;
       default = { };
@@ -75,6 +82,7 @@ in
   };
 
   config = lib.mkIf (cfg.secrets != { }) {
+    warnings = lib.optional (!agePackageIsCoffer) "age.package = ${builtins.toJSON (cfg.package.name or "?")} is agenix's age package, which coffer does not run: coffer decrypts the age files by itself (pkgs.coffer). Remove age.package, or set it to coffer.";
     assertions =
       [
         {
@@ -101,7 +109,7 @@ in
       Unit.Description = "Install the agenix secrets of this user (coffer)";
       Service = {
         Type = "oneshot";
-        ExecStart = "${cfg.package}/bin/coffer install --ignore-passwd ${manifest}";
+        ExecStart = "${coffer}/bin/coffer install --ignore-passwd ${manifest}";
       };
       Install.WantedBy = [ "default.target" ];
     };

@@ -89,6 +89,26 @@ test("the user services sops-nix.service and agenix.service, restarted on a swit
   }
 })
 
+test("agenix's age.package (rage, a wrapper) is not run: coffer installs, and a warning says so", (t) => {
+  if (!requireNix(t)) return
+  const select =
+    "r: { exec = r.config.systemd.user.services.agenix.Service.ExecStart; warnings = r.warnings; }"
+  const rage = `{ age.package = { type = "derivation"; name = "rage-0.11.1"; outPath = "/nix/store/00000000000000000000000000000000-rage-0.11.1"; }; }`
+  const got = evalModules([homeModules, alice, rage], select, hm) as {
+    exec: string
+    warnings: string[]
+  }
+  assert.match(got.exec, /^\/nix\/store\/0{32}-coffer\/bin\/coffer install --ignore-passwd /)
+  assert.deepEqual(got.warnings, [
+    `age.package = "rage-0.11.1" is agenix's age package, which coffer does not run: coffer decrypts the age files by itself (pkgs.coffer). Remove age.package, or set it to coffer.`,
+  ])
+  // a coffer package given there is the one that runs, without a warning
+  const own = `{ age.package = { type = "derivation"; name = "coffer-0.2.0"; outPath = "/nix/store/11111111111111111111111111111111-coffer-0.2.0"; }; }`
+  const mine = evalModules([homeModules, alice, own], select, hm) as typeof got
+  assert.match(mine.exec, /^\/nix\/store\/1{32}-coffer-0\.2\.0\/bin\/coffer install /)
+  assert.deepEqual(mine.warnings, [])
+})
+
 test("every option of sops-nix's and agenix's home-manager modules exists", (t) => {
   if (!requireNix(t)) return
   const upstream = JSON.parse(readFileSync(join(testNixDir, "upstream-options.json"), "utf8")) as {
