@@ -92,3 +92,29 @@ export function stsSessionName(hostname: string): string {
   const name = `sops@${hostname.replace(/[^a-zA-Z0-9=,.@-_]+/g, "")}`
   return name.length >= ROLE_SESSION_NAME_LIMIT ? name.slice(0, ROLE_SESSION_NAME_LIMIT) : name
 }
+
+/**
+ * A KMS key as sops's `ToString` writes it (`ARN[+ROLE][|CONTEXT[|PROFILE]]`, the context
+ * as sorted `name:value` pairs): what `--rm-kms` is compared with.
+ * @param key the key's fields
+ * @returns the text
+ */
+export function kmsKeyString(key: OpaqueMasterKey): string {
+  const text = (v: unknown): string => (typeof v === "string" ? v : "")
+  const arn = text(key.fields["arn"])
+  const role = text(key.fields["role"])
+  const arnRole = role === "" ? arn : `${arn}+${role}`
+  const raw = key.fields["context"]
+  const pairs =
+    typeof raw === "object" && raw !== null && !Array.isArray(raw)
+      ? Object.entries(raw as Record<string, unknown>)
+          .filter(([, v]) => v !== null && v !== undefined)
+          .map(([k, v]) => [k, typeof v === "string" ? v : String(v)] as const)
+      : []
+  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const context = pairs.map(([k, v]) => `${k}:${v}`).join(",")
+  const profile = text(key.fields["aws_profile"])
+  if (profile !== "") return `${arnRole}|${context}|${profile}`
+  if (context !== "") return `${arnRole}|${context}`
+  return arnRole
+}

@@ -612,11 +612,12 @@ function parseFlatKeys(rule: Record<string, Plain>, place: Place): MutableGroup 
   group.age.push(...keyList(rule["age"], field("age")))
   group.pgp.push(...keyList(rule["pgp"], field("pgp")))
   const awsProfile = optionalString(rule["aws_profile"], field("aws_profile"))
-  for (const entry of keyList(rule["kms"], field("kms"))) {
-    // spec: "arn+arn:role" adds a role
-    const plus = entry.indexOf("+")
-    const arn = plus === -1 ? entry : entry.slice(0, plus)
-    const role = plus === -1 ? undefined : entry.slice(plus + 1)
+  for (const text of keyList(rule["kms"], field("kms"))) {
+    // spec: spaces are removed and "ARN+arn:…" adds a role (sops's NewMasterKeyFromArn)
+    const entry = text.replaceAll(" ", "")
+    const plus = entry.indexOf("+arn:")
+    const arn = plus <= 0 ? entry : entry.slice(0, plus)
+    const role = plus <= 0 ? undefined : entry.slice(plus + 1)
     addOpaque(group, "kms", {
       arn,
       ...(role === undefined ? {} : { role }),

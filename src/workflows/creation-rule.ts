@@ -16,6 +16,8 @@ import { matchCreationRule } from "../policy/match.js"
 import type { KeyGroupRecipients, WrappedDataKey } from "../sops/data-key.js"
 import { wrapDataKey } from "../sops/data-key.js"
 import type { ValueSelector } from "../sops/metadata.js"
+import { UsageError } from "../internal/errors.js"
+import { kmsKeysFromArnList, parseKmsContext } from "../cloud/aws-kms-key.js"
 
 /** How a new file is encrypted. */
 export interface NewFileKeys {
@@ -37,6 +39,15 @@ export interface KeyFlags {
   readonly age: readonly string[]
   /** `--pgp` values (comma-separated strings). */
   readonly pgp: readonly string[]
+  /** `--kms` values (comma-separated ARNs, `ARN+ROLE_ARN` for a role); default `SOPS_KMS_ARN`. */
+  readonly kms?: readonly string[]
+  /** `--aws-profile`: the profile written into new `--kms` keys. */
+  readonly awsProfile?: string | undefined
+  /**
+   * `--encryption-context` (`k1:v1,k2:v2`): for `--kms` keys only; as with `sops encrypt`,
+   * a rule's keys keep the context the rule gives them.
+   */
+  readonly encryptionContext?: string | undefined
   /** `--shamir-secret-sharing-threshold`, when given. */
   readonly threshold?: number | undefined
   /** `--allow-unknown-config-keys`: keys of `.sops.yaml` sops does not know are warnings. */
@@ -146,8 +157,19 @@ export async function newFileKeys(
 ): Promise<NewFileKeys> {
   const age = splitKeyList(flags.age, io.env["SOPS_AGE_RECIPIENTS"])
   const pgp = splitKeyList(flags.pgp, io.env["SOPS_PGP_FP"]).map((fp) => fp.replaceAll(" ", ""))
+  const contextText = flags.encryptionContext ?? ""
+  const context = parseKmsContext(contextText)
+  if (contextText !== "" && context === undefined) {
+    throw new UsageError(`invalid KMS encryption context format ${JSON.stringify(contextText)}`, {
+      hints: ["write it as name:value pairs separated by commas: app:web,env:prod"],
+    })
+  }
+  // spec: --kms (else SOPS_KMS_ARN) is one comma-separated text, as sops's MasterKeysFromArnString reads it
+  const kmsText =
+    (flags.kms ?? []).length > 0 ? (flags.kms ?? []).join(",") : (io.env["SOPS_KMS_ARN"] ?? "")
+  const kms = kmsKeysFromArnList(kmsText, context, flags.awsProfile ?? "")
   const configOptions: ConfigParseOptions = { allowUnknownKeys: flags.allowUnknownConfigKeys }
-  if (age.length > 0 || pgp.length > 0) {
+  if (age.length > 0 || pgp.length > 0 || kms.length > 0) {
     // Explicit keys replace the rule's; the rule (if one matches) still gives its settings.
     let rule: CreationRule | undefined
     try {
@@ -156,7 +178,7 @@ export async function newFileKeys(
       if (!(e instanceof ConfigNotFoundError || e instanceof NoMatchingRuleError)) throw e
     }
     return {
-      keyGroups: [{ age, pgp }],
+      keyGroups: [{ age, pgp, ...(kms.length > 0 ? { opaque: { kms } } : {}) }],
       shamirThreshold: flags.threshold ?? 0,
       selector: rule?.selector,
       macOnlyEncrypted: rule?.macOnlyEncrypted ?? false,

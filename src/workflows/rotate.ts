@@ -10,6 +10,8 @@ import { recipientsOf, rewriteKeys } from "./key-groups.js"
 import { readInputFile } from "./sops-session.js"
 import type { KeyGroupRecipients } from "../sops/data-key.js"
 import type { Store } from "../sops/stores/index.js"
+import type { OpaqueMasterKey } from "../sops/metadata.js"
+import { kmsKeyString } from "../cloud/aws-kms-key.js"
 
 /** What to rotate, and the master keys to add and remove on the way. */
 export interface RotateRequest {
@@ -27,6 +29,10 @@ export interface RotateRequest {
   readonly addPgp: readonly string[]
   /** PGP fingerprints to remove from every group. */
   readonly removePgp: readonly string[]
+  /** AWS KMS keys to add to the first key group. */
+  readonly addKms?: readonly OpaqueMasterKey[]
+  /** AWS KMS keys to remove from every group (matched as sops's `ToString` writes them). */
+  readonly removeKms?: readonly OpaqueMasterKey[]
 }
 
 /**
@@ -49,6 +55,8 @@ export async function rotateSopsFile(
     rmAge: request.removeAge,
     addPgp: request.addPgp.map(normalizeFp),
     rmPgp: request.removePgp.map(normalizeFp),
+    addKms: request.addKms ?? [],
+    rmKms: request.removeKms ?? [],
   })
   const out = await rewriteKeys(
     text,
@@ -78,6 +86,8 @@ interface KeyEdits {
   readonly rmAge: readonly string[]
   readonly addPgp: readonly string[]
   readonly rmPgp: readonly string[]
+  readonly addKms: readonly OpaqueMasterKey[]
+  readonly rmKms: readonly OpaqueMasterKey[]
 }
 
 /** sops: added keys go to the first group; removal matches the key string in all groups. */
@@ -88,11 +98,17 @@ function changeGroups(
   return groups.map((group, index) => {
     const age = group.age.filter((r) => !edits.rmAge.includes(r.trim()))
     const pgp = group.pgp.filter((fp) => !edits.rmPgp.includes(normalizeFp(fp)))
+    const removed = new Set(edits.rmKms.map(kmsKeyString))
+    const kms = (group.opaque?.kms ?? []).filter((k) => !removed.has(kmsKeyString(k)))
     if (index === 0) {
       for (const r of edits.addAge) if (!age.includes(r)) age.push(r)
       for (const fp of edits.addPgp) if (!pgp.some((p) => normalizeFp(p) === fp)) pgp.push(fp)
+      for (const k of edits.addKms) kms.push(k)
     }
-    return { ...group, age, pgp }
+    const opaque = { ...group.opaque }
+    if (kms.length > 0) opaque.kms = kms
+    else delete opaque.kms
+    return { ...group, age, pgp, opaque }
   })
 }
 

@@ -54,6 +54,7 @@ test("bash: passes bash -n, has every command, and completes commands, flags and
   assert.deepEqual(await complete(["coffer", "updatekeys", "--ro"]), ["--rotate"])
   assert.deepEqual((await complete(["coffer", "rotate", "--add-"])).sort(), [
     "--add-age",
+    "--add-kms",
     "--add-pgp",
   ])
   assert.deepEqual(await complete(["coffer", "groups", "de"]), ["delete"])

@@ -9,7 +9,7 @@ import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse } from "yaml"
 import { runCli } from "../support/cli.js"
@@ -360,4 +360,141 @@ test("KMS refusing: access denied, an unknown key and a pending deletion are tol
     seen.every((s) => s === "TrentService.Decrypt"),
     seen.join(","),
   )
+})
+
+test("--kms, SOPS_KMS_ARN, --aws-profile and --encryption-context write what sops writes, and sops reads it", async (t) => {
+  const s = await setup(t)
+  if (s === null) return
+  // a profile in a credentials file, and no keys in the environment
+  const awsDir = join(String(s.env["HOME"]), ".aws")
+  mkdirSync(awsDir)
+  writeFileSync(
+    join(awsDir, "credentials"),
+    "[ci]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n",
+  )
+  const profileEnv = { ...s.env, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined }
+  const flags = ["--kms", s.arnA, "--aws-profile", "ci", "--encryption-context", "app:web,env:prod"]
+  const byCoffer = await s.kms.coffer(["encrypt", ...flags, "plain.yaml"], {
+    env: profileEnv,
+    cwd: s.dir,
+  })
+  assert.equal(byCoffer.status, 0, byCoffer.stderr)
+  const bySops = await s.kms.run(s.sops, ["encrypt", ...flags, "plain.yaml"], {
+    env: profileEnv,
+    cwd: s.dir,
+  })
+  assert.equal(bySops.status, 0, bySops.stderr)
+  const fieldsOf = (out: RunResult): unknown => {
+    const [key] = sopsSection(out.stdout.toString("utf8"))["kms"] as Record<string, unknown>[]
+    return { ...key, enc: typeof key?.["enc"], created_at: typeof key?.["created_at"] }
+  }
+  assert.deepEqual(fieldsOf(byCoffer), fieldsOf(bySops))
+  assert.deepEqual(fieldsOf(byCoffer), {
+    arn: s.arnA,
+    aws_profile: "ci",
+    context: { app: "web", env: "prod" },
+    created_at: "string",
+    enc: "string",
+  })
+  writeFileSync(join(s.dir, "profile.yaml"), byCoffer.stdout)
+  const read = await s.kms.run(s.sops, ["decrypt", "profile.yaml"], { env: profileEnv, cwd: s.dir })
+  assert.equal(read.status, 0, read.stderr)
+  assert.deepEqual(decoded(read.stdout), EXPECTED)
+
+  // SOPS_KMS_ARN, two keys; a rule's keys do not take --encryption-context (sops encrypt)
+  const fromEnv = await s.kms.coffer(["encrypt", "plain.yaml"], {
+    env: { ...s.env, SOPS_KMS_ARN: `${s.arnA}, ${s.arnB}` },
+    cwd: s.dir,
+  })
+  assert.equal(fromEnv.status, 0, fromEnv.stderr)
+  assert.equal((sopsSection(fromEnv.stdout.toString("utf8"))["kms"] as unknown[]).length, 2)
+  writeFileSync(join(s.dir, ".sops.yaml"), `creation_rules:\n  - kms: ${s.arnB}\n`)
+  const ruled: Record<string, unknown>[] = []
+  for (const tool of ["coffer", "sops"]) {
+    const args = ["encrypt", "--encryption-context", "team:ops", "plain.yaml"]
+    const out: RunResult =
+      tool === "coffer"
+        ? await s.kms.coffer(args, { env: s.env, cwd: s.dir })
+        : await s.kms.run(s.sops, args, { env: s.env, cwd: s.dir })
+    assert.equal(out.status, 0, out.stderr)
+    ruled.push(
+      (sopsSection(out.stdout.toString("utf8"))["kms"] as Record<string, unknown>[])[0] ?? {},
+    )
+  }
+  assert.equal(ruled[1]?.["context"], undefined)
+  assert.deepEqual(Object.keys(ruled[0] ?? {}), Object.keys(ruled[1] ?? {}))
+  const bad = await s.kms.coffer(
+    ["encrypt", "--kms", s.arnA, "--encryption-context", "app", "plain.yaml"],
+    {
+      env: s.env,
+      cwd: s.dir,
+    },
+  )
+  assert.equal(bad.status, 2, bad.stderr)
+  assert.match(bad.stderr, /invalid KMS encryption context format "app"/)
+})
+
+test("rotate --add-kms/--rm-kms and groups add --kms: sops reads the results", async (t) => {
+  const identity = generateX25519Identity()
+  const s = await setup(t)
+  if (s === null) return
+  const withAge = { ...s.env, SOPS_AGE_KEY: identity.encode() }
+  const enc = await s.kms.coffer(["encrypt", "--kms", s.arnA, "plain.yaml"], {
+    env: s.env,
+    cwd: s.dir,
+  })
+  assert.equal(enc.status, 0, enc.stderr)
+  writeFileSync(join(s.dir, "f.yaml"), enc.stdout)
+  const rot = await s.kms.coffer(
+    ["rotate", "-i", "--add-kms", s.arnB, "--rm-kms", s.arnA, "f.yaml"],
+    { env: s.env, cwd: s.dir },
+  )
+  assert.equal(rot.status, 0, rot.stderr)
+  const rotated = sopsSection(readFileSync(join(s.dir, "f.yaml"), "utf8"))
+  assert.deepEqual(
+    (rotated["kms"] as Record<string, unknown>[]).map((k) => k["arn"]),
+    [s.arnB],
+  )
+  // key A can no longer open it, for sops either
+  assert.equal((await s.kms.call("DisableKey", { KeyId: KEY_B })).status, 0)
+  const withoutB = await s.kms.run(s.sops, ["decrypt", "f.yaml"], { env: s.env, cwd: s.dir })
+  assert.notEqual(withoutB.status, 0)
+  assert.equal((await s.kms.call("EnableKey", { KeyId: KEY_B })).status, 0)
+  const bySops = await s.kms.run(s.sops, ["decrypt", "f.yaml"], { env: s.env, cwd: s.dir })
+  assert.equal(bySops.status, 0, bySops.stderr)
+
+  // a second group of one age key: now both groups are needed (Shamir 2 of 2)
+  const add = await s.kms.coffer(
+    ["groups", "add", "--file", "f.yaml", "-i", "--age", identity.toRecipient().toString()],
+    { env: s.env, cwd: s.dir },
+  )
+  assert.equal(add.status, 0, add.stderr)
+  const add2 = await s.kms.coffer(
+    [
+      "groups",
+      "add",
+      "--file",
+      "f.yaml",
+      "-i",
+      "--kms",
+      s.arnA,
+      "--encryption-context",
+      "k:v",
+      "--shamir-secret-sharing-threshold",
+      "2",
+    ],
+    { env: withAge, cwd: s.dir },
+  )
+  assert.equal(add2.status, 0, add2.stderr)
+  const groups = sopsSection(readFileSync(join(s.dir, "f.yaml"), "utf8"))["key_groups"] as Record<
+    string,
+    unknown
+  >[]
+  assert.equal(groups.length, 3)
+  assert.deepEqual((groups[2]?.["kms"] as Record<string, unknown>[])[0]?.["context"], { k: "v" })
+  for (const env of [s.env, withAge]) {
+    const out = await s.kms.run(s.sops, ["decrypt", "f.yaml"], { env, cwd: s.dir })
+    assert.equal(out.status, 0, out.stderr)
+    assert.deepEqual(decoded(out.stdout), EXPECTED)
+  }
 })

@@ -28,6 +28,9 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "allowUnknownConfigKeys", names: ["allow-unknown-config-keys"], kind: "boolean" },
   { key: "age", names: ["age", "a"], kind: "value" },
   { key: "pgp", names: ["pgp", "p"], kind: "value" },
+  { key: "kms", names: ["kms", "k"], kind: "value" },
+  { key: "awsProfile", names: ["aws-profile"], kind: "value" },
+  { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
   { key: "inputType", names: ["input-type"], kind: "value" },
   { key: "ignoreMac", names: ["ignore-mac"], kind: "boolean" },
@@ -56,8 +59,10 @@ Flags:
     --allow-unknown-config-keys
                             Warn about keys of .sops.yaml that sops 3.13 does not know
                             (a config for a newer sops) instead of stopping.
-    --age RECIPIENTS, --pgp FINGERPRINTS
-                            Keys for a new file instead of the creation rule's.
+    --age RECIPIENTS, --pgp FINGERPRINTS, -k/--kms ARNS
+                            Keys for a new file instead of the creation rule's
+                            (--aws-profile NAME and --encryption-context K:V,… go
+                            with --kms).
     --shamir-secret-sharing-threshold N
                             Threshold for a new file with several key groups.
     --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
@@ -100,6 +105,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
           allowUnknownConfigKeys: flagIsSet(parsed, "allowUnknownConfigKeys"),
           age: flagValues(parsed, "age"),
           pgp: flagValues(parsed, "pgp"),
+          kms: flagValues(parsed, "kms"),
+          awsProfile: flagValue(parsed, "awsProfile"),
+          encryptionContext: flagValue(parsed, "encryptionContext"),
           threshold: threshold === undefined ? undefined : Number(threshold),
         }),
       chooseEditor: () => {

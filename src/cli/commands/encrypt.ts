@@ -42,6 +42,9 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "allowUnknownConfigKeys", names: ["allow-unknown-config-keys"], kind: "boolean" },
   { key: "age", names: ["age", "a"], kind: "value" },
   { key: "pgp", names: ["pgp", "p"], kind: "value" },
+  { key: "kms", names: ["kms", "k"], kind: "value" },
+  { key: "awsProfile", names: ["aws-profile"], kind: "value" },
+  { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
   ...selectorFlags.map((kind): FlagSpec => ({
     key: kind,
@@ -57,7 +60,7 @@ const flagSpecs: readonly FlagSpec[] = [
 
 function helpText(invokedAs: string): string {
   return `Usage:
-    ${invokedAs} [--age RECIPIENTS | --pgp FINGERPRINTS] [FLAGS] FILE
+    ${invokedAs} [--age RECIPIENTS | --pgp FINGERPRINTS | --kms ARNS] [FLAGS] FILE
 
 Encrypts a plaintext YAML, JSON, dotenv, INI or binary file as sops does: keys stay
 readable, values are encrypted with a new data key, and the data key is encrypted for
@@ -68,6 +71,11 @@ Keys:
                             public keys ("ssh-ed25519 AAAA…"). Default: SOPS_AGE_RECIPIENTS.
     --pgp FINGERPRINTS      PGP fingerprints, comma separated (encrypted through gpg).
                             Default: SOPS_PGP_FP.
+    -k, --kms ARNS          AWS KMS key ARNs, comma separated; ARN+ROLE_ARN assumes the
+                            role first. Default: SOPS_KMS_ARN.
+    --aws-profile NAME      The AWS profile for the --kms keys (written into the file).
+    --encryption-context K:V,…
+                            KMS encryption context for --kms keys and a rule's flat kms list.
     --shamir-secret-sharing-threshold N
                             Stored in the metadata (all keys here form one key group).
 
@@ -88,7 +96,7 @@ Output:
     --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
     --output-type TYPE      The encrypted file's format (default: the input's).
 
-Without --age/--pgp, the keys (and key groups, threshold, selector) come from the first
+Without --age/--pgp/--kms, the keys (and key groups, threshold, selector) come from the first
 creation rule in .sops.yaml whose path_regex matches FILE's path relative to the config's
 directory. The config is --config PATH, else SOPS_CONFIG, else .sops.yaml in the current
 directory or the nearest parent.
@@ -101,6 +109,7 @@ Examples:
     $ ${invokedAs} --age age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p secrets.yaml > secrets.enc.yaml
     $ ${invokedAs} -i --age "$(cat /etc/ssh/ssh_host_ed25519_key.pub)" app.env
     $ ${invokedAs} --pgp 85D77543B3D624B63CEA9E6DBC17301B491B3F21 --encrypted-regex '^(data|stringData)$' secret.yaml
+    $ ${invokedAs} --kms arn:aws:kms:eu-west-1:111122223333:alias/secrets --encryption-context app:web prod.yaml
 `
 }
 
@@ -121,6 +130,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     allowUnknownConfigKeys: flagIsSet(parsed, "allowUnknownConfigKeys"),
     age: flagValues(parsed, "age"),
     pgp: flagValues(parsed, "pgp"),
+    kms: flagValues(parsed, "kms"),
+    awsProfile: flagValue(parsed, "awsProfile"),
+    encryptionContext: flagValue(parsed, "encryptionContext"),
     threshold: thresholdFlag === undefined ? undefined : parseThreshold(thresholdFlag),
   })
   const stores = chooseStores(parsed, file)

@@ -19,6 +19,7 @@ import {
   writeResult,
 } from "../sops-file.js"
 import { UsageError } from "../../internal/errors.js"
+import { kmsKeysFromArnList, parseKmsContext } from "../../cloud/aws-kms-key.js"
 import type { KeyGroupRecipients } from "../../sops/data-key.js"
 import {
   addKeyGroup,
@@ -33,6 +34,9 @@ export const flagSpecs: readonly FlagSpec[] = [
   { key: "inPlace", names: ["i", "in-place"], kind: "boolean" },
   { key: "age", names: ["age"], kind: "value" },
   { key: "pgp", names: ["pgp"], kind: "value" },
+  { key: "kms", names: ["kms"], kind: "value" },
+  { key: "awsProfile", names: ["aws-profile"], kind: "value" },
+  { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
   { key: "inputType", names: ["input-type"], kind: "value" },
   { key: "outputType", names: ["output-type"], kind: "value" },
@@ -43,7 +47,7 @@ export const subcommands: readonly string[] = ["add", "delete"]
 
 function helpText(invokedAs: string): string {
   return `Usage:
-    ${invokedAs} add --file FILE [-i] [--age R]... [--pgp FP]... [--shamir-secret-sharing-threshold N]
+    ${invokedAs} add --file FILE [-i] [--age R]... [--pgp FP]... [--kms ARN]... [--shamir-secret-sharing-threshold N]
     ${invokedAs} delete --file FILE [-i] [--shamir-secret-sharing-threshold N] INDEX
 
 Adds or deletes a key group of a sops file. With several groups the data key is split
@@ -56,6 +60,9 @@ Flags:
     --age R               add: an age recipient of the new group (repeatable, or comma
                           separated; age1… or an SSH public key).
     --pgp FP              add: a PGP fingerprint of the new group (repeatable).
+    --kms ARN             add: an AWS KMS key of the new group (repeatable, or comma
+                          separated; ARN+ROLE_ARN for a role), with --aws-profile NAME
+                          and --encryption-context K:V,… if needed.
     --shamir-secret-sharing-threshold N
                           How many groups are needed (default: the file's; 0 = all).
 
@@ -108,12 +115,17 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     }
     const age = split(flagValues(parsed, "age"))
     const pgp = split(flagValues(parsed, "pgp")).map((fp) => fp.replace(/\s+/g, ""))
-    if (age.length === 0 && pgp.length === 0) {
+    const kms = kmsKeysFromArnList(
+      split(flagValues(parsed, "kms")).join(","),
+      parseKmsContext(flagValue(parsed, "encryptionContext") ?? ""),
+      flagValue(parsed, "awsProfile") ?? "",
+    )
+    if (age.length === 0 && pgp.length === 0 && kms.length === 0) {
       throw new UsageError("the new key group needs keys", {
-        hints: ["pass --age RECIPIENT or --pgp FINGERPRINT (repeatable)"],
+        hints: ["pass --age RECIPIENT, --pgp FINGERPRINT or --kms ARN (repeatable)"],
       })
     }
-    next = addKeyGroup(groups, { age, pgp })
+    next = addKeyGroup(groups, { age, pgp, ...(kms.length > 0 ? { opaque: { kms } } : {}) })
   } else {
     const [indexText, ...extra] = parsed.positionals
     if (indexText === undefined || extra.length > 0 || !/^\d+$/.test(indexText)) {

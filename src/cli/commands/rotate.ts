@@ -8,7 +8,9 @@
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
-import { flagIsSet, flagValues, type FlagSpec } from "../flags.js"
+import { flagIsSet, flagValue, flagValues, type FlagSpec, type ParsedFlags } from "../flags.js"
+import { kmsKeysFromArnList, parseKmsContext } from "../../cloud/aws-kms-key.js"
+import type { OpaqueMasterKey } from "../../sops/metadata.js"
 import {
   chooseDestination,
   chooseStores,
@@ -26,6 +28,10 @@ export const flagSpecs: readonly FlagSpec[] = [
   { key: "rmAge", names: ["rm-age"], kind: "value" },
   { key: "addPgp", names: ["add-pgp"], kind: "value" },
   { key: "rmPgp", names: ["rm-pgp"], kind: "value" },
+  { key: "addKms", names: ["add-kms"], kind: "value" },
+  { key: "rmKms", names: ["rm-kms"], kind: "value" },
+  { key: "awsProfile", names: ["aws-profile"], kind: "value" },
+  { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "inputType", names: ["input-type"], kind: "value" },
   { key: "outputType", names: ["output-type"], kind: "value" },
   { key: "output", names: ["o", "output"], kind: "value" },
@@ -47,6 +53,12 @@ Flags:
     --rm-age R            Remove age recipients (comma separated).
     --add-pgp FP          Add PGP fingerprints (comma separated).
     --rm-pgp FP           Remove PGP fingerprints (comma separated).
+    --add-kms ARNS        Add AWS KMS keys (comma separated; ARN+ROLE_ARN for a role).
+    --rm-kms ARNS         Remove AWS KMS keys, written as sops shows them
+                          (ARN[+ROLE][|CONTEXT[|PROFILE]]).
+    --aws-profile NAME, --encryption-context K:V,…
+                          The profile and KMS encryption context of the --add-kms and
+                          --rm-kms keys.
     -o, --output FILE     Write the result to FILE.
     --input-type TYPE, --output-type TYPE
                           yaml, json, dotenv, ini or binary (default: from FILE's suffix).
@@ -78,11 +90,24 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       removeAge: split(flagValues(parsed, "rmAge")),
       addPgp: split(flagValues(parsed, "addPgp")),
       removePgp: split(flagValues(parsed, "rmPgp")),
+      ...kmsEdits(parsed),
     },
     io,
   )
   await writeResult(destination, result, ctx, io)
   return undefined
+}
+
+/** `--add-kms`, `--rm-kms` with `--encryption-context` and `--aws-profile`, as sops reads them. */
+function kmsEdits(parsed: ParsedFlags): {
+  addKms: OpaqueMasterKey[]
+  removeKms: OpaqueMasterKey[]
+} {
+  const context = parseKmsContext(flagValue(parsed, "encryptionContext") ?? "")
+  const profile = flagValue(parsed, "awsProfile") ?? ""
+  const keys = (name: string): OpaqueMasterKey[] =>
+    kmsKeysFromArnList(flagValues(parsed, name).join(","), context, profile)
+  return { addKms: keys("addKms"), removeKms: keys("rmKms") }
 }
 
 function split(values: readonly string[]): string[] {
