@@ -159,6 +159,7 @@ in
           message = "sops.gnupg.qubes-split-gpg.domain is needed with sops.gnupg.qubes-split-gpg.enable";
         }
       ]
+      ++ lib.optional cfg.age.generateKey (sopsLib.generateKeyAssertion cfg)
       ++ builtins.concatMap (
         name: cofferLib.modes.assertions "sops.secrets.${cofferLib.util.attrName name}.mode" cfg.secrets.${name}.mode
       ) (builtins.attrNames cfg.secrets);

@@ -260,10 +260,18 @@ rec {
         && (s.gid == null || s.gid == 0);
       message = "sops.secrets.${attrName name}: a neededForUsers secret is installed before users and groups exist, so it must be owned by root (remove owner, group, uid and gid)";
     }) forUsers
+    ++ optional (cfg.age.generateKey or false) (generateKeyAssertion cfg)
     ++ optional (forUsers != { } && sysusers) {
       assertion = mutableUsers;
       message = "sops: neededForUsers secrets with systemd.sysusers.enable need users.mutableUsers = true (sops-nix issue #475)";
     };
+
+  # sops.age.generateKey makes the key at sops.age.keyFile, so it needs one (sops-nix would
+  # run `age-keygen -o ''` at activation).
+  generateKeyAssertion = cfg: {
+    assertion = cfg.age.keyFile != null;
+    message = "sops.age.generateKey = true needs sops.age.keyFile, the file the key is made in (for example sops.age.keyFile = \"/var/lib/sops-nix/key.txt\";)";
+  };
 
   # The build-time check of a manifest, run in the manifest's checkPhase as sops-nix runs
   # `sops-install-secrets -check-mode=…`: with validateSopsFiles every sops file is parsed

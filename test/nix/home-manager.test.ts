@@ -109,6 +109,22 @@ test("agenix's age.package (rage, a wrapper) is not run: coffer installs, and a 
   assert.deepEqual(mine.warnings, [])
 })
 
+test("home-manager: sops.age.generateKey without sops.age.keyFile is refused, naming both", (t) => {
+  if (!requireNix(t)) return
+  const failed = evalModules(
+    [
+      homeModules,
+      alice,
+      '{ lib, ... }: { sops.age.generateKey = true; sops.age.keyFile = lib.mkForce null; sops.age.sshKeyPaths = [ "/k" ]; }',
+    ],
+    "r: r.failedAssertions",
+    hm,
+  )
+  assert.deepEqual(failed, [
+    `sops.age.generateKey = true needs sops.age.keyFile, the file the key is made in (for example sops.age.keyFile = "/var/lib/sops-nix/key.txt";)`,
+  ])
+})
+
 test("every option of sops-nix's and agenix's home-manager modules exists", (t) => {
   if (!requireNix(t)) return
   const upstream = JSON.parse(readFileSync(join(testNixDir, "upstream-options.json"), "utf8")) as {

@@ -394,6 +394,16 @@ test("mistakes stop the evaluation, naming the option", (t) => {
       `age.secrets.es.symlink = false would write the plaintext to "/etc/es.conf", outside the RAM filesystem, where nothing removes it: coffer does not do that. Keep symlink = true (the file at "/run/agenix/es" is a regular file on a ramfs), or give the program a private copy with systemd's LoadCredential=`,
     ],
   )
+  assert.deepEqual(
+    failed([
+      sopsModule,
+      `{ sops.defaultSopsFile = "/var/lib/x.yaml"; sops.validateSopsFiles = false; sops.age.sshKeyPaths = [ "/k" ];
+         sops.age.generateKey = true; sops.secrets.x = { }; }`,
+    ]),
+    [
+      `sops.age.generateKey = true needs sops.age.keyFile, the file the key is made in (for example sops.age.keyFile = "/var/lib/sops-nix/key.txt";)`,
+    ],
+  )
   assert.deepEqual(failed([ageModule, `{ age.secrets.x.file = "/x.age"; }`]), [
     "age.identityPaths is empty: enable services.openssh (its host keys are the default) or list the keys to decrypt with",
   ])
