@@ -109,6 +109,15 @@ export {
   StoreParseError,
   ValueAuthenticationError,
 } from "../sops/errors.js"
+export {
+  CloudAccessDeniedError,
+  CloudCiphertextError,
+  CloudCredentialsError,
+  CloudKeyDisabledError,
+  CloudKeyError,
+  CloudKeyNotFoundError,
+  CloudServiceError,
+} from "../cloud/errors.js"
 export { AlreadyEncryptedError } from "../workflows/encrypt.js"
 export { PgpError } from "../keys/pgp.js"
 export {

@@ -75,6 +75,7 @@ export interface NullScalar {
   readonly kind: "null"
 }
 
+/** A leaf of the tree: one value, with the type sops gives it (docs/formats/sops.md "Value types"). */
 export type Scalar =
   StringScalar | IntScalar | FloatScalar | BoolScalar | TimeScalar | BytesScalar | NullScalar
 

@@ -38,6 +38,13 @@ const expectedNames: Readonly<Record<string, readonly string[]>> = {
   "coffer/sops": [
     "AlreadyEncryptedError",
     "BinaryStore",
+    "CloudAccessDeniedError",
+    "CloudCiphertextError",
+    "CloudCredentialsError",
+    "CloudKeyDisabledError",
+    "CloudKeyError",
+    "CloudKeyNotFoundError",
+    "CloudServiceError",
     "ConfigError",
     "ConfigNotFoundError",
     "DataKeyError",
