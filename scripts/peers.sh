@@ -18,6 +18,9 @@
 # list the proxy refuses (headscale, ssh-to-age: `go install …@v` then fails while
 # "loading deprecation", which needs that list). tailscale and headscale are separate
 # groups so that headscale keeps the tailscale.com version it was released with.
+# age-plugin-tagtest is age's own test plugin: it decrypts files encrypted to its two fixed
+# tagged recipients (age1tag1…, age1tagpq1…), the only identity for those that exists
+# outside hardware keys; a group of its own so that adding it rebuilt nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,7 @@ cd "$(dirname "$0")/.."
 groups=(
   "sops       v3.13.2   github.com/getsops/sops/v3/cmd/sops"
   "age        v1.3.2    filippo.io/age/cmd/age filippo.io/age/cmd/age-keygen filippo.io/age/cmd/age-plugin-batchpass filippo.io/age/cmd/age-inspect"
+  "age-tagtest v1.3.2   filippo.io/age/tag/internal/age-plugin-tagtest"
   "ssh-to-age v1.3.0    github.com/Mic92/ssh-to-age/cmd/ssh-to-age"
   "tailscale  v1.102.5  tailscale.com/cmd/tailscale tailscale.com/cmd/tailscaled"
   "headscale  v0.29.2   github.com/juanfont/headscale/cmd/headscale"

@@ -66,8 +66,12 @@ const X25519_SPKI_PREFIX = Uint8Array.from([
 type MlKem768 = MLKEM
 let mlKemModule: Promise<MlKem768> | undefined
 
-/** Loads ML-KEM-768 on first use (keeps @noble/post-quantum out of start-up). */
-function loadMlKem768(): Promise<MlKem768> {
+/**
+ * Loads ML-KEM-768 on first use (keeps @noble/post-quantum out of start-up); also used by
+ * the tagged hybrid recipient (tag.ts).
+ * @returns the ML-KEM-768 module
+ */
+export function loadMlKem768(): Promise<MlKem768> {
   mlKemModule ??= import("@noble/post-quantum/ml-kem.js").then((m) => m.ml_kem768)
   return mlKemModule
 }
@@ -462,13 +466,23 @@ function checkPublicKey(publicKey: Uint8Array): void {
       `hybrid recipient key must be ${String(PUBLIC_KEY_LENGTH)} bytes, got ${String(publicKey.length)}`,
     )
   }
+  checkMlKem768EncapsulationKey(publicKey.subarray(0, MLKEM_PUBLIC_KEY_LENGTH))
+}
+
+/**
+ * The FIPS 203 modulus check on an ML-KEM-768 encapsulation key: every 12-bit coefficient
+ * of t̂ below q = 3329 (also used by the tagged hybrid recipient, tag.ts).
+ * @param key the 1184-byte encapsulation key
+ * @throws RecipientParseError when a coefficient is out of range
+ */
+export function checkMlKem768EncapsulationKey(key: Uint8Array): void {
   const polynomialBytes = MLKEM_PUBLIC_KEY_LENGTH - 32
   for (let i = 0; i < polynomialBytes; i += 3) {
-    const b0 = publicKey[i] ?? 0
-    const b1 = publicKey[i + 1] ?? 0
-    const b2 = publicKey[i + 2] ?? 0
+    const b0 = key[i] ?? 0
+    const b1 = key[i + 1] ?? 0
+    const b2 = key[i + 2] ?? 0
     if ((b0 | ((b1 & 0x0f) << 8)) >= 3329 || ((b1 >> 4) | (b2 << 4)) >= 3329) {
-      throw new RecipientParseError("hybrid recipient has an invalid ML-KEM-768 key", {
+      throw new RecipientParseError("the recipient has an invalid ML-KEM-768 key", {
         hints: ["the recipient string is corrupted"],
       })
     }

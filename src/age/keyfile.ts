@@ -1,7 +1,7 @@
 /**
  * Recipient and identity strings and files, dispatched over every key type
  * (docs/formats/age.md "Identity and recipient files", "SSH key files", "Plugins" naming):
- * `age1…` X25519, `age1pq1…` hybrid, `age1NAME1…` plugin, `ssh-ed25519`/`ssh-rsa` public
+ * `age1…` X25519, `age1pq1…` hybrid, `age1tag1…`/`age1tagpq1…` tagged, `age1NAME1…` plugin, `ssh-ed25519`/`ssh-rsa` public
  * keys; `AGE-SECRET-KEY-1…`, `AGE-SECRET-KEY-PQ-1…`, `AGE-PLUGIN-NAME-1…` identities;
  * identity files that are age-encrypted with a passphrase (asked for lazily, only when a
  * file needs them) or a single SSH private key.
@@ -54,11 +54,8 @@ export async function parseRecipient(text: string): Promise<Recipient> {
     return parseHybridRecipient(text)
   }
   if (text.startsWith("age1tag1") || text.startsWith("age1tagpq1")) {
-    throw new RecipientParseError(`tagged recipients (${text.slice(0, 10)}…) are not supported`, {
-      hints: [
-        "these are for hardware keys; encrypt to the key's age1… or plugin recipient instead",
-      ],
-    })
+    const { parseTaggedRecipient } = await import("./tag.js")
+    return parseTaggedRecipient(text)
   }
   if (text.startsWith("age1") && text.lastIndexOf("1") > 3) {
     const { PluginRecipient } = await import("./plugin.js")

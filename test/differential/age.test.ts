@@ -11,7 +11,7 @@ import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { binPath, runCli, runCommand, type RunResult } from "../support/cli.js"
+import { binPath, repoRoot, runCli, runCommand, type RunResult } from "../support/cli.js"
 import { peersDir, requirePeer, type PeerName } from "../support/peers.js"
 import { tmpTree } from "../support/tmp.js"
 import { requireTool } from "../support/tools.js"
@@ -509,4 +509,154 @@ test("ssh-to-age: coffer and Mic92's ssh-to-age 1.3.0 convert a corpus of keys i
   const ts = ok(await runCli(["ssh-to-age", "-i", "-"], { input: scan }), "coffer ssh-to-age -i -")
   assert.equal(ts.toString(), go.toString())
   assert.equal(go.toString().trimEnd().split("\n").length, 6)
+})
+
+/** age-plugin-tagtest's two fixed recipients (test/vectors/age-tagtest). */
+function tagtestRecipients(): { classic: string; hybrid: string } {
+  const lines = readFileSync(
+    join(repoRoot, "test", "vectors", "age-tagtest", "recipients.txt"),
+    "utf8",
+  )
+    .split("\n")
+    .filter((l) => l.startsWith("age1"))
+  const classic = lines.find((l) => l.startsWith("age1tag1")) ?? assert.fail("no age1tag1")
+  const hybrid = lines.find((l) => l.startsWith("age1tagpq1")) ?? assert.fail("no age1tagpq1")
+  return { classic, hybrid }
+}
+
+test("tagged recipients (age1tag1…, age1tagpq1…): coffer encrypts, age 1.3 decrypts with its tagtest plugin, and the other way", async (t) => {
+  const p = peers(t, ["age", "age-plugin-tagtest", "age-inspect"])
+  if (p === null) return
+  const age = p["age"] ?? ""
+  const env = peerEnv()
+  const { classic, hybrid } = tagtestRecipients()
+  let checked = 0
+  for (const [kind, recipient] of [
+    ["p256tag", classic],
+    ["mlkem768p256tag", hybrid],
+  ] as const) {
+    for (const size of [0, 1, 65536, 65537]) {
+      for (const armor of [false, true]) {
+        const label = `${kind}, ${String(size)} bytes${armor ? ", armored" : ""}`
+        const plaintext = randomBytes(size)
+        const args = ["-r", recipient, ...(armor ? ["-a"] : [])]
+        const ours = ok(
+          await runCli(["age", ...args], { env, input: plaintext }),
+          `coffer ${label}`,
+        )
+        // one stanza of the type, two arguments (4-byte tag, encapsulation), a 32-byte body
+        const header = inspectHeader(new Uint8Array(ours), true) ?? assert.fail(label)
+        const stanza = header.stanzas[0] ?? assert.fail(label)
+        assert.equal(header.stanzas.length, 1)
+        assert.equal(stanza.type, kind)
+        assert.equal(Buffer.from(stanza.args[0] ?? "", "base64").length, 4, label)
+        assert.equal(
+          Buffer.from(stanza.args[1] ?? "", "base64").length,
+          kind === "p256tag" ? 65 : 1088 + 65,
+        )
+        assert.equal(stanza.body.length, 32)
+        const goDec = await runCommand(age, ["-d", "-j", "tagtest"], { env, input: ours })
+        assert.ok(ok(goDec, `age -d -j tagtest ${label}`).equals(plaintext), label)
+        // age's own file, read by coffer through its plugin client and the same plugin
+        const theirs = ok(await runCommand(age, args, { env, input: plaintext }), `age ${label}`)
+        const ourDec = await runCli(["age", "-d", "-j", "tagtest", "-o", "-"], {
+          env,
+          input: theirs,
+        })
+        assert.ok(ok(ourDec, `coffer -d -j tagtest ${label}`).equals(plaintext), label)
+        checked++
+      }
+    }
+    // age-inspect sees the same: the stanza type, and post-quantum only for the hybrid one
+    const file = ok(await runCli(["age", "-r", recipient], { env, input: "x" }), kind)
+    const inspected = JSON.parse(
+      ok(
+        await runCommand(p["age-inspect"] ?? "", ["--json"], { input: file }),
+        "age-inspect",
+      ).toString(),
+    ) as { postquantum: string; stanza_types: string[] }
+    assert.deepEqual(inspected.stanza_types, [kind])
+    assert.equal(inspected.postquantum, kind === "p256tag" ? "no" : "yes")
+  }
+  assert.equal(checked, 16)
+})
+
+test("tagged recipients follow the labels rule as age does: tagpq mixes with age1pq only, tag with classic keys", async (t) => {
+  const p = peers(t, ["age", "age-keygen", "age-plugin-tagtest"])
+  if (p === null) return
+  const age = p["age"] ?? ""
+  const env = peerEnv()
+  const { classic, hybrid } = tagtestRecipients()
+  const dir = tmpTree(t)
+  const x25519 = await keyPairs(dir, p["age-keygen"] ?? "", false)
+  const pq = await keyPairs(dir, p["age-keygen"] ?? "", true)
+  const setups: { label: string; recipients: string[]; allowed: boolean }[] = [
+    { label: "tagpq + age1pq", recipients: [hybrid, pq.theirs.recipient], allowed: true },
+    { label: "tag + X25519", recipients: [classic, x25519.theirs.recipient], allowed: true },
+    { label: "tagpq + X25519", recipients: [hybrid, x25519.theirs.recipient], allowed: false },
+    { label: "tag + age1pq", recipients: [classic, pq.theirs.recipient], allowed: false },
+    { label: "tag + tagpq", recipients: [classic, hybrid], allowed: false },
+  ]
+  for (const s of setups) {
+    const args = s.recipients.flatMap((r) => ["-r", r])
+    const go = await runCommand(age, args, { env, input: "mix" })
+    const ts = await runCli(["age", ...args], { env, input: "mix" })
+    assert.equal(go.status === 0, s.allowed, `age, ${s.label}: ${go.stderr}`)
+    assert.equal(ts.status === 0, s.allowed, `coffer, ${s.label}: ${ts.stderr}`)
+    if (!s.allowed) continue
+    // each file opens with the tagtest plugin and with the other recipient's key, in both tools
+    const other = s.recipients[1] === pq.theirs.recipient ? pq.theirs.file : x25519.theirs.file
+    for (const file of [go.stdout, ts.stdout]) {
+      assert.equal(
+        ok(
+          await runCommand(age, ["-d", "-j", "tagtest"], { env, input: file }),
+          s.label,
+        ).toString(),
+        "mix",
+      )
+      assert.equal(
+        ok(await runCli(["age", "-d", "-i", other], { env, input: file }), s.label).toString(),
+        "mix",
+      )
+    }
+  }
+})
+
+test("malformed tagged recipients are refused by both tools", async (t) => {
+  const p = peers(t, ["age"])
+  if (p === null) return
+  const age = p["age"] ?? ""
+  const { classic, hybrid } = tagtestRecipients()
+  const { encodeBech32, decodeBech32 } = await import("../../src/age/bech32.js")
+  const classicBytes = decodeBech32(classic).data
+  const flipped = classicBytes.slice()
+  flipped[0] = 0x05 // not a compressed point's prefix
+  // an x coordinate with no point on the curve (about half of them): the next one after the key's
+  const { ECDH } = await import("node:crypto")
+  const offCurve = classicBytes.slice()
+  for (;;) {
+    offCurve[32] = ((offCurve[32] ?? 0) + 1) & 0xff
+    try {
+      ECDH.convertKey(offCurve, "prime256v1")
+    } catch {
+      break
+    }
+  }
+  const bad = [
+    classic.slice(0, -1) + (classic.endsWith("q") ? "p" : "q"), // checksum
+    encodeBech32("age1tag", classicBytes.subarray(0, 32)), // short
+    encodeBech32("age1tag", flipped),
+    encodeBech32("age1tag", offCurve),
+    encodeBech32("age1tagpq", decodeBech32(hybrid).data.subarray(1)), // short hybrid
+    classic.toUpperCase(),
+  ]
+  for (const r of bad) {
+    const go = await runCommand(age, ["-r", r], { input: "x" })
+    const ts = await runCli(["age", "-r", r], { input: "x" })
+    assert.notEqual(go.status, 0, `age accepts ${r.slice(0, 24)}`)
+    // a one-line error about the recipient, not a crash
+    assert.equal(ts.status, 1, `coffer on ${r.slice(0, 24)}: ${ts.stderr}`)
+    assert.match(ts.stderr, /^error: .*recipient/)
+    assert.equal(ts.stdout.length, 0)
+  }
 })

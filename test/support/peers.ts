@@ -1,7 +1,7 @@
 /**
  * The real reference tools built from pinned Go modules by `scripts/peers.sh` (`npm run
  * peers`) into `.peers/bin`: sops, age 1.3 (age, age-keygen, age-plugin-batchpass,
- * age-inspect), ssh-to-age, tailscale, tailscaled, headscale and the AWS KMS emulator
+ * age-inspect, and age's test plugin age-plugin-tagtest), ssh-to-age, tailscale, tailscaled, headscale and the AWS KMS emulator
  * local-kms. Under CI (`CI=true`) a
  * missing peer fails the test; elsewhere the test is skipped, saying how to build it.
  *
@@ -20,6 +20,7 @@ export type PeerName =
   | "age-keygen"
   | "age-plugin-batchpass"
   | "age-inspect"
+  | "age-plugin-tagtest"
   | "ssh-to-age"
   | "tailscale"
   | "tailscaled"
@@ -47,7 +48,14 @@ export function peerPath(name: PeerName): string | null {
  * @returns the version, or null when unknown
  */
 export function peerVersion(name: PeerName): string | null {
-  const group = name.startsWith("age") ? "age" : name === "tailscaled" ? "tailscale" : name
+  const group =
+    name === "age-plugin-tagtest"
+      ? "age-tagtest"
+      : name.startsWith("age")
+        ? "age"
+        : name === "tailscaled"
+          ? "tailscale"
+          : name
   try {
     return readFileSync(join(peersDir(), "..", "stamps", group), "utf8").split(" ")[0] ?? null
   } catch {
