@@ -209,7 +209,9 @@ export async function openInputFile(
 /**
  * Writes the result, text or exact bytes. Files (in place or `--output`) are replaced
  * atomically with a temp file and a rename; a new `--output` file gets mode 0600, an
- * existing one keeps its mode.
+ * existing one keeps its mode, unless `plaintext` is set: then an `--output` file is 0600
+ * in every case and a symbolic link there is refused.
+ * @param options.plaintext the content is decrypted plaintext (`decrypt`)
  * @throws IoError naming the file
  */
 export async function writeResult(
@@ -217,6 +219,7 @@ export async function writeResult(
   content: string | Uint8Array,
   ctx: CliContext,
   io: Pick<WorkflowIo, "replaceFile">,
+  options: { readonly plaintext?: boolean } = {},
 ): Promise<void> {
   switch (destination.kind) {
     case "stdout":
@@ -228,6 +231,13 @@ export async function writeResult(
       })
       return
     case "file":
+      await io.replaceFile(
+        destination.path,
+        content,
+        0o600,
+        options.plaintext === true ? { plaintext: true } : {},
+      )
+      return
     case "in-place":
       await io.replaceFile(destination.path, content)
       return

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { closeSync, fsyncSync, openSync, unlinkSync } from "node:fs"
-import { chmod, chown, open, rename, stat, unlink } from "node:fs/promises"
+import { chmod, chown, lstat, open, rename, stat, unlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { IoError } from "../internal/errors.js"
 import { describeSystemError } from "./system-error.js"
@@ -35,25 +35,48 @@ function installSignalHandler(): void {
   }
 }
 
+/** How `replaceFile` treats what is at the path already. */
+export interface ReplaceOptions {
+  /**
+   * The content is plaintext (`decrypt --output`): the file is 0600 whatever mode an existing
+   * one had (its owner is kept), and a symbolic link at the path is refused rather than
+   * replaced by a file or written through.
+   */
+  readonly plaintext?: boolean
+}
+
 /**
  * Writes `content` to `path` atomically, keeping the mode (and owner) of the file it
  * replaces; a new file gets mode 0600 unless `newFileMode` says otherwise.
  * @param path the file to replace (or create)
  * @param content the new bytes
  * @param newFileMode the mode when `path` does not exist yet
+ * @param options `plaintext`: always 0600, never over a symbolic link
  * @throws IoError naming the path when anything fails (the original is then untouched)
  */
 export async function replaceFile(
   path: string,
   content: Uint8Array | string,
   newFileMode = 0o600,
+  options: ReplaceOptions = {},
 ): Promise<void> {
   let mode = newFileMode
   let owner: { uid: number; gid: number } | undefined
   try {
+    if (options.plaintext === true && (await lstat(path)).isSymbolicLink()) {
+      throw new IoError(
+        `${JSON.stringify(path)} is a symbolic link: coffer does not write plaintext through it or replace it`,
+        {
+          hints: [
+            "give the path of the file it points to, or remove the link first",
+            "the link and its target were left unchanged",
+          ],
+        },
+      )
+    }
     const st = await stat(path)
     if (!st.isFile()) throw new IoError(`${JSON.stringify(path)} is not a regular file`)
-    mode = st.mode & 0o7777
+    mode = options.plaintext === true ? 0o600 : st.mode & 0o7777
     owner = { uid: st.uid, gid: st.gid }
   } catch (e) {
     if (e instanceof IoError) throw e

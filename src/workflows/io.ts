@@ -12,6 +12,7 @@
 import type { DiscoveryIo } from "../keys/discover.js"
 import type { GpgPort } from "../keys/pgp.js"
 import type { PrivateTempDir } from "../system/private-temp.js"
+import type { ReplaceOptions } from "../system/replace-file.js"
 import type { CloudKeyPort } from "../sops/cloud-keys.js"
 
 /** What is at a path: a regular file, a directory, or anything else (a link, a device). */
@@ -60,9 +61,16 @@ export interface WorkflowIo {
    * Replaces (or creates) a file atomically: a temp file in the same directory, renamed over
    * it, keeping the old file's mode and owner.
    * @param newFileMode the mode when `path` does not exist yet (default 0600)
+   * @param options `plaintext`: the file is 0600 even if it existed with another mode, and a
+   *   symbolic link at `path` is refused (see `ReplaceOptions`)
    * @throws IoError naming the path; the original is then untouched
    */
-  replaceFile(path: string, content: Uint8Array | string, newFileMode?: number): Promise<void>
+  replaceFile(
+    path: string,
+    content: Uint8Array | string,
+    newFileMode?: number,
+    options?: ReplaceOptions,
+  ): Promise<void>
   /**
    * A fresh private directory (0700) for plaintext, on a RAM-backed file system where there
    * is one (else with a warning), removed by `remove()` and on SIGINT, SIGTERM and SIGHUP.

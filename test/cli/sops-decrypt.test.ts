@@ -3,7 +3,16 @@
 // mismatch, a file that is not a sops file.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { chmodSync, copyFileSync, readFileSync, readdirSync, statSync } from "node:fs"
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs"
 import { join } from "node:path"
 import { repoRoot, runCli } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
@@ -210,6 +219,32 @@ test("--output writes a new 0600 file", async (t) => {
   assert.equal(r.stdout.length, 0)
   assert.match(readFileSync(out, "utf8"), /^secret: this is a secret$/m)
   assert.equal(statSync(out).mode & 0o777, 0o600)
+})
+
+test("--output makes an existing file 0600 and refuses a symbolic link (issue 18 item 8)", async (t) => {
+  const { env } = sopsEnv(t, [], { SOPS_AGE_KEY_FILE: ageKey })
+  const dir = tmpTree(t)
+  const out = join(dir, "plain.yaml")
+  writeFileSync(out, "old\n", { mode: 0o644 })
+  chmodSync(out, 0o644)
+  const r = await runCli(["decrypt", "--output", out, ageYaml], { env })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(readFileSync(out, "utf8"), /^secret: this is a secret$/m)
+  assert.equal(statSync(out).mode & 0o777, 0o600)
+
+  const target = join(dir, "target.txt")
+  writeFileSync(target, "kept\n", { mode: 0o644 })
+  const link = join(dir, "link.yaml")
+  symlinkSync(target, link)
+  const refused = await runCli(["decrypt", "--output", link, ageYaml], { env })
+  assert.equal(refused.status, 1)
+  assert.match(
+    refused.stderr,
+    /^error: ".*link\.yaml" is a symbolic link: coffer does not write plaintext through it or replace it$/m,
+  )
+  assert.ok(lstatSync(link).isSymbolicLink())
+  assert.equal(readFileSync(target, "utf8"), "kept\n")
+  assert.deepEqual(readdirSync(dir).sort(), ["link.yaml", "plain.yaml", "target.txt"])
 })
 
 test("no key: the error lists the file's recipients and every place looked at", async (t) => {

@@ -5,9 +5,9 @@
  * the plaintext in the file's format (or `--output-type`). `--extract '["a"]["b"]'`
  * prints one value: a string raw, another scalar or a subtree in the output format.
  *
- * Plaintext goes to standard output, to `--output FILE` (created 0600, replaced
- * atomically) or back into FILE with `-i` (atomic; the file keeps its mode, and nothing is
- * written when anything fails).
+ * Plaintext goes to standard output, to `--output FILE` (0600 even when FILE existed with
+ * another mode, replaced atomically; a symbolic link there is refused) or back into FILE
+ * with `-i` (atomic; the file keeps its mode, and nothing is written when anything fails).
  */
 import type { CliContext } from "../command.js"
 import type { ExitCode } from "../exit-codes.js"
@@ -50,7 +50,8 @@ Flags:
     --output-type TYPE      The plaintext's format (default: the input's).
     --ignore-mac            Decrypt even if the MAC is missing or does not match (every
                             value is still authenticated on its own).
-    -o, --output OUT        Write the plaintext to OUT (created with mode 0600).
+    -o, --output OUT        Write the plaintext to OUT, mode 0600 (an existing OUT is
+                            replaced and made 0600; a symbolic link is refused).
     --json                  Report a failure as one JSON object on standard error
                             ({"error": {"type", "message", "hints", "exitStatus", "bug"}},
                             docs/cli-json.md), for programs. The plaintext's own format
@@ -113,7 +114,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
       },
     )
   }
-  await writeResult(destination, out, ctx, io)
+  await writeResult(destination, out, ctx, io, { plaintext: true })
   return undefined
 }
 
