@@ -44,14 +44,14 @@ test("the inputs' digest follows every source, test and package file, not dist/"
     "bin/coffer": "#!/usr/bin/env node\n",
     "package.json": "{}\n",
     "dist/src/a.js": "old\n",
-    "docs/notes.md": "words\n",
+    "other/notes.txt": "words\n",
   })
   const first = digest(root)
   assert.match(first, /^[0-9a-f]{64}\n$/)
   assert.equal(digest(root), first)
   // what the build does not read
   writeFileSync(join(root, "dist/src/a.js"), "new\n")
-  writeFileSync(join(root, "docs/notes.md"), "other words\n")
+  writeFileSync(join(root, "other/notes.txt"), "other words\n")
   assert.equal(digest(root), first)
   const changes: [string, string][] = [
     ["src/a.ts", "export const a = 2\n"], // same size, other content
