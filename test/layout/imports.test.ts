@@ -177,6 +177,29 @@ test("src/ has no import cycle (static, type-only, re-exports and import())", ()
   assert.deepEqual(cycles.map(describeCycle), [])
 })
 
+/** Imports that resolve to no source file (the graph would silently miss their edges). */
+function unresolvedImports(graph: ReadonlyMap<string, readonly ImportEdge[]>): string[] {
+  return [...graph.values()]
+    .flat()
+    .filter((edge) => !graph.has(edge.to))
+    .map(
+      (edge) =>
+        `${edge.from}:${String(edge.line)} imports ${edge.to}, which is not a source file of src/: the checks above cannot follow it`,
+    )
+}
+
+test("every relative import of src/ resolves to a source file, so the checks see the whole graph", () => {
+  assert.deepEqual(unresolvedImports(importGraph(files)), [])
+  assert.deepEqual(
+    unresolvedImports(
+      importGraph([{ path: "src/a/b.ts", text: `import { c } from "../c/gone.js"\n` }]),
+    ),
+    [
+      "src/a/b.ts:1 imports src/c/gone.ts, which is not a source file of src/: the checks above cannot follow it",
+    ],
+  )
+})
+
 test("every folder of src/ imports only the layers below it", () => {
   assert.deepEqual(layerViolations(importGraph(files)), [])
 })
