@@ -57,6 +57,8 @@ export interface RulesProblem {
   readonly path: string
   readonly message: string
   readonly hints: readonly string[]
+  /** Which rules the file holds (an unreadable secrets.nix leaves its age files unjudged). */
+  readonly rules?: "sops" | "agenix"
 }
 
 /** When a file's key was made, from git (see `audit/history.ts`). */
@@ -262,6 +264,7 @@ export function auditRepository(input: AuditInput): AuditReport {
   for (const problem of input.problems) {
     add("unreadable", problem.path, problem.message, null, { hints: problem.hints })
   }
+  const unreadableAgenix = input.problems.filter((p) => p.rules === "agenix").map((p) => p.path)
   if (input.sops !== undefined) {
     for (const r of sopsRules) {
       if (r.error !== undefined) {
@@ -549,9 +552,11 @@ export function auditRepository(input: AuditInput): AuditReport {
       add(
         "unmatched-file",
         file.path,
-        input.agenix.length === 0
-          ? "is an age file, but there is no secrets.nix"
-          : `is an age file that no secrets.nix lists`,
+        unreadableAgenix.length > 0
+          ? `is an age file that no readable secrets.nix lists (${unreadableAgenix.join(", ")} can't be read)`
+          : input.agenix.length === 0
+            ? "is an age file, but there is no secrets.nix"
+            : `is an age file that no secrets.nix lists`,
         null,
         { kind: "age" },
       )
@@ -616,7 +621,9 @@ export function auditRepository(input: AuditInput): AuditReport {
       (s) => s.tag === undefined && s.type !== "X25519" && s.type !== "scrypt",
     )
     const decryptable = present.some((i) => i.listed) || (x25519 > 0 && listedX) || others
-    if (scryptOnly || !decryptable) {
+    // with a secrets.nix that can't be read, its keys are unknown: not a reason to say so
+    const unjudged = entry === undefined && unreadableAgenix.length > 0
+    if (scryptOnly || (!decryptable && !unjudged)) {
       add(
         "undecryptable",
         file.path,

@@ -108,6 +108,14 @@ function renderFinding(
   const head = `  ${pad(f.path, width)}  ${f.message}`
   const out = [head]
   if (f.fix !== null) out.push(`  ${" ".repeat(width)}  ${paint("dim", "fix:")} ${f.fix}`)
+  // what to do about a file that can't be read (no nix-instantiate, a bad rules file)
+  const hints = f.class === "unreadable" ? f.details["hints"] : undefined
+  if (Array.isArray(hints)) {
+    for (const hint of hints) {
+      if (typeof hint === "string")
+        out.push(`  ${" ".repeat(width)}  ${paint("dim", "hint:")} ${hint}`)
+    }
+  }
   return out
 }
 

@@ -235,6 +235,7 @@ export async function gatherAuditInput(options: GatherOptions): Promise<Gathered
         path: shown,
         message: cause instanceof ToolError ? cause.message : `can't read it: ${describe(cause)}`,
         hints: cause instanceof ToolError ? cause.hints : [],
+        rules: "agenix",
       })
     }
   }

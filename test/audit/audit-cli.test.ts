@@ -7,7 +7,8 @@
  */
 import { test, type TestContext } from "node:test"
 import assert from "node:assert/strict"
-import { cpSync, rmSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { binPath, runCli } from "../support/cli.js"
 import { tmpTree } from "../support/tmp.js"
@@ -311,6 +312,59 @@ test("--fail-on picks what fails: levels, classes, never", async (t) => {
     report.findings.every((f) => f.level === "warning"),
     JSON.stringify(report.findings),
   )
+})
+
+test("without Nix: secrets.nix can't be read, said with what to do; its age files are not judged", async (t) => {
+  const repo = await known(t)
+  if (repo === undefined) return
+  // a PATH with git and node but no nix-instantiate
+  const bin = tmpTree(t)
+  const git = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
+  symlinkSync(git, join(bin, "git"))
+  symlinkSync(process.execPath, join(bin, "node"))
+  const env = { HOME: repo.dir, PATH: bin }
+  const json = await runCli(["audit", "--json"], { cwd: repo.dir, env })
+  const report = JSON.parse(json.stdout.toString()) as AuditReport
+  const unreadable = find(report, "unreadable", "secrets/agenix/secrets.nix")
+  assert.match(unreadable.message, /nix-instantiate is not installed/)
+  assert.match(
+    find(report, "unmatched-file", "secrets/agenix/db.age").message,
+    /no readable secrets\.nix lists \(secrets\/agenix\/secrets\.nix can't be read\)/,
+  )
+  // the terminal says what to do
+  const table = await runCli(["audit", "--no-matrix"], { cwd: repo.dir, env })
+  const out = table.stdout.toString()
+  assert.match(out, /secrets\/agenix\/secrets\.nix +nix-instantiate is not installed/)
+  assert.match(out, /^ +hint: install nix \(Debian: apt-get install nix-bin\)$/m)
+  assert.match(out, /^ +hint: or give the same rules as JSON: RULES=/m)
+
+  // an agenix repository alone: its age file is not "undecryptable" for want of the rules
+  if (!requireTool(t, "ssh-keygen", "openssh-client") || !requireTool(t, "age", "age")) return
+  const agenix = tmpTree(t)
+  mkdirSync(join(agenix, "secrets"))
+  const key = join(tmpTree(t), "dao")
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key])
+  const pub = readFileSync(`${key}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ")
+  writeFileSync(
+    join(agenix, "secrets", "secrets.nix"),
+    `let dao = "${pub}"; in { "db.age".publicKeys = [ dao ]; }\n`,
+  )
+  execFileSync("age", ["-R", `${key}.pub`, "-o", join(agenix, "secrets", "db.age")], {
+    input: "db-password",
+  })
+  execFileSync("git", ["init", "-q"], { cwd: agenix })
+  const alone = await runCli(["audit", "--json"], { cwd: agenix, env: { HOME: agenix, PATH: bin } })
+  const found = (JSON.parse(alone.stdout.toString()) as AuditReport).findings
+  assert.deepEqual(
+    found.map((f) => [f.class, f.path]),
+    [
+      ["unreadable", "secrets/secrets.nix"],
+      ["unmatched-file", "secrets/db.age"],
+    ],
+  )
+  // with Nix, the same repository is clean
+  const clean = await runCli(["audit", "--json"], { cwd: agenix, env: { HOME: agenix } })
+  assert.equal(clean.status, 0, clean.stderr)
 })
 
 test("a directory that is not a git repository is walked with its .gitignore", async (t) => {
