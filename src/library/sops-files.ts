@@ -9,6 +9,7 @@
  * `workflows/encrypt.ts`), so a program gets the CLI's behaviour and error classes.
  */
 import { readFile } from "node:fs/promises"
+import { resolve } from "node:path"
 import type { Identity } from "../age/recipient.js"
 import { wipeBytes } from "../internal/bytes.js"
 import { UsageError } from "../internal/errors.js"
@@ -169,7 +170,7 @@ export interface EncryptFileOptions {
   readonly selector?: ValueSelector
   /** The environment (`SOPS_AGE_RECIPIENTS`, `SOPS_CONFIG`, gpg's); default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
-  /** Where relative paths and rule path regexes start; default `process.cwd()`. */
+  /** Where a relative `path` and the rules' path regexes start; default `process.cwd()`. */
   readonly cwd?: string
   /** Receives warnings (unknown `.sops.yaml` keys are errors unless allowed); default: dropped. */
   readonly onWarning?: (message: string) => void
@@ -195,13 +196,16 @@ export async function encryptSopsFile(
   options: EncryptFileOptions = {},
 ): Promise<string> {
   const store = chooseStore(path, options.format)
+  const cwd = options.cwd ?? process.cwd()
+  // read, and matched against the rules, from `cwd` rather than the process's directory
+  const file = resolve(cwd, path)
   const io = systemWorkflowIo({
     env: { ...(options.env ?? process.env) },
-    cwd: options.cwd ?? process.cwd(),
+    cwd,
     warn: options.onWarning ?? ((): void => undefined),
     prompts: false,
   })
-  const keys = await newFileKeys(io, path, {
+  const keys = await newFileKeys(io, file, {
     config: options.config,
     age: options.age ?? [],
     pgp: options.pgp ?? [],
@@ -212,7 +216,7 @@ export async function encryptSopsFile(
       : (options.selector ?? keys.selector ?? { kind: "unencrypted_suffix", value: "_unencrypted" })
   return encryptWorkflow(
     {
-      file: path,
+      file,
       input: store,
       output: store,
       keys,
