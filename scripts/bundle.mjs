@@ -55,7 +55,7 @@ const common = {
   banner: { js: requireBanner },
   // the cloud SDKs stay in node_modules: src/cloud/port.ts imports them only for a file with
   // such keys, and bundling them would make every chunk that might need them larger
-  external: ["@aws-sdk/*"],
+  external: ["@aws-sdk/*", "google-auth-library"],
 }
 
 /** Writes esbuild's outputs, without the require() banner where nothing calls require. */

@@ -78,6 +78,16 @@ export function kmsKeysFromArnList(
   return text.split(",").map((entry) => kmsKeyFromArn(entry, context, awsProfile))
 }
 
+/**
+ * `--gcp-kms` and `SOPS_GCP_KMS_IDS` as sops's `MasterKeysFromResourceIDString` reads them:
+ * comma-separated resource IDs, spaces removed.
+ * @returns the keys' naming fields, none for ""
+ */
+export function gcpKmsKeysFromList(text: string): OpaqueMasterKey[] {
+  if (text === "") return []
+  return text.split(",").map((id) => ({ fields: { resource_id: id.replaceAll(" ", "") } }))
+}
+
 /** The longest STS role session name AWS accepts. */
 const ROLE_SESSION_NAME_LIMIT = 64
 

@@ -6,6 +6,7 @@
 import type { CloudKeyPort } from "../sops/cloud-keys.js"
 import type { OpaqueKeyType } from "../sops/metadata.js"
 import type { AwsKms } from "./aws-kms.js"
+import type { GcpKms } from "./gcp-kms.js"
 
 /** What the cloud clients are configured with. */
 export interface CloudPortOptions {
@@ -15,21 +16,26 @@ export interface CloudPortOptions {
 
 /**
  * @param options the environment
- * @returns the port: AWS KMS today; other types report themselves unsupported
+ * @returns the port: AWS KMS and GCP KMS; other types report themselves unsupported
  */
 export function createCloudKeyPort(options: CloudPortOptions): CloudKeyPort {
   let aws: Promise<AwsKms> | undefined
   const awsKms = (): Promise<AwsKms> =>
     (aws ??= import("./aws-kms.js").then((m) => m.createAwsKms(options.env)))
-  const supported: readonly OpaqueKeyType[] = ["kms"]
+  let gcp: Promise<GcpKms> | undefined
+  const gcpKms = (): Promise<GcpKms> =>
+    (gcp ??= import("./gcp-kms.js").then((m) => m.createGcpKms(options.env)))
+  const supported: readonly OpaqueKeyType[] = ["kms", "gcp_kms"]
   return {
     supports: (type) => supported.includes(type),
     encrypt: async (type, key, dataKey) => {
       if (type === "kms") return (await awsKms()).encrypt(key, dataKey)
+      if (type === "gcp_kms") return (await gcpKms()).encrypt(key, dataKey)
       throw new Error(`no client for ${type} keys`)
     },
     decrypt: async (type, key) => {
       if (type === "kms") return (await awsKms()).decrypt(key)
+      if (type === "gcp_kms") return (await gcpKms()).decrypt(key)
       throw new Error(`no client for ${type} keys`)
     },
   }

@@ -17,7 +17,7 @@ import type { KeyGroupRecipients, WrappedDataKey } from "../sops/data-key.js"
 import { wrapDataKey } from "../sops/data-key.js"
 import type { ValueSelector } from "../sops/metadata.js"
 import { UsageError } from "../internal/errors.js"
-import { kmsKeysFromArnList, parseKmsContext } from "../cloud/aws-kms-key.js"
+import { gcpKmsKeysFromList, kmsKeysFromArnList, parseKmsContext } from "../cloud/aws-kms-key.js"
 
 /** How a new file is encrypted. */
 export interface NewFileKeys {
@@ -41,6 +41,8 @@ export interface KeyFlags {
   readonly pgp: readonly string[]
   /** `--kms` values (comma-separated ARNs, `ARN+ROLE_ARN` for a role); default `SOPS_KMS_ARN`. */
   readonly kms?: readonly string[]
+  /** `--gcp-kms` values (comma-separated resource IDs); default `SOPS_GCP_KMS_IDS`. */
+  readonly gcpKms?: readonly string[]
   /** `--aws-profile`: the profile written into new `--kms` keys. */
   readonly awsProfile?: string | undefined
   /**
@@ -168,8 +170,13 @@ export async function newFileKeys(
   const kmsText =
     (flags.kms ?? []).length > 0 ? (flags.kms ?? []).join(",") : (io.env["SOPS_KMS_ARN"] ?? "")
   const kms = kmsKeysFromArnList(kmsText, context, flags.awsProfile ?? "")
+  const gcpText =
+    (flags.gcpKms ?? []).length > 0
+      ? (flags.gcpKms ?? []).join(",")
+      : (io.env["SOPS_GCP_KMS_IDS"] ?? "")
+  const gcp = gcpKmsKeysFromList(gcpText)
   const configOptions: ConfigParseOptions = { allowUnknownKeys: flags.allowUnknownConfigKeys }
-  if (age.length > 0 || pgp.length > 0 || kms.length > 0) {
+  if (age.length > 0 || pgp.length > 0 || kms.length > 0 || gcp.length > 0) {
     // Explicit keys replace the rule's; the rule (if one matches) still gives its settings.
     let rule: CreationRule | undefined
     try {
@@ -178,7 +185,16 @@ export async function newFileKeys(
       if (!(e instanceof ConfigNotFoundError || e instanceof NoMatchingRuleError)) throw e
     }
     return {
-      keyGroups: [{ age, pgp, ...(kms.length > 0 ? { opaque: { kms } } : {}) }],
+      keyGroups: [
+        {
+          age,
+          pgp,
+          opaque: {
+            ...(kms.length > 0 ? { kms } : {}),
+            ...(gcp.length > 0 ? { gcp_kms: gcp } : {}),
+          },
+        },
+      ],
       shamirThreshold: flags.threshold ?? 0,
       selector: rule?.selector,
       macOnlyEncrypted: rule?.macOnlyEncrypted ?? false,

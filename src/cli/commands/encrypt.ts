@@ -44,6 +44,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "pgp", names: ["pgp", "p"], kind: "value" },
   { key: "kms", names: ["kms", "k"], kind: "value" },
   { key: "awsProfile", names: ["aws-profile"], kind: "value" },
+  { key: "gcpKms", names: ["gcp-kms"], kind: "value" },
   { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
   ...selectorFlags.map((kind): FlagSpec => ({
@@ -74,6 +75,9 @@ Keys:
     -k, --kms ARNS          AWS KMS key ARNs, comma separated; ARN+ROLE_ARN assumes the
                             role first. Default: SOPS_KMS_ARN.
     --aws-profile NAME      The AWS profile for the --kms keys (written into the file).
+    --gcp-kms IDS           GCP KMS key resource IDs, comma separated
+                            (projects/P/locations/L/keyRings/R/cryptoKeys/K).
+                            Default: SOPS_GCP_KMS_IDS.
     --encryption-context K:V,…
                             KMS encryption context for --kms keys and a rule's flat kms list.
     --shamir-secret-sharing-threshold N
@@ -131,6 +135,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     age: flagValues(parsed, "age"),
     pgp: flagValues(parsed, "pgp"),
     kms: flagValues(parsed, "kms"),
+    gcpKms: flagValues(parsed, "gcpKms"),
     awsProfile: flagValue(parsed, "awsProfile"),
     encryptionContext: flagValue(parsed, "encryptionContext"),
     threshold: thresholdFlag === undefined ? undefined : parseThreshold(thresholdFlag),
