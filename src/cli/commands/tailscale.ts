@@ -331,6 +331,9 @@ function summary(report: JoinReport): string {
   }
 }
 
+/** The subcommands (also read by `coffer completion`). */
+export const subcommands: readonly string[] = ["up"]
+
 /**
  * Runs `coffer tailscale`.
  * @throws UsageError, IoError, ManifestError, and the join's errors (integrations/tailscale/errors.ts)
@@ -346,7 +349,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     ctx.stdout.write(helpText(ctx.invokedAs))
     return undefined
   }
-  if (sub !== "up") {
+  if (!subcommands.includes(sub)) {
     throw new UsageError(`unknown subcommand ${JSON.stringify(sub)}`, {
       hints: [`usage: ${ctx.invokedAs} up [FLAGS]`],
     })
