@@ -1,7 +1,10 @@
 // Unit tests for choosing a RAM-backed place for plaintext (docs/goals.md "Capabilities").
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { readdirSync, statSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { IoError } from "../internal/errors.js"
 import { createPrivateTempDir, fileSystemTypeOf } from "./private-temp.js"
 import { tmpTree } from "../../test/support/tmp.js"
 
@@ -28,4 +31,49 @@ test("a private dir is 0700, warns off RAM, and is removed", (t) => {
   dir.remove()
   dir.remove()
   assert.deepEqual(readdirSync(parent), [])
+})
+
+test("without a RAM file system the plaintext is refused, unless COFFER_TMPDIR asks for a place", (t) => {
+  assert.throws(
+    () => createPrivateTempDir({}, () => undefined, []),
+    (e: unknown) =>
+      e instanceof IoError &&
+      e.message.startsWith("no RAM-backed file system for the plaintext") &&
+      e.hints.some((h) => h.includes("COFFER_TMPDIR")),
+  )
+  const parent = tmpTree(t)
+  const dir = createPrivateTempDir({ COFFER_TMPDIR: parent }, () => undefined, [])
+  assert.ok(dir.path.startsWith(parent))
+  dir.remove()
+})
+
+test("directories left by killed coffer processes are removed at the next start, with a warning", (t) => {
+  const parent = tmpTree(t)
+  const namespace = /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0"
+  const dead = spawnSync(process.execPath, ["-e", "0"]).pid
+  assert.ok(dead > 0)
+  const make = (name: string): string => {
+    const path = join(parent, name)
+    mkdirSync(path, { mode: 0o700 })
+    writeFileSync(join(path, "secrets.yaml"), "password: hunter2\n")
+    return path
+  }
+  const stale = make(`coffer-${namespace}-${String(dead)}-AbC123`)
+  const alive = make(`coffer-${namespace}-${String(process.ppid)}-AbC123`)
+  const otherNamespace = make(`coffer-1${namespace}-${String(dead)}-AbC123`)
+  const notOurs = make(`coffer-${String(dead)}-x`)
+  const warnings: string[] = []
+  const dir = createPrivateTempDir({ COFFER_TMPDIR: parent }, (m) => warnings.push(m))
+  t.after(() => {
+    dir.remove()
+  })
+  assert.ok(!existsSync(stale))
+  for (const kept of [alive, otherNamespace, notOurs]) assert.ok(existsSync(kept), kept)
+  assert.deepEqual(
+    warnings.filter((w) => w.startsWith("removed")),
+    [
+      `removed ${stale}: plaintext left behind by coffer process ${String(dead)}, which was killed before it could clean up`,
+    ],
+  )
+  assert.match(dir.path, new RegExp(`/coffer-${namespace}-${String(process.pid)}-\\w{6}$`))
 })

@@ -16,6 +16,42 @@ import type { Document } from "../sops/tree.js"
 import type { Store } from "../sops/stores/index.js"
 import { emitPlaintext, scalarToText } from "../sops/stores/index.js"
 
+/**
+ * The variables through which sops and coffer find private keys: the age key itself, or
+ * the file or command that gives one. A program run by `exec-env`/`exec-file` does not get
+ * them unless `--keep-key-env` asks (docs/formats/sops.md "Commands").
+ */
+export const KEY_VARIABLES: readonly string[] = [
+  "SOPS_AGE_KEY",
+  "SOPS_AGE_KEY_FILE",
+  "SOPS_AGE_KEY_CMD",
+  "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+  "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+]
+
+/**
+ * The environment of a program run with a sops file's plaintext.
+ * @param inherited coffer's own environment
+ * @param vars the file's variables (`exec-env`), which win over inherited ones
+ * @param options `pristine`: nothing inherited; `keepKeyVariables`: pass `KEY_VARIABLES` on
+ * @returns the child's environment, without the key variables unless asked
+ */
+export function childEnvironment(
+  inherited: Readonly<Record<string, string | undefined>>,
+  vars: Readonly<Record<string, string>>,
+  options: { readonly pristine?: boolean; readonly keepKeyVariables?: boolean } = {},
+): Record<string, string> {
+  const env: Record<string, string> = {}
+  if (options.pristine !== true) {
+    for (const [name, value] of Object.entries(inherited)) {
+      if (value === undefined) continue
+      if (options.keepKeyVariables !== true && KEY_VARIABLES.includes(name)) continue
+      env[name] = value
+    }
+  }
+  return Object.assign(env, vars)
+}
+
 /** The file can't become environment variables (nested values, `=` in a key). */
 export class EnvironmentShapeError extends ToolError {}
 

@@ -49,7 +49,10 @@ first creation rule in .sops.yaml that matches it (or to --age/--pgp).
 
 The plaintext lives in a private directory (mode 0700, file 0600) on a RAM file system
 ($XDG_RUNTIME_DIR or /dev/shm) and is removed when the editor exits, on Ctrl-C and on
-SIGTERM. If nothing changed, nothing is written and the exit status is 3.
+SIGTERM; one left by a coffer killed with SIGKILL is removed by the next coffer command
+that makes one (it says so). Without a RAM file system coffer refuses, unless
+COFFER_TMPDIR names a directory to use. If nothing changed, nothing is written and the
+exit status is 3.
 
 Editor: $SOPS_EDITOR, $EDITOR, $VISUAL, else vim, nano or vi. The value is split like a
 shell command line ("code --wait" works) and the file's path is added as the last argument.

@@ -2,7 +2,8 @@
  * `coffer exec-env FILE CMD`: sops's `exec-env` (docs/formats/sops.md "Commands"). Decrypts
  * FILE, whose top level must be flat, and runs `/bin/sh -c CMD` with every top-level value in its
  * environment (as text, as sops's `ValToString` writes it; comments skipped). The
- * plaintext never touches the disk. `--pristine` starts from an empty environment,
+ * plaintext never touches the disk. The variables that lead to private keys
+ * (`KEY_VARIABLES`) are not passed on unless `--keep-key-env`. `--pristine` starts from an empty environment,
  * `--user` runs CMD as another user. CMD's exit status becomes coffer's.
  */
 import type { CliContext } from "../command.js"
@@ -10,10 +11,11 @@ import { childExitCode, type ExitCode } from "../exit-codes.js"
 import { flagIsSet, flagValue, type FlagSpec } from "../flags.js"
 import { chooseInputStore, commandIo, exactPositionals, parseCommandLine } from "../sops-file.js"
 import { runShellCommand } from "../../system/child-command.js"
-import { sopsEnvironment } from "../../workflows/exec.js"
+import { childEnvironment, sopsEnvironment } from "../../workflows/exec.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "pristine", names: ["pristine"], kind: "boolean" },
+  { key: "keepKeyEnv", names: ["keep-key-env"], kind: "boolean" },
   { key: "user", names: ["user"], kind: "value" },
   { key: "sameProcess", names: ["same-process"], kind: "boolean" },
   { key: "background", names: ["background"], kind: "boolean" },
@@ -31,6 +33,9 @@ disk. COMMAND's exit status becomes coffer's.
 
 Flags:
     --pristine              Start from an empty environment (only FILE's variables).
+    --keep-key-env          Pass SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and
+                            SOPS_AGE_SSH_PRIVATE_KEY_FILE/_CMD on to COMMAND (by default
+                            COMMAND does not get the variables that lead to private keys).
     --user USER             Run COMMAND as USER (coffer must run as root).
     --same-process          Accepted for sops compatibility: COMMAND always runs as a child
                             whose status is passed through.
@@ -63,6 +68,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     { file, store: chooseInputStore(parsed, file), ignoreMac: flagIsSet(parsed, "ignoreMac") },
     commandIo(ctx),
   )
-  const env = flagIsSet(parsed, "pristine") ? vars : { ...ctx.env, ...vars }
+  const env = childEnvironment(ctx.env, vars, {
+    pristine: flagIsSet(parsed, "pristine"),
+    keepKeyVariables: flagIsSet(parsed, "keepKeyEnv"),
+  })
   return childExitCode(await runShellCommand(command, env, { user: flagValue(parsed, "user") }))
 }

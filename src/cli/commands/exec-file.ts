@@ -19,10 +19,11 @@ import {
 } from "../sops-file.js"
 import { UsageError } from "../../internal/errors.js"
 import { runShellCommand } from "../../system/child-command.js"
-import { withPlaintextFile } from "../../workflows/exec.js"
+import { childEnvironment, withPlaintextFile } from "../../workflows/exec.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "noFifo", names: ["no-fifo"], kind: "boolean" },
+  { key: "keepKeyEnv", names: ["keep-key-env"], kind: "boolean" },
   { key: "filename", names: ["filename"], kind: "value" },
   { key: "user", names: ["user"], kind: "value" },
   { key: "background", names: ["background"], kind: "boolean" },
@@ -46,6 +47,9 @@ Flags:
     --filename NAME         The plaintext file's name (default: FILE's name), e.g. to give
                             it the extension a program expects. No directories.
     --output-type TYPE      The plaintext's format (default: FILE's).
+    --keep-key-env          Pass SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and
+                            SOPS_AGE_SSH_PRIVATE_KEY_FILE/_CMD on to COMMAND (by default
+                            COMMAND does not get the variables that lead to private keys).
     --user USER             Run COMMAND as USER (coffer must run as root).
     --input-type TYPE       yaml, json, dotenv, ini or binary (default: from FILE's suffix).
     --ignore-mac            Decrypt even if the MAC does not match.
@@ -86,10 +90,14 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     { output, name, fifo: !flagIsSet(parsed, "noFifo") },
     commandIo(ctx),
     (path, temp) =>
-      runShellCommand(command.replaceAll("{}", path), ctx.env, {
-        user: flagValue(parsed, "user"),
-        temp,
-      }),
+      runShellCommand(
+        command.replaceAll("{}", path),
+        childEnvironment(ctx.env, {}, { keepKeyVariables: flagIsSet(parsed, "keepKeyEnv") }),
+        {
+          user: flagValue(parsed, "user"),
+          temp,
+        },
+      ),
   )
   return childExitCode(status)
 }
