@@ -9,7 +9,11 @@ import { generateX25519Identity } from "../age/x25519.js"
 import { UsageError } from "../internal/errors.js"
 import { NoMatchingRuleError } from "../policy/errors.js"
 import { DataKeyError, MacMismatchError } from "../sops/errors.js"
-import { encryptFile } from "../sops/index.js"
+import type { CloudKeyPort } from "../sops/cloud-keys.js"
+import { generateDataKey, wrapDataKey } from "../sops/data-key.js"
+import { encryptDocument } from "../sops/encrypt.js"
+import { SOPS_VERSION, encryptFile } from "../sops/index.js"
+import { YamlStore } from "../sops/stores/yaml.js"
 import { AlreadyEncryptedError } from "../workflows/encrypt.js"
 import { decryptSopsFile, encryptSopsFile, loadSopsFile, toPlainValue } from "./sops-files.js"
 
@@ -139,4 +143,40 @@ test("toPlainValue drops comments in lists and keeps timestamps as their text", 
     }),
     ["2024-01-02T03:04:05Z"],
   )
+})
+
+test("explicit keys open a file's cloud keys only through the cloud port given", async (t) => {
+  // a stand-in for a KMS: the "ciphertext" is the data key reversed, in base64
+  const cloud: CloudKeyPort = {
+    supports: (type) => type === "kms",
+    encrypt: (_type, _key, dataKey) =>
+      Promise.resolve(Buffer.from([...dataKey].reverse()).toString("base64")),
+    decrypt: (_type, key) =>
+      Promise.resolve(
+        Uint8Array.from([...Buffer.from(String(key.fields["enc"]), "base64")].reverse()),
+      ),
+  }
+  const dataKey = generateDataKey()
+  const wrapped = await wrapDataKey(
+    dataKey,
+    [{ age: [], pgp: [], opaque: { kms: [{ fields: { arn: "arn:aws:kms:eu-west-1:1:key/k" } }] } }],
+    { cloud },
+  )
+  const store = new YamlStore()
+  const encrypted = encryptDocument(store.parse("token: abc\n"), {
+    dataKey,
+    metadata: {
+      keyGroups: wrapped.keyGroups,
+      shamirThreshold: wrapped.shamirThreshold,
+      lastModified: "",
+      mac: undefined,
+      selector: { kind: "unencrypted_suffix", value: "_unencrypted" },
+      macOnlyEncrypted: false,
+      version: SOPS_VERSION,
+    },
+  })
+  const dir = tmpTree(t, { "kms.yaml": store.emitEncrypted(encrypted.doc, encrypted.metadata) })
+  const file = join(dir, "kms.yaml")
+  assert.deepEqual(await loadSopsFile(file, { identities: [], cloud }), { token: "abc" })
+  await assert.rejects(loadSopsFile(file, { identities: [] }), DataKeyError)
 })

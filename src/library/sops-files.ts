@@ -16,6 +16,7 @@ import { UsageError } from "../internal/errors.js"
 import { unwrapDataKey, type UnwrapKeys } from "../sops/data-key.js"
 import { DataKeyError } from "../sops/errors.js"
 import { decryptDocument } from "../sops/encrypt.js"
+import type { CloudKeyPort } from "../sops/cloud-keys.js"
 import type { PgpPort } from "../sops/master-keys.js"
 import type { ValueSelector } from "../sops/metadata.js"
 import type { Document, Node } from "../sops/tree.js"
@@ -40,6 +41,11 @@ export interface DecryptFileOptions {
   readonly identities?: readonly Identity[]
   /** PGP with explicit identities (without it, PGP keys of the file are not tried). */
   readonly pgp?: PgpPort
+  /**
+   * The clouds with explicit identities, for AWS KMS keys (`createCloudKeyPort({ env })`);
+   * without it, cloud keys of the file are not tried.
+   */
+  readonly cloud?: CloudKeyPort
   /**
    * Without `identities`: the environment keys are discovered in as sops does it
    * (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, `SOPS_AGE_SSH_PRIVATE_KEY_FILE`,
@@ -252,6 +258,7 @@ async function openWithKeys(
   const keys: UnwrapKeys = {
     identities: options.identities ?? [],
     ...(options.pgp === undefined ? {} : { pgp: options.pgp }),
+    ...(options.cloud === undefined ? {} : { cloud: options.cloud }),
   }
   const { doc, metadata } = store.parseEncrypted(
     decodeFileText(await readInputBytes({ readFile: readBytes }, path)),

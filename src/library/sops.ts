@@ -93,6 +93,9 @@ export type {
 } from "../keys/discover.js"
 export { createGpgPort, gpgOptionsFromEnv } from "../keys/pgp.js"
 export type { GpgOptions, GpgPort } from "../keys/pgp.js"
+export { createCloudKeyPort } from "../cloud/port.js"
+export type { CloudPortOptions } from "../cloud/port.js"
+export type { CloudKeyPort } from "../sops/cloud-keys.js"
 
 // errors: one class per failure a program may tell apart (all extend ToolError)
 export {

@@ -75,6 +75,7 @@ const expectedNames: Readonly<Record<string, readonly string[]>> = {
     "ValueAuthenticationError",
     "YamlStore",
     "closeFile",
+    "createCloudKeyPort",
     "createGpgPort",
     "decryptDocument",
     "decryptFile",
