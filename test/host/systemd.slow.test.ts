@@ -7,16 +7,19 @@
  * needs on /run/systemd/nspawn never shows on the host.
  *
  * Checked: the install unit runs before a consumer that reads its secret at start; running
- * the installer again with a changed secret restarts the consumer (and an unchanged one
- * does not); a consumer with `LoadCredential=` reads its private copy; a broken secret
- * leaves the install unit failed and listed by `systemctl --failed`.
+ * the installer again with a changed secret restarts the consumer, and so does a changed
+ * owner; an unchanged one restarts nothing (checked once systemd's job queue is empty: the
+ * installer queues its jobs with --no-block); a changed `reloadUnits` secret reloads its
+ * unit (ExecReload=) and restarts nothing; a unit systemctl can't restart is a warning, not
+ * a failure; with /run/nixos the units go to NixOS's restart and reload lists instead; a
+ * consumer with `LoadCredential=` reads its private copy; a broken secret leaves the
+ * install unit failed and listed by `systemctl --failed` (issue 19 "Restarts and reloads").
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { setTimeout as sleep } from "node:timers/promises"
 import { encryptFile } from "../../src/sops/index.js"
 import { sshPublicKeyToAge } from "../../src/keys/ssh-to-age.js"
 import { parseManifest } from "../../src/host/manifest.js"
@@ -48,10 +51,10 @@ test("under a real systemd: install before consumers, restart on change, credent
   const recipient = sshPublicKeyToAge(
     execFileSync("ssh-keygen", ["-y", "-f", join(shareDir, "host_key")], { encoding: "utf8" }),
   )
-  const writeSecrets = async (app: string): Promise<void> => {
+  const writeSecrets = async (app: string, reload = "reload-1", gone = "gone-1"): Promise<void> => {
     writeFileSync(
       join(shareDir, "app.yaml"),
-      await encryptFile(`app: ${app}\ncred: cred-value-1\n`, "yaml", {
+      await encryptFile(`app: ${app}\ncred: cred-value-1\nrl: ${reload}\ngone: ${gone}\n`, "yaml", {
         keyGroups: [{ age: [recipient], pgp: [] }],
       }),
     )
@@ -65,11 +68,13 @@ test("under a real systemd: install before consumers, restart on change, credent
     path: `/run/secrets/${name}`,
     ...extra,
   })
-  const manifest = (extra: Record<string, unknown>[]): string =>
+  const manifest = (extra: Record<string, unknown>[], appOwner = "root"): string =>
     JSON.stringify({
       secrets: [
-        secret("app", { restartUnits: ["consumer.service"] }),
+        secret("app", { restartUnits: ["consumer.service"], owner: appOwner }),
         secret("cred", { credential: { name: "apikey", units: ["credconsumer.service"] } }),
+        secret("rl", { reloadUnits: ["reloader.service"] }),
+        secret("gone", { restartUnits: ["missing.service"] }),
         ...extra,
       ],
       ageSshKeyPaths: [`${share}/host_key`],
@@ -94,9 +99,14 @@ test("under a real systemd: install before consumers, restart on change, credent
     join(unitsDir, "credconsumer.service"),
     "[Unit]\nDescription=reads its credential\n[Service]\nType=oneshot\nRemainAfterExit=yes\nDynamicUser=yes\nStandardOutput=file:/run/cred.out\nExecStart=/bin/sh -c 'cat \"$CREDENTIALS_DIRECTORY/apikey\"'\n[Install]\nWantedBy=multi-user.target\n",
   )
+  writeFileSync(
+    join(unitsDir, "reloader.service"),
+    "[Unit]\nDescription=reloads on a changed secret\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo start >> /run/reloader.log'\nExecReload=/bin/sh -c 'echo \"reload $(cat /run/secrets/rl)\" >> /run/reloader.log'\n[Install]\nWantedBy=multi-user.target\n",
+  )
   for (const [target, unit] of [
     ["sysinit.target.wants", installUnitName],
     ["multi-user.target.wants", "consumer.service"],
+    ["multi-user.target.wants", "reloader.service"],
     ["multi-user.target.wants", "credconsumer.service"],
   ] as const) {
     mkdirSync(join(unitsDir, target), { recursive: true })
@@ -134,37 +144,99 @@ test("under a real systemd: install before consumers, restart on change, credent
   assert.equal(cat("/run/cred.out"), "cred-value-1")
 
   // 3. re-run the installer as a switch would: unchanged → no restart; changed → restart
-  const reinstall = (): ReturnType<Container["exec"]> =>
+  const reinstall = (viaSystemctl = true): ReturnType<Container["exec"]> =>
     box.exec([
       "systemd-run",
       "--wait",
       "--pipe",
       "--quiet",
-      "-E",
-      "SOPS_RESTART_UNITS_VIA_SYSTEMCTL=1",
+      ...(viaSystemctl ? ["-E", "SOPS_RESTART_UNITS_VIA_SYSTEMCTL=1"] : []),
       "-E",
       "HOME=/var/empty",
       coffer,
       "install",
       `${share}/manifest.json`,
     ])
+  // the installer queues its restarts with --no-block: they are done once no job is left
+  const jobsDone = (): Promise<void> =>
+    waitFor("systemd's job queue to empty", () => {
+      const jobs = box.exec(["systemctl", "list-jobs", "--no-legend", "--plain"]).stdout
+      return jobs.trim() === ""
+    })
+  const invocation = (unit: string): string => show(unit, "InvocationID")
+  const consumerRun = invocation("consumer.service")
+  const reloaderRun = invocation("reloader.service")
+  assert.match(consumerRun, /^[0-9a-f]{32}$/)
   const same = reinstall()
   assert.equal(same.status, 0, same.stderr)
-  await sleep(1000)
-  assert.equal(cat("/run/consumer.log"), "start value-1\n", "an unchanged secret restarts nothing")
+  assert.doesNotMatch(same.stdout, /restarting|reloading/)
+  await jobsDone()
+  assert.equal(invocation("consumer.service"), consumerRun, "an unchanged secret restarts nothing")
+  assert.equal(cat("/run/consumer.log"), "start value-1\n")
   await writeSecrets("value-2")
   const changed = reinstall()
   assert.equal(changed.status, 0, changed.stderr)
-  assert.match(changed.stdout, /restarting: consumer.service/)
+  assert.match(changed.stdout, /restarting: consumer.service\n/)
   await waitFor(
     "the consumer to restart",
     () => cat("/run/consumer.log") === "start value-1\nstart value-2\n",
   )
+  assert.notEqual(invocation("consumer.service"), consumerRun)
+  assert.equal(cat("/run/reloader.log"), "start\n", "an unrelated unit is left alone")
+
+  // 3b. the same value with another owner is a change too: the consumer restarts
+  writeFileSync(join(shareDir, "manifest.json"), manifest([], "nobody"))
+  const afterValue = invocation("consumer.service")
+  const owner = reinstall()
+  assert.equal(owner.status, 0, owner.stderr)
+  assert.match(owner.stdout, /restarting: consumer.service\n/)
+  await waitFor("the consumer to restart for its owner", () =>
+    cat("/run/consumer.log").endsWith("start value-2\nstart value-2\n"),
+  )
+  assert.notEqual(invocation("consumer.service"), afterValue)
+  assert.equal(box.exec(["stat", "-L", "-c", "%U", "/run/secrets/app"]).stdout.trim(), "nobody")
+
+  // 3c. reloadUnits: the unit is reloaded (ExecReload=), not restarted
+  const beforeReload = invocation("consumer.service")
+  await writeSecrets("value-2", "reload-2")
+  const reload = reinstall()
+  assert.equal(reload.status, 0, reload.stderr)
+  assert.match(reload.stdout, /reloading: reloader.service\n/)
+  assert.doesNotMatch(reload.stdout, /restarting/)
+  await waitFor("the reload", () => cat("/run/reloader.log") === "start\nreload reload-2\n")
+  await jobsDone()
+  assert.equal(invocation("reloader.service"), reloaderRun, "a reload is not a restart")
+  assert.equal(invocation("consumer.service"), beforeReload)
+
+  // 3d. a unit systemctl can't restart: a warning naming it; the install still succeeds
+  await writeSecrets("value-2", "reload-2", "gone-2")
+  const missing = reinstall()
+  assert.equal(missing.status, 0, missing.stderr)
+  assert.match(
+    missing.stderr,
+    /warning: systemctl try-restart missing\.service failed: .*missing\.service/,
+  )
+  assert.equal(cat("/run/secrets/gone"), "gone-2")
+
+  // 3e. under NixOS (/run/nixos, no SOPS_RESTART_UNITS_VIA_SYSTEMCTL) the units go to the
+  // activation's restart and reload lists, and nothing is restarted now
+  box.exec(["mkdir", "/run/nixos"])
+  const beforeLists = invocation("consumer.service")
+  await writeSecrets("value-3", "reload-3", "gone-2")
+  const nixos = reinstall(false)
+  assert.equal(nixos.status, 0, nixos.stderr)
+  assert.equal(cat("/run/nixos/activation-restart-list"), "consumer.service\n")
+  assert.equal(cat("/run/nixos/activation-reload-list"), "reloader.service\n")
+  await jobsDone()
+  assert.equal(invocation("consumer.service"), beforeLists, "NixOS restarts it, not coffer")
+  assert.equal(cat("/run/reloader.log"), "start\nreload reload-2\n")
+  assert.equal(cat("/run/secrets/app"), "value-3")
+  box.exec(["rm", "-r", "/run/nixos"])
 
   // 4. a broken secret: the install unit fails visibly, the other secrets stay
   writeFileSync(
     join(shareDir, "manifest.json"),
-    manifest([secret("broken", { key: "does/not/exist" })]),
+    manifest([secret("broken", { key: "does/not/exist" })], "nobody"),
   )
   const restart = box.exec(["systemctl", "restart", installUnitName])
   assert.notEqual(restart.status, 0)
@@ -174,8 +246,8 @@ test("under a real systemd: install before consumers, restart on change, credent
   const journal = box.exec(["journalctl", "-u", installUnitName, "--no-pager", "-o", "cat"]).stdout
   assert.match(journal, /secret "broken"/)
   assert.ok(
-    !journal.includes("value-2") && !journal.includes("cred-value-1"),
+    !journal.includes("value-3") && !journal.includes("cred-value-1"),
     "no value in the journal",
   )
-  assert.equal(cat("/run/secrets/app"), "value-2", "the other secrets are still installed")
+  assert.equal(cat("/run/secrets/app"), "value-3", "the other secrets are still installed")
 })
