@@ -96,7 +96,7 @@ in
           s = cfg.secrets.${name};
           where = "age.secrets.${cofferLib.util.attrName name}";
         in
-        cofferLib.modes.assertions "${where}.mode" s.mode
+        ageLib.modeAssertions "${where}.mode" s.mode
         ++ [
           {
             assertion = s.symlink || s.path == "${cfg.secretsDir}/${s.name}";

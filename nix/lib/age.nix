@@ -17,7 +17,9 @@ rec {
   # One manifest entry. owner and group are agenix's strings (names or numbers, as chown
   # takes them): coffer takes a name made of digits as the id.
   entry = cfg: s: {
-    inherit (s) name mode owner group;
+    inherit (s) name owner group;
+    # agenix hands `mode` to chmod: symbolic modes become the octal mode chmod would give
+    mode = modes.fromChmod s.mode;
     key = "";
     format = "age";
     sopsFile = s.file;
@@ -57,6 +59,28 @@ rec {
     }
     // extra;
 
+  # coffer's mode assertions for an agenix mode (octal, or chmod's symbolic form).
+  modeAssertions =
+    where: mode:
+    let
+      octal = modes.fromChmod mode;
+      why =
+        if modes.parse octal == null then
+          "${builtins.toJSON mode} is neither an octal mode such as \"0400\" nor chmod's u/g/o/a with +, - or = of r, w and x (such as \"u=r,g=r\")"
+        else if modes.problem octal == null then
+          null
+        else if octal == mode then
+          modes.problem mode
+        else
+          "${builtins.toJSON mode} (as chmod applies it: ${modes.problem octal})";
+    in
+    [
+      {
+        assertion = why == null;
+        message = "${where} = ${if why == null then "" else why}";
+      }
+    ];
+
   # agenix's assertion (identities when there are secrets) and coffer's: modes coffer can
   # install, no plaintext outside the RAM filesystem, a usable mount point.
   assertions =
@@ -77,7 +101,7 @@ rec {
       }
     ]
     ++ builtins.concatMap (
-      { name, s }: modes.assertions "age.secrets.${attrName name}.mode" s.mode
+      { name, s }: modeAssertions "age.secrets.${attrName name}.mode" s.mode
     ) secretList
     ++ map (
       { name, s }:

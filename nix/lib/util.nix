@@ -30,6 +30,9 @@ rec {
   splitOn = sep: s: builtins.filter builtins.isString (builtins.split (escapeRegex sep) s);
   escapeRegex = s: builtins.replaceStrings [ "." "/" "+" "*" "?" "(" ")" "[" "]" "{" "}" "|" "^" "$" "\\" ] [ "\\." "/" "\\+" "\\*" "\\?" "\\(" "\\)" "\\[" "\\]" "\\{" "\\}" "\\|" "\\^" "\\$" "\\\\" ] s;
 
+  # The characters of a string.
+  splitChars = s: builtins.genList (i: builtins.substring i 1 s) (builtins.stringLength s);
+
   # One word for a POSIX shell: single-quoted, `'` written as '\''.
   escapeShellArg = s: "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s)}'";
 

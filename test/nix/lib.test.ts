@@ -313,9 +313,38 @@ test("age: assertions (identities, modes, symlink = false off the RAM filesystem
   assert.deepEqual(failing(`cfg // { secretsMountPoint = "/run/agenix.d/"; }`), [
     `age.secretsMountPoint = "/run/agenix.d/" must be an absolute path without a trailing slash`,
   ])
-  assert.deepEqual(failing(`cfg // { secrets.htpasswd = s // { mode = "u=r,g=r"; }; }`), [
-    `age.secrets.htpasswd.mode = "u=r,g=r" is not an octal mode such as "0400" (coffer takes no symbolic modes)`,
+  // agenix hands mode to chmod: symbolic modes mean what chmod makes of them on a 0400 file
+  assert.deepEqual(failing(`cfg // { secrets.htpasswd = s // { mode = "u=r,g=r"; }; }`), [])
+  assert.deepEqual(failing(`cfg // { secrets.htpasswd = s // { mode = "a+r"; }; }`), [
+    `age.secrets.htpasswd.mode = "a+r" (as chmod applies it: "0444" lets every user read or write the secret: coffer never installs that (use a group and "0440"))`,
   ])
+  assert.deepEqual(failing(`cfg // { secrets.htpasswd = s // { mode = "u+s"; }; }`), [
+    `age.secrets.htpasswd.mode = "u+s" is neither an octal mode such as "0400" nor chmod's u/g/o/a with +, - or = of r, w and x (such as "u=r,g=r")`,
+  ])
+  assert.deepEqual(failing(`cfg // { secrets.htpasswd = s // { mode = "0644"; }; }`), [
+    `age.secrets.htpasswd.mode = "0644" lets every user read or write the secret: coffer never installs that (use a group and "0440")`,
+  ])
+  const modes = nixEval(
+    `{ root }: map (${cofferLib}.modes.fromChmod) [ "u=r,g=r" "ug=r" "g+r" "u=rw" "u+w,go-rwx" "u+w,u=r" "u=r,g=r,o=" "0440" "440" "=r" "u+s" ]`,
+  )
+  assert.deepEqual(modes, [
+    "0440",
+    "0440",
+    "0440",
+    "0600",
+    "0600",
+    "0400",
+    "0440",
+    "0440",
+    "440",
+    "=r",
+    "u+s",
+  ])
+  // and the manifest has the octal mode
+  const manifest = nixEval(
+    `{ root }: let cfg = ${ageCfg}; s = cfg.secrets.htpasswd; in (builtins.head (${cofferLib}.age.manifest { cfg = cfg // { secrets.htpasswd = s // { mode = "ug=r"; }; }; }).secrets).mode`,
+  )
+  assert.equal(manifest, "0440")
   const [symlinkMessage] = failing(`cfg // { secrets.htpasswd = s // { symlink = false; }; }`)
   assert.match(
     symlinkMessage ?? "",
