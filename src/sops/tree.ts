@@ -13,6 +13,12 @@
 export interface Comment {
   readonly kind: "comment"
   readonly text: string
+  /**
+   * YAML only: the comment stood on the line of the next entry's scalar value (`a: 1 # c`),
+   * and is written back there (docs/formats/sops.md "Comments"). Only plaintext YAML gives
+   * inline comments: sops reads every comment of an encrypted file as a line of its own.
+   */
+  readonly inline?: boolean
 }
 
 /** One `key: value` item of a mapping. Keys are always strings (sops refuses others). */

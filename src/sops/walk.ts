@@ -251,8 +251,10 @@ function walkMapping(
     if (item.kind === "comment") {
       level.push(item.text)
       const out = visitLeaf(walk, item, keys, location, stack, true, "mapping-comment")
-      if (out.kind === "comment") return out
-      if (out.kind === "string") return { kind: "comment", text: out.value }
+      // an inline comment stays inline once encrypted, as sops keeps Comment.Inline
+      const inline = item.inline === true ? { inline: true } : {}
+      if (out.kind === "comment") return { ...out, ...inline }
+      if (out.kind === "string") return { kind: "comment", text: out.value, ...inline }
       throw new InternalError(
         `a visitor turned a comment at ${formatLocation(location)} into a ${out.kind}`,
       )

@@ -101,12 +101,22 @@ class Reader {
   readonly doc: YamlDocument.Parsed
   readonly expanding = new Set<YamlNode>()
   readonly aliases: AliasBudget
+  /** The whole input, to tell a comment on a key's line from one below it. */
+  readonly text: string
+  /** Collections whose first comment line was the line comment of their key. */
+  readonly keyLineComment = new Set<YamlNode>()
+  /** Whether line comments of scalar values are read as inline (plaintext files only). */
+  readonly inlineComments: boolean
   constructor(
     options: StoreOptions,
     lines: LineCounter,
     doc: YamlDocument.Parsed,
-    inputLength: number,
+    text: string,
+    inlineComments: boolean,
   ) {
+    const inputLength = text.length
+    this.text = text
+    this.inlineComments = inlineComments
     this.options = options
     this.lines = lines
     this.doc = doc
@@ -138,14 +148,46 @@ class Reader {
   }
 
   /** Appends the comment lines of `text` (a loop: a block of many lines is no argument list). */
-  addComments(items: (Node | Entry | Comment)[], text: string | null | undefined): void {
+  addComments(
+    items: (Node | Entry | Comment)[],
+    text: string | null | undefined,
+    inline = false,
+  ): void {
     if (text === undefined || text === null || text === "") return
-    for (const line of text.split("\n")) items.push({ kind: "comment", text: line })
+    for (const line of text.split("\n")) {
+      items.push(
+        inline ? { kind: "comment", text: line, inline: true } : { kind: "comment", text: line },
+      )
+    }
+  }
+
+  /** The comment lines before a collection's first item (less a key's line comment). */
+  leadingComments(node: YamlNode): Comment[] {
+    const lines = this.comments(node.commentBefore)
+    return this.keyLineComment.has(node) ? lines.slice(1) : lines
+  }
+
+  /**
+   * The comment on the line of `key`, when the yaml package put it first in the comments
+   * before `value` (a collection); marks it as taken.
+   * @returns its text, or undefined when the key's line has no comment
+   */
+  keyLineCommentOf(key: YamlNode, value: YamlNode): string | undefined {
+    const before = value.commentBefore
+    const end = key.range?.[1]
+    if (before === undefined || before === null || before === "" || end === undefined) {
+      return undefined
+    }
+    const lineEnd = this.text.indexOf("\n", end)
+    const rest = this.text.slice(end, lineEnd === -1 ? undefined : lineEnd)
+    if (!/^\s*:[ \t]+#/.test(rest)) return undefined
+    this.keyLineComment.add(value)
+    return before.split("\n")[0]
   }
 
   mapping(node: YamlNode, raw: boolean, depth: number): Mapping {
     if (!isMap(node)) throw new InternalError("yaml reader: expected a mapping")
-    const items: (Entry | Comment)[] = [...this.comments(node.commentBefore)]
+    const items: (Entry | Comment)[] = this.leadingComments(node)
     // spec: duplicate keys are refused, as go-yaml refuses them (same key text); checked
     // here in linear time (the yaml package's own check compares every pair of keys)
     const seen = new Map<string, YamlNode>()
@@ -157,7 +199,7 @@ class Reader {
       if (keyNode !== null) {
         this.count(keyNode)
         if (isScalar(keyNode)) {
-          const text = String(keyNode.value)
+          const text = scalarText(keyNode)
           const first = seen.get(text)
           if (first !== undefined) {
             const firstLine = this.lines.linePos(first.range?.[0] ?? 0).line
@@ -180,10 +222,18 @@ class Reader {
       }
       this.addComments(items, keyNode?.commentBefore)
       const valueNode = pair.value as YamlNode | null
+      if (valueNode !== null && (isMap(valueNode) || isSeq(valueNode)) && keyNode !== null) {
+        // `key: # note` above a nested collection: go-yaml makes it the key's line comment,
+        // which sops puts before the entry, not inside the collection
+        const first = this.keyLineCommentOf(keyNode, valueNode)
+        if (first !== undefined) items.push({ kind: "comment", text: first })
+      }
       const scalarLike = valueNode === null || isScalar(valueNode) || isAlias(valueNode)
       if (valueNode !== null && scalarLike) {
         this.addComments(items, valueNode.commentBefore)
-        this.addComments(items, valueNode.comment)
+        // sops 3.13 keeps the line comment of a scalar value inline when it encrypts a
+        // plaintext file; of an encrypted file it reads it as a line of its own
+        this.addComments(items, valueNode.comment, this.inlineComments)
       }
       if (keyNode !== null && isScalar(keyNode)) this.addComments(items, keyNode.comment)
       const value =
@@ -196,7 +246,7 @@ class Reader {
 
   sequence(node: YamlNode, raw: boolean, depth: number): Sequence {
     if (!isSeq(node)) throw new InternalError("yaml reader: expected a list")
-    const items: (Node | Comment)[] = [...this.comments(node.commentBefore)]
+    const items: (Node | Comment)[] = this.leadingComments(node)
     for (const item of node.items) {
       const itemNode = item as YamlNode | null
       if (itemNode === null) {
@@ -236,7 +286,7 @@ class Reader {
 
   scalar(node: YamlNode, raw: boolean): Scalar {
     if (!isScalar(node)) throw this.fail(node, "expected a scalar")
-    const text = String(node.value)
+    const text = scalarText(node)
     const tag = node.tag
     const plain = node.type === YamlScalar.PLAIN || node.type === undefined
     if (tag === undefined || tag === "!") {
@@ -262,6 +312,9 @@ class Reader {
       }
       case `${TAG}null`:
         return { kind: "null" }
+      case `${TAG}merge`:
+        // `!!merge <<` is how go-yaml writes the string "<<": sops reads it back as "<<"
+        return { kind: "string", value: text }
       case `${TAG}bool`:
       case `${TAG}int`:
       case `${TAG}float`: {
@@ -284,6 +337,11 @@ class Reader {
   }
 }
 
+/** A scalar's text; the merge key `<<` (a symbol in the yaml package) is the string "<<". */
+function scalarText(node: YamlScalar): string {
+  return typeof node.value === "symbol" ? (node.source ?? "<<") : String(node.value)
+}
+
 function parseYamlDocuments(
   text: string,
   options: StoreOptions,
@@ -299,7 +357,7 @@ function parseYamlDocuments(
   const docs = Array.from(composer.compose(tokens))
   const out: ParsedBranch[] = []
   for (const doc of docs) {
-    const reader = new Reader(options, lines, doc, text.length)
+    const reader = new Reader(options, lines, doc, text, !encrypted)
     const [error] = doc.errors
     if (error !== undefined) {
       const line = lines.linePos(error.pos[0]).line
@@ -491,9 +549,13 @@ class Emitter {
       return
     }
     let pending: string[] = []
+    // sops's appendTreeBranch: inline comments become the line comment of the next entry's
+    // value; those left at the end join the foot comments
+    let inline: string[] = []
     for (const item of mapping.items) {
       if (item.kind === "comment") {
-        pending.push(item.text)
+        if (item.inline === true) inline.push(item.text)
+        else pending.push(item.text)
         continue
       }
       this.headComments(pending, inner)
@@ -502,8 +564,18 @@ class Emitter {
       this.scalar({ kind: "string", value: item.key }, inner, true, path)
       this.indicator(":", false, false, false)
       this.node(item.value, inner, false, path === "" ? item.key : `${path}.${item.key}`)
+      if (inline.length > 0) {
+        this.lineComments(inline, inner)
+        inline = []
+      }
     }
-    this.footComments(pending, inner)
+    this.footComments([...pending, ...inline], inner)
+  }
+
+  /** Comments after a value on its line (`key: value #text`), further ones below it. */
+  lineComments(lines: readonly string[], indent: number): void {
+    if (!this.whitespace) this.write(" ")
+    this.comments(lines, indent)
   }
 
   sequence(sequence: Sequence, indent: number, inSequenceItem: boolean, path: string): void {
@@ -542,6 +614,11 @@ class Emitter {
       return
     }
     const value = scalar.value
+    if (value === "<<") {
+      // go-yaml resolves a plain << as the merge key and writes the string with its tag
+      this.plain("!!merge <<")
+      return
+    }
     const style = selectStringStyle(value, isKey)
     switch (style) {
       case "plain":
