@@ -7,6 +7,7 @@ import type { CloudKeyPort } from "../sops/cloud-keys.js"
 import type { OpaqueKeyType } from "../sops/metadata.js"
 import type { AwsKms } from "./aws-kms.js"
 import type { GcpKms } from "./gcp-kms.js"
+import type { VaultTransit } from "./vault-transit.js"
 
 /** What the cloud clients are configured with. */
 export interface CloudPortOptions {
@@ -16,7 +17,8 @@ export interface CloudPortOptions {
 
 /**
  * @param options the environment
- * @returns the port: AWS KMS and GCP KMS; other types report themselves unsupported
+ * @returns the port: AWS KMS, GCP KMS and Vault transit; other types report themselves
+ *   unsupported
  */
 export function createCloudKeyPort(options: CloudPortOptions): CloudKeyPort {
   let aws: Promise<AwsKms> | undefined
@@ -25,17 +27,22 @@ export function createCloudKeyPort(options: CloudPortOptions): CloudKeyPort {
   let gcp: Promise<GcpKms> | undefined
   const gcpKms = (): Promise<GcpKms> =>
     (gcp ??= import("./gcp-kms.js").then((m) => m.createGcpKms(options.env)))
-  const supported: readonly OpaqueKeyType[] = ["kms", "gcp_kms"]
+  let vault: Promise<VaultTransit> | undefined
+  const vaultTransit = (): Promise<VaultTransit> =>
+    (vault ??= import("./vault-transit.js").then((m) => m.createVaultTransit(options.env)))
+  const supported: readonly OpaqueKeyType[] = ["kms", "gcp_kms", "hc_vault"]
   return {
     supports: (type) => supported.includes(type),
     encrypt: async (type, key, dataKey) => {
       if (type === "kms") return (await awsKms()).encrypt(key, dataKey)
       if (type === "gcp_kms") return (await gcpKms()).encrypt(key, dataKey)
+      if (type === "hc_vault") return (await vaultTransit()).encrypt(key, dataKey)
       throw new Error(`no client for ${type} keys`)
     },
     decrypt: async (type, key) => {
       if (type === "kms") return (await awsKms()).decrypt(key)
       if (type === "gcp_kms") return (await gcpKms()).decrypt(key)
+      if (type === "hc_vault") return (await vaultTransit()).decrypt(key)
       throw new Error(`no client for ${type} keys`)
     },
   }

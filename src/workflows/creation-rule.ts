@@ -17,6 +17,7 @@ import type { KeyGroupRecipients, WrappedDataKey } from "../sops/data-key.js"
 import { wrapDataKey } from "../sops/data-key.js"
 import type { ValueSelector } from "../sops/metadata.js"
 import { UsageError } from "../internal/errors.js"
+import { vaultKeysFromUris } from "../cloud/vault-key.js"
 import { gcpKmsKeysFromList, kmsKeysFromArnList, parseKmsContext } from "../cloud/aws-kms-key.js"
 
 /** How a new file is encrypted. */
@@ -43,6 +44,8 @@ export interface KeyFlags {
   readonly kms?: readonly string[]
   /** `--gcp-kms` values (comma-separated resource IDs); default `SOPS_GCP_KMS_IDS`. */
   readonly gcpKms?: readonly string[]
+  /** `--hc-vault-transit` values (comma-separated key URIs); default `SOPS_VAULT_URIS`. */
+  readonly vault?: readonly string[]
   /** `--aws-profile`: the profile written into new `--kms` keys. */
   readonly awsProfile?: string | undefined
   /**
@@ -175,8 +178,13 @@ export async function newFileKeys(
       ? (flags.gcpKms ?? []).join(",")
       : (io.env["SOPS_GCP_KMS_IDS"] ?? "")
   const gcp = gcpKmsKeysFromList(gcpText)
+  const vault = vaultKeysFromUris(
+    (flags.vault ?? []).length > 0
+      ? (flags.vault ?? []).join(",")
+      : (io.env["SOPS_VAULT_URIS"] ?? ""),
+  )
   const configOptions: ConfigParseOptions = { allowUnknownKeys: flags.allowUnknownConfigKeys }
-  if (age.length > 0 || pgp.length > 0 || kms.length > 0 || gcp.length > 0) {
+  if (age.length > 0 || pgp.length > 0 || kms.length > 0 || gcp.length > 0 || vault.length > 0) {
     // Explicit keys replace the rule's; the rule (if one matches) still gives its settings.
     let rule: CreationRule | undefined
     try {
@@ -192,6 +200,7 @@ export async function newFileKeys(
           opaque: {
             ...(kms.length > 0 ? { kms } : {}),
             ...(gcp.length > 0 ? { gcp_kms: gcp } : {}),
+            ...(vault.length > 0 ? { hc_vault: vault } : {}),
           },
         },
       ],

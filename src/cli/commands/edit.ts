@@ -31,6 +31,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "kms", names: ["kms", "k"], kind: "value" },
   { key: "awsProfile", names: ["aws-profile"], kind: "value" },
   { key: "gcpKms", names: ["gcp-kms"], kind: "value" },
+  { key: "vault", names: ["hc-vault-transit"], kind: "value" },
   { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
   { key: "inputType", names: ["input-type"], kind: "value" },
@@ -63,7 +64,8 @@ Flags:
     --allow-unknown-config-keys
                             Warn about keys of .sops.yaml that sops 3.13 does not know
                             (a config for a newer sops) instead of stopping.
-    --age RECIPIENTS, --pgp FINGERPRINTS, -k/--kms ARNS, --gcp-kms IDS
+    --age RECIPIENTS, --pgp FINGERPRINTS, -k/--kms ARNS, --gcp-kms IDS,
+    --hc-vault-transit URIS
                             Keys for a new file instead of the creation rule's
                             (--aws-profile NAME and --encryption-context K:V,… go
                             with --kms).
@@ -111,6 +113,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
           pgp: flagValues(parsed, "pgp"),
           kms: flagValues(parsed, "kms"),
           gcpKms: flagValues(parsed, "gcpKms"),
+          vault: flagValues(parsed, "vault"),
           awsProfile: flagValue(parsed, "awsProfile"),
           encryptionContext: flagValue(parsed, "encryptionContext"),
           threshold: threshold === undefined ? undefined : Number(threshold),

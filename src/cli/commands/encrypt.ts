@@ -45,6 +45,7 @@ const flagSpecs: readonly FlagSpec[] = [
   { key: "kms", names: ["kms", "k"], kind: "value" },
   { key: "awsProfile", names: ["aws-profile"], kind: "value" },
   { key: "gcpKms", names: ["gcp-kms"], kind: "value" },
+  { key: "vault", names: ["hc-vault-transit"], kind: "value" },
   { key: "encryptionContext", names: ["encryption-context"], kind: "value" },
   { key: "threshold", names: ["shamir-secret-sharing-threshold"], kind: "value" },
   ...selectorFlags.map((kind): FlagSpec => ({
@@ -78,6 +79,9 @@ Keys:
     --gcp-kms IDS           GCP KMS key resource IDs, comma separated
                             (projects/P/locations/L/keyRings/R/cryptoKeys/K).
                             Default: SOPS_GCP_KMS_IDS.
+    --hc-vault-transit URIS Vault transit keys, comma separated
+                            (https://vault:8200/v1/transit/keys/NAME; token from
+                            VAULT_TOKEN or ~/.vault-token). Default: SOPS_VAULT_URIS.
     --encryption-context K:V,…
                             KMS encryption context for --kms keys and a rule's flat kms list.
     --shamir-secret-sharing-threshold N
@@ -136,6 +140,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
     pgp: flagValues(parsed, "pgp"),
     kms: flagValues(parsed, "kms"),
     gcpKms: flagValues(parsed, "gcpKms"),
+    vault: flagValues(parsed, "vault"),
     awsProfile: flagValue(parsed, "awsProfile"),
     encryptionContext: flagValue(parsed, "encryptionContext"),
     threshold: thresholdFlag === undefined ? undefined : parseThreshold(thresholdFlag),
