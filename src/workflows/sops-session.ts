@@ -5,10 +5,12 @@
  * with the same data key and key groups, so values that did not change keep their exact
  * ciphertext and a git diff shows only what changed.
  */
+import { getHeapStatistics } from "node:v8"
 import { recoverDataKey } from "./data-key-recovery.js"
 import type { WorkflowIo } from "./io.js"
 import { wipeBytes } from "../internal/bytes.js"
 import { IoError } from "../internal/errors.js"
+import { DocumentLimitError } from "../sops/errors.js"
 import { describeSystemError } from "../system/system-error.js"
 import type { OpenedFile } from "../sops/index.js"
 import { SOPS_VERSION, createIvStash, decryptDocument, reencryptFile } from "../sops/index.js"
@@ -75,21 +77,51 @@ export async function readInputFile(
 }
 
 /**
+ * The largest sops document (or plaintext to encrypt) coffer reads: 1/96 of the heap Node
+ * may use (43 MiB with the default 4 GiB heap). Parsing, the tree, the encrypted values
+ * and the emitted text take about 70 bytes of memory per byte of a YAML file, so a larger
+ * file would end in Node's fatal out-of-memory abort instead of an error
+ * (docs/documents.md "Size").
+ */
+export function maxDocumentBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 96)
+}
+
+/**
  * Reads a file's exact bytes (a binary file may hold anything, docs/formats/sops.md "Where
  * the metadata goes").
- * @throws IoError naming the file
+ * @throws IoError naming the file; DocumentLimitError when it is larger than
+ *   `maxDocumentBytes()`
  */
 export async function readInputBytes(
   io: Pick<WorkflowIo, "readFile">,
   path: string,
 ): Promise<Uint8Array> {
+  let bytes: Uint8Array
   try {
-    return await io.readFile(path)
+    bytes = await io.readFile(path)
   } catch (cause) {
     throw new IoError(`can't read ${JSON.stringify(path)}: ${describeSystemError(cause)}`, {
       cause,
     })
   }
+  const limit = maxDocumentBytes()
+  if (bytes.length > limit) {
+    throw new DocumentLimitError(
+      `${JSON.stringify(path)} is ${mebibytes(bytes.length)}, larger than the ${mebibytes(limit)} coffer reads as a sops document with the memory Node may use`,
+      {
+        hints: [
+          "give Node more memory: NODE_OPTIONS=--max-old-space-size=MIB (the limit is 1/96 of it)",
+          "a large file is better kept as an age file (coffer age -e), which streams",
+        ],
+      },
+    )
+  }
+  return bytes
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
 }
 
 /** Whether dotted version `a` is newer than `b` (numeric parts; anything unparsable is older). */

@@ -5,6 +5,7 @@
 // failed"); duplicate keys are refused as sops refuses them.
 import assert from "node:assert/strict"
 import { test } from "node:test"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { runCli, runCommand } from "../support/cli.js"
 import { requirePeer } from "../support/peers.js"
@@ -132,3 +133,32 @@ test(
     }
   },
 )
+
+test("a document too large for Node's memory is a one-line error with its size and the limit (issue 17)", async (t) => {
+  // with a 64 MiB old space the heap limit is about 112 MiB, so the limit is about 1.2 MiB
+  const lines: string[] = []
+  for (let i = 0; i < 40_000; i++) lines.push(`key${String(i)}: value number ${String(i)} of many`)
+  const dir = tmpTree(t, {
+    "big.yaml": `${lines.join("\n")}\n`,
+    "big.enc.yaml": `${lines.join("\n")}\n${fakeMetadata}`,
+  })
+  const { env } = sopsEnv(t, [], {
+    SOPS_AGE_KEY: generateX25519Identity().encode(),
+    NODE_OPTIONS: "--max-old-space-size=64",
+  })
+  const recipient = generateX25519Identity().toRecipient().encode()
+  const message =
+    /^error: ".*big(\.enc)?\.yaml" is 1\.\d MiB, larger than the 1\.\d MiB coffer reads as a sops document with the memory Node may use$/
+  const out = join(dir, "out.yaml")
+  const encrypt = await runCli(
+    ["encrypt", "--age", recipient, "--output", out, join(dir, "big.yaml")],
+    {
+      env,
+    },
+  )
+  assertCleanFailure(encrypt, message, "encrypt")
+  assert.match(encrypt.stderr, /NODE_OPTIONS=--max-old-space-size/)
+  assert.ok(!existsSync(out), "nothing written")
+  const decrypt = await runCli(["decrypt", join(dir, "big.enc.yaml")], { env })
+  assertCleanFailure(decrypt, message, "decrypt")
+})
