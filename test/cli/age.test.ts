@@ -194,7 +194,9 @@ test("standard output: to /dev/null and to a file without -o; a reader that goes
   assert.equal(toFile.status, 0, toFile.stderr)
   const back = await runCli(["age", "-d", "-i", k.identityFile, enc])
   assert.equal(back.status, 0, back.stderr)
+  // every byte, not only the length: 4 MiB of 9s
   assert.equal(back.stdout.length, 4 * 1024 * 1024)
+  assert.ok(back.stdout.equals(readFileSync(plainFile)), "the plaintext comes back byte for byte")
   // `| head -c 10`: the reader exits after 10 bytes; coffer stops with status 1 and says
   // nothing (as a process killed by SIGPIPE would), and never prints a stack
   const status = await runCommand("bash", [
