@@ -15,8 +15,8 @@ export interface Comment {
   readonly text: string
   /**
    * YAML only: the comment stood on the line of the next entry's scalar value (`a: 1 # c`),
-   * and is written back there (docs/formats/sops.md "Comments"). Only plaintext YAML gives
-   * inline comments: sops reads every comment of an encrypted file as a line of its own.
+   * and is written back there (docs/formats/sops.md "Comments"). Encrypting keeps it
+   * inline; decrypting makes it a line of its own, as sops does.
    */
   readonly inline?: boolean
 }

@@ -251,10 +251,14 @@ function walkMapping(
     if (item.kind === "comment") {
       level.push(item.text)
       const out = visitLeaf(walk, item, keys, location, stack, true, "mapping-comment")
-      // an inline comment stays inline once encrypted, as sops keeps Comment.Inline
-      const inline = item.inline === true ? { inline: true } : {}
-      if (out.kind === "comment") return { ...out, ...inline }
-      if (out.kind === "string") return { kind: "comment", text: out.value, ...inline }
+      // As sops's walkBranch: a comment the visitor turns into a string (encrypting) stays
+      // inline if it was; one it returns as a new comment (decrypting) is a line of its own.
+      if (out.kind === "comment") return out
+      if (out.kind === "string") {
+        return item.inline === true
+          ? { kind: "comment", text: out.value, inline: true }
+          : { kind: "comment", text: out.value }
+      }
       throw new InternalError(
         `a visitor turned a comment at ${formatLocation(location)} into a ${out.kind}`,
       )

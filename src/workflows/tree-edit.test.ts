@@ -49,8 +49,10 @@ test("unset: keys and list elements; a missing path is undefined", () => {
   assert.equal(unsetInDocument(doc, ["list", 7]), undefined)
 })
 
-test("values: JSON typed like the JSON store; invalid JSON is a usage error", () => {
-  assert.deepEqual(parseJsonValue("3"), { kind: "int", value: 3n })
+test("values: JSON typed as sops types a --set value; invalid JSON is a usage error", () => {
+  // a lone number is a float64, as Go's json.Unmarshal makes it; inside a list an int stays one
+  assert.deepEqual(parseJsonValue("3"), { kind: "float", value: 3 })
+  assert.deepEqual(parseJsonValue("[3]"), { kind: "sequence", items: [{ kind: "int", value: 3n }] })
   assert.equal(parseJsonValue("1.5").kind, "float")
   assert.deepEqual(parseJsonValue('"x"'), { kind: "string", value: "x" })
   assert.throws(() => parseJsonValue("unquoted"), /not valid JSON/)

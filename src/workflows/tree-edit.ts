@@ -141,8 +141,9 @@ export function unsetInDocument(
 }
 
 /**
- * Parses a `set` value: JSON, with objects keeping their key order and numbers typed as
- * the JSON store types them (ints stay ints).
+ * Parses a `set` value as sops 3.13 does (`jsonValueToTreeInsertableValue`): objects and
+ * lists through the JSON store (key order kept, ints stay ints); a lone number, which Go's
+ * `json.Unmarshal` makes a float64, is a float (`set FILE PATH 7` stores `type:float`).
  * @throws UsageError for invalid JSON
  */
 export function parseJsonValue(text: string): Node {
@@ -162,7 +163,8 @@ export function parseJsonValue(text: string): Node {
   }
   const entry = doc.branches[0]?.items[0]
   if (entry?.kind !== "entry") throw new UsageError("the value is not valid JSON")
-  return entry.value
+  const value = entry.value
+  return value.kind === "int" ? { kind: "float", value: Number(value.value) } : value
 }
 
 /** Structural equality of two nodes (comments and order included). */

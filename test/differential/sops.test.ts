@@ -306,3 +306,188 @@ test("exit statuses on the same failures: sops's codes and coffer's, as docs/sop
     assert.equal(go.stdout.length + ts.stdout.length, 0, c.label)
   }
 })
+
+/** The lines two versions of an encrypted file differ in (by index), metadata left out. */
+function changedLines(before: string, after: string): number[] {
+  const a = before.split("\n")
+  const b = after.split("\n")
+  const end = Math.max(
+    a.findIndex((l) => l.startsWith("sops:")),
+    0,
+  )
+  const changed: number[] = []
+  for (let i = 0; i < end; i++) if (a[i] !== b[i]) changed.push(i)
+  return changed
+}
+
+const editable = `db:
+    user: admin # who
+    password: hunter2
+    port: 5432
+hosts:
+    - a.example
+    - b.example
+note: plain
+`
+
+test("set and unset: each tool edits the other's file, the same lines change, both still decrypt it alike", async (t) => {
+  const s = await setup(t)
+  if (s === null) return
+  const plain = join(s.dir, "p.yaml")
+  writeFileSync(plain, editable)
+  const age = s.recipients[0] ?? ""
+  const original = {
+    coffer: ok(await runCli(["encrypt", "--age", age, plain], { env: s.env }), "coffer").toString(),
+    sops: ok(
+      await runCommand(s.sops, ["encrypt", "--age", age, plain], { env: s.env }),
+      "sops",
+    ).toString(),
+  }
+  const edits: { label: string; args: string[] }[] = [
+    { label: "set a string", args: ["set", "FILE", '["db"]["password"]', '"n3w"'] },
+    { label: "set a new key", args: ["set", "FILE", '["db"]["extra"]', "7"] },
+    { label: "set a subtree", args: ["set", "FILE", '["new"]', '{"x": [1, "two"]}'] },
+    { label: "set a list item", args: ["set", "FILE", '["hosts"][1]', '"c.example"'] },
+    { label: "unset a key", args: ["unset", "FILE", '["db"]["port"]'] },
+    { label: "unset a list item", args: ["unset", "FILE", '["hosts"][0]'] },
+  ]
+  for (const edit of edits) {
+    for (const writer of ["coffer", "sops"] as const) {
+      // the same edit by each tool on a copy of the file `writer` made
+      const outcomes: { tool: string; text: string; plain: string }[] = []
+      for (const tool of ["coffer", "sops"] as const) {
+        const file = join(s.dir, `${tool}-${writer}.yaml`)
+        writeFileSync(file, original[writer])
+        const args = edit.args.map((a) => (a === "FILE" ? file : a))
+        const r =
+          tool === "coffer"
+            ? await runCli(args, { env: s.env })
+            : await runCommand(s.sops, args, { env: s.env })
+        ok(r, `${tool} ${edit.label} on ${writer}'s file`)
+        const { readFileSync } = await import("node:fs")
+        const text = readFileSync(file, "utf8")
+        const bySops = ok(
+          await runCommand(s.sops, ["decrypt", file], { env: s.env }),
+          `sops decrypt after ${tool}`,
+        )
+        const byCoffer = ok(
+          await runCli(["decrypt", file], { env: s.env }),
+          `coffer decrypt after ${tool}`,
+        )
+        assert.equal(
+          byCoffer.toString(),
+          bySops.toString(),
+          `${edit.label} by ${tool} on ${writer}'s file`,
+        )
+        outcomes.push({ tool, text, plain: bySops.toString() })
+      }
+      const [ours, theirs] = outcomes
+      assert.ok(ours !== undefined && theirs !== undefined)
+      assert.equal(ours.plain, theirs.plain, `${edit.label} on ${writer}'s file: same plaintext`)
+      assert.equal(
+        mask(ours.text),
+        mask(theirs.text),
+        `${edit.label} on ${writer}'s file: same layout`,
+      )
+      assert.deepEqual(
+        changedLines(original[writer], ours.text),
+        changedLines(original[writer], theirs.text),
+        `${edit.label} on ${writer}'s file: the same lines changed (other values keep their ciphertext)`,
+      )
+    }
+  }
+})
+
+test("decrypt --extract: both tools print the same bytes for strings, numbers, list items and subtrees", async (t) => {
+  const s = await setup(t)
+  if (s === null) return
+  const plain = join(s.dir, "p.yaml")
+  writeFileSync(plain, editable)
+  const file = join(s.dir, "e.yaml")
+  writeFileSync(
+    file,
+    ok(await runCli(["encrypt", "--age", s.recipients[0] ?? "", plain], { env: s.env }), "coffer"),
+  )
+  for (const path of [
+    '["db"]["password"]',
+    '["db"]["port"]',
+    '["hosts"][1]',
+    '["db"]',
+    '["hosts"]',
+    '["note"]',
+  ]) {
+    for (const extra of [[], ["--output-type", "json"]]) {
+      const args = ["decrypt", "--extract", path, ...extra, file]
+      const go = ok(await runCommand(s.sops, args, { env: s.env }), `sops ${path}`)
+      const ts = ok(await runCli(args, { env: s.env }), `coffer ${path}`)
+      assert.equal(ts.toString(), go.toString(), `--extract ${path} ${extra.join(" ")}`)
+    }
+  }
+})
+
+test("rotate and updatekeys on each other's files: the other tool still decrypts, with the keys the rule names", async (t) => {
+  const s = await setup(t, 2)
+  if (s === null) return
+  const [first = "", second = ""] = s.recipients
+  const plain = join(s.dir, "p.yaml")
+  writeFileSync(plain, editable)
+  const { readFileSync } = await import("node:fs")
+  const made = {
+    coffer: ok(
+      await runCli(["encrypt", "--age", first, plain], { env: s.env }),
+      "coffer",
+    ).toString(),
+    sops: ok(
+      await runCommand(s.sops, ["encrypt", "--age", first, plain], { env: s.env }),
+      "sops",
+    ).toString(),
+  }
+  const madeBySops = join(s.dir, "made-by-sops.yaml")
+  writeFileSync(madeBySops, made.sops)
+  const expected = ok(
+    await runCommand(s.sops, ["decrypt", madeBySops], { env: s.env }),
+    "sops decrypt",
+  ).toString()
+  // the rule names both keys: updatekeys adds the second
+  writeFileSync(
+    join(s.dir, ".sops.yaml"),
+    `creation_rules:\n  - path_regex: \\.yaml$\n    age: ${first},${second}\n`,
+  )
+  for (const [writer, tool] of [
+    ["coffer", "sops"],
+    ["sops", "coffer"],
+  ] as const) {
+    const file = join(s.dir, `${writer}-by-${tool}.yaml`)
+    writeFileSync(file, made[writer])
+    const update =
+      tool === "sops"
+        ? await runCommand(s.sops, ["updatekeys", "-y", file], { env: s.env, cwd: s.dir })
+        : await runCli(["updatekeys", "-y", file], { env: s.env, cwd: s.dir })
+    ok(update, `${tool} updatekeys on ${writer}'s file`)
+    const text = readFileSync(file, "utf8")
+    assert.equal(
+      (text.match(/recipient: age1/g) ?? []).length,
+      2,
+      `${tool} updatekeys: two recipients`,
+    )
+    assert.deepEqual(changedLines(made[writer], text), [], `${tool} updatekeys: no value changed`)
+    const rotate =
+      tool === "sops"
+        ? await runCommand(s.sops, ["rotate", "-i", file], { env: s.env, cwd: s.dir })
+        : await runCli(["rotate", "-i", file], { env: s.env, cwd: s.dir })
+    ok(rotate, `${tool} rotate on ${writer}'s file`)
+    const rotated = readFileSync(file, "utf8")
+    assert.ok(changedLines(text, rotated).length > 0, `${tool} rotate: values re-encrypted`)
+    // only the second key now: both tools decrypt with it alone
+    const onlySecond = join(s.dir, "second.txt")
+    writeFileSync(onlySecond, readFileSync(join(s.dir, "key1.txt")))
+    const env = { ...s.env, SOPS_AGE_KEY_FILE: onlySecond }
+    const go = ok(
+      await runCommand(s.sops, ["decrypt", file], { env }),
+      `sops decrypt after ${tool}`,
+    )
+    const ts = ok(await runCli(["decrypt", file], { env }), `coffer decrypt after ${tool}`)
+    assert.equal(go.toString(), expected)
+    assert.equal(ts.toString(), expected)
+  }
+})

@@ -105,18 +105,9 @@ class Reader {
   readonly text: string
   /** Collections whose first comment line was the line comment of their key. */
   readonly keyLineComment = new Set<YamlNode>()
-  /** Whether line comments of scalar values are read as inline (plaintext files only). */
-  readonly inlineComments: boolean
-  constructor(
-    options: StoreOptions,
-    lines: LineCounter,
-    doc: YamlDocument.Parsed,
-    text: string,
-    inlineComments: boolean,
-  ) {
+  constructor(options: StoreOptions, lines: LineCounter, doc: YamlDocument.Parsed, text: string) {
     const inputLength = text.length
     this.text = text
-    this.inlineComments = inlineComments
     this.options = options
     this.lines = lines
     this.doc = doc
@@ -231,9 +222,9 @@ class Reader {
       const scalarLike = valueNode === null || isScalar(valueNode) || isAlias(valueNode)
       if (valueNode !== null && scalarLike) {
         this.addComments(items, valueNode.commentBefore)
-        // sops 3.13 keeps the line comment of a scalar value inline when it encrypts a
-        // plaintext file; of an encrypted file it reads it as a line of its own
-        this.addComments(items, valueNode.comment, this.inlineComments)
+        // the line comment of a scalar value is inline (sops 3.13): encrypting keeps it on
+        // the value's line, decrypting makes it a line of its own (walk.ts)
+        this.addComments(items, valueNode.comment, true)
       }
       if (keyNode !== null && isScalar(keyNode)) this.addComments(items, keyNode.comment)
       const value =
@@ -357,7 +348,7 @@ function parseYamlDocuments(
   const docs = Array.from(composer.compose(tokens))
   const out: ParsedBranch[] = []
   for (const doc of docs) {
-    const reader = new Reader(options, lines, doc, text, !encrypted)
+    const reader = new Reader(options, lines, doc, text)
     const [error] = doc.errors
     if (error !== undefined) {
       const line = lines.linePos(error.pos[0]).line
