@@ -6,21 +6,26 @@
  *   key at all, installs; a missing key file stops the install, naming it, and the live
  *   generation stays as it was;
  * - `gnupgHome`: a PGP-encrypted file written by the real sops (a vector) installs with
- *   that keyring's real gpg key.
+ *   that keyring's real gpg key;
+ * - PGP with Shamir: the real sops splits the data key between a PGP group and an age group
+ *   (threshold 2); the install opens it with the real gpg key and the host's SSH key, and
+ *   with only one of them the secret fails and keeps its content (issue 19 "PGP with
+ *   Shamir").
  */
 import { test } from "node:test"
 import type { TestContext } from "node:test"
 import assert from "node:assert/strict"
 import { chmodSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { binPath, repoRoot, runCli } from "../support/cli.js"
+import { binPath, repoRoot, runCli, runCommand } from "../support/cli.js"
 import type { RunResult } from "../support/cli.js"
 import { gpgHome } from "../support/gpg.js"
 import { privateNamespace } from "../support/namespace.js"
 import type { Namespace } from "../support/namespace.js"
 import { tmpTree } from "../support/tmp.js"
+import { requirePeer } from "../support/peers.js"
 import { requireTool } from "../support/tools.js"
-import { requireInstallTools, secretEntry, sopsFile } from "./fixtures.js"
+import { hostKey, requireInstallTools, secretEntry, sopsFile } from "./fixtures.js"
 
 interface KeyHost {
   readonly root: string
@@ -108,4 +113,42 @@ test("gnupgHome: a file the real sops encrypted to a PGP key installs with that 
   assert.equal(h.live("db_password"), expected.plaintext.app2.db.password)
   for (const value of [expected.plaintext.myapp1, expected.plaintext.app2.db.password])
     assert.ok(!r.stderr.includes(value) && !r.stdout.toString().includes(value))
+})
+
+test("PGP and age key groups with a Shamir threshold of 2: the install needs the real gpg key and the host key", async (t) => {
+  if (!requireInstallTools(t) || !requireTool(t, "gpg", "gnupg")) return
+  const sops = requirePeer(t, "sops")
+  if (sops === null) return
+  const vectors = join(repoRoot, "test", "vectors", "sops", "getsops-sops")
+  const fingerprint = "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"
+  const home = gpgHome(t, [join(vectors, "keys", "sops_functional_tests_key.asc")])
+  const h = await keyHost(t)
+  const key = hostKey(h.root)
+  const source = join(h.root, "shared.yaml")
+  writeFileSync(
+    join(h.root, ".sops.yaml"),
+    `creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - pgp: [${fingerprint}]\n      - age: [${key.ageRecipient}]\n`,
+  )
+  writeFileSync(source, "token: needs-both-groups\n")
+  const encrypted = await runCommand(sops, ["-e", "-i", source], {
+    cwd: h.root,
+    env: { GNUPGHOME: home },
+  })
+  assert.equal(encrypted.status, 0, encrypted.stderr)
+  const text = readFileSync(source, "utf8")
+  assert.match(text, /shamir_threshold: 2/)
+  assert.match(text, new RegExp(`fp: ${fingerprint}`))
+  const secrets = [secretEntry("token", source, h.link)]
+
+  const both = await h.install({ secrets, gnupgHome: home, ageSshKeyPaths: [key.path] })
+  assert.equal(both.status, 0, both.stderr)
+  assert.equal(h.live("token"), "needs-both-groups")
+
+  // one group's key alone is one share of two: the secret fails, named, and stays as it was
+  const emptyHome = gpgHome(t)
+  const one = await h.install({ secrets, gnupgHome: emptyHome, ageSshKeyPaths: [key.path] })
+  assert.equal(one.status, 1)
+  assert.match(one.stderr, /^error: .*secret "token"/m)
+  assert.ok(!one.stderr.includes("needs-both-groups"))
+  assert.equal(h.live("token"), "needs-both-groups")
 })
