@@ -491,3 +491,68 @@ test("rotate and updatekeys on each other's files: the other tool still decrypts
     assert.equal(ts.toString(), expected)
   }
 })
+
+test("key groups with a Shamir threshold of 2 out of 3, from .sops.yaml: each tool opens the other's file with any two groups' keys", async (t) => {
+  const s = await setup(t, 3)
+  if (s === null) return
+  const { readFileSync } = await import("node:fs")
+  const [k0 = "", k1 = "", k2 = ""] = s.recipients
+  writeFileSync(
+    join(s.dir, ".sops.yaml"),
+    `creation_rules:\n  - path_regex: \\.yaml$\n    shamir_threshold: 2\n    key_groups:\n      - age: [${k0}]\n      - age: [${k1}]\n      - age: [${k2}]\n`,
+  )
+  const plain = join(s.dir, "g.yaml")
+  writeFileSync(plain, editable)
+  const ours = ok(await runCli(["encrypt", plain], { env: s.env, cwd: s.dir }), "coffer encrypt")
+  const theirs = ok(
+    await runCommand(s.sops, ["encrypt", plain], { env: s.env, cwd: s.dir }),
+    "sops encrypt",
+  )
+  assert.equal(mask(ours.toString()), mask(theirs.toString()), "key_groups layout")
+  assert.match(ours.toString(), /\n {4}shamir_threshold: 2\n/)
+  const files = { coffer: join(s.dir, "ours.yaml"), sops: join(s.dir, "theirs.yaml") }
+  writeFileSync(files.coffer, ours)
+  writeFileSync(files.sops, theirs)
+  const expected = ok(
+    await runCommand(s.sops, ["decrypt", files.sops], { env: s.env }),
+    "sops",
+  ).toString()
+  const keyFiles = [0, 1, 2].map((i) => readFileSync(join(s.dir, `key${String(i)}.txt`), "utf8"))
+  for (const [a, b] of [
+    [0, 1],
+    [1, 2],
+    [0, 2],
+  ] as const) {
+    const two = join(s.dir, `two-${String(a)}${String(b)}.txt`)
+    writeFileSync(two, `${keyFiles[a] ?? ""}${keyFiles[b] ?? ""}`)
+    const env: Record<string, string> = { ...s.env, SOPS_AGE_KEY_FILE: two }
+    for (const file of [files.coffer, files.sops]) {
+      assert.equal(
+        ok(
+          await runCommand(s.sops, ["decrypt", file], { env }),
+          `sops, groups ${String(a)}+${String(b)}`,
+        ).toString(),
+        expected,
+      )
+      assert.equal(
+        ok(
+          await runCli(["decrypt", file], { env }),
+          `coffer, groups ${String(a)}+${String(b)}`,
+        ).toString(),
+        expected,
+      )
+    }
+  }
+  // one group's key is not enough, for either tool
+  const one = join(s.dir, "one.txt")
+  writeFileSync(one, keyFiles[0] ?? "")
+  for (const file of [files.coffer, files.sops]) {
+    const go = await runCommand(s.sops, ["decrypt", file], {
+      env: { ...s.env, SOPS_AGE_KEY_FILE: one },
+    })
+    const ts = await runCli(["decrypt", file], { env: { ...s.env, SOPS_AGE_KEY_FILE: one } })
+    assert.notEqual(go.status, 0)
+    assert.equal(ts.status, 1, ts.stderr)
+    assert.equal(go.stdout.length + ts.stdout.length, 0)
+  }
+})
