@@ -83,3 +83,19 @@ test("exec-env and exec-file keep the key variables from the program unless --ke
     assert.equal(kept.stdout.toString(), `key=${key} file=/nonexistent/key.txt\n`, command)
   }
 })
+
+test("the editor of coffer edit gets no key variable", async (t) => {
+  const dir = tmpTree(t)
+  const file = join(dir, "secret.enc.yaml")
+  copyFileSync(join(vectors, "secret.enc.yaml"), file)
+  const marker = join(dir, "seen")
+  const editor = join(dir, "editor.sh")
+  writeFileSync(editor, `#!/bin/sh\necho "key=\${SOPS_AGE_KEY:-unset}" > "${marker}"\n`, {
+    mode: 0o755,
+  })
+  const key = /^AGE-SECRET-KEY-\w+$/m.exec(readFileSync(ageKey, "utf8"))?.[0] ?? assert.fail()
+  const { env } = sopsEnv(t, [], { SOPS_AGE_KEY: key, SOPS_EDITOR: editor })
+  const r = await runCli(["edit", file], { env })
+  assert.equal(r.status, 3, r.stderr)
+  assert.equal(readFileSync(marker, "utf8"), "key=unset\n")
+})

@@ -22,6 +22,7 @@ import { chooseEditor, runEditor } from "../../system/editor.js"
 import { confirm } from "../../system/terminal.js"
 import { newFileKeys } from "../../workflows/creation-rule.js"
 import { editSopsFile } from "../../workflows/edit.js"
+import { childEnvironment } from "../../workflows/exec.js"
 
 const flagSpecs: readonly FlagSpec[] = [
   { key: "config", names: ["config"], kind: "value" },
@@ -123,7 +124,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
           variables: ["SOPS_EDITOR", "EDITOR", "VISUAL"],
           fallbacks: ["vim", "nano", "vi"],
         })
-        return { edit: (path, temp) => runEditor(editor, path, temp, ctx.env) }
+        // the editor (and its plugins) get no variable that leads to a private key
+        return {
+          edit: (path, temp) => runEditor(editor, path, temp, childEnvironment(ctx.env, {})),
+        }
       },
       onInvalidEdit: async (e) => {
         if (!ctx.stdin.isTTY) return undefined
