@@ -14,7 +14,9 @@ import { test, type TestContext } from "node:test"
 import assert from "node:assert/strict"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { runCli, runCommand, type RunResult } from "../support/cli.js"
+import { repoRoot, runCli, runCommand, type RunResult } from "../support/cli.js"
+import { gpgHome } from "../support/gpg.js"
+import { requireTool } from "../support/tools.js"
 import { requirePeer } from "../support/peers.js"
 import { tmpTree } from "../support/tmp.js"
 
@@ -555,4 +557,40 @@ test("key groups with a Shamir threshold of 2 out of 3, from .sops.yaml: each to
     assert.equal(ts.status, 1, ts.stderr)
     assert.equal(go.stdout.length + ts.stdout.length, 0)
   }
+})
+
+test("PGP through the real gpg: both tools encrypt to the same key with the same layout and read each other's files", async (t) => {
+  const s = await setup(t)
+  if (s === null || !requireTool(t, "gpg", "gnupg")) return
+  const vectors = join(repoRoot, "test", "vectors", "sops", "getsops-sops")
+  const home = gpgHome(t, [join(vectors, "keys", "sops_functional_tests_key.asc")])
+  const env = { ...s.env, GNUPGHOME: home }
+  const fingerprint = "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"
+  const plain = join(s.dir, "p.yaml")
+  writeFileSync(plain, editable)
+  const args = ["encrypt", "--pgp", fingerprint, "--age", s.recipients[0] ?? "", plain]
+  const ours = ok(await runCli(args, { env }), "coffer encrypt --pgp").toString()
+  const theirs = ok(await runCommand(s.sops, args, { env }), "sops encrypt --pgp").toString()
+  const maskPgp = (text: string): string =>
+    mask(text).replace(/-----BEGIN PGP MESSAGE-----[\s\S]*?-----END PGP MESSAGE-----/g, "PGP")
+  assert.equal(maskPgp(ours), maskPgp(theirs), "pgp layout")
+  assert.match(ours, new RegExp(`fp: ${fingerprint}`))
+  // gpg alone (no age key): each tool decrypts both files
+  const pgpOnly = { ...env, SOPS_AGE_KEY_FILE: "/dev/null" }
+  const files = [join(s.dir, "ours.yaml"), join(s.dir, "theirs.yaml")]
+  writeFileSync(files[0] ?? "", ours)
+  writeFileSync(files[1] ?? "", theirs)
+  const outputs: string[] = []
+  for (const file of files) {
+    outputs.push(
+      ok(
+        await runCommand(s.sops, ["decrypt", file], { env: pgpOnly }),
+        "sops decrypt via gpg",
+      ).toString(),
+    )
+    outputs.push(
+      ok(await runCli(["decrypt", file], { env: pgpOnly }), "coffer decrypt via gpg").toString(),
+    )
+  }
+  assert.equal(new Set(outputs).size, 1, "four decryptions, one plaintext")
 })
