@@ -461,6 +461,13 @@ test("neededForUsers secrets get their own root-only phase; tmpfs with noswap; a
       ageSshKeyPaths: [key.path],
     }),
   )
+  const noRuntime = await ns.node([binPath(), "install", userManifest], { XDG_RUNTIME_DIR: "" })
+  assert.equal(noRuntime.status, 2, noRuntime.stderr)
+  assert.match(
+    noRuntime.stderr,
+    /is in userMode, and XDG_RUNTIME_DIR is not set: %r in its paths stands for that directory/,
+  )
+  assert.ok(!existsSync(`${root}/home/secrets`))
   const env = { XDG_RUNTIME_DIR: `${root}/home` }
   const refused = await ns.node([binPath(), "install", userManifest], env)
   assert.equal(refused.status, 1)

@@ -173,9 +173,12 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<Exi
   if (manifest.userMode) {
     const runtimeDir = ctx.env["XDG_RUNTIME_DIR"]
     if (runtimeDir === undefined || runtimeDir === "") {
-      throw new UsageError("userMode manifest needs XDG_RUNTIME_DIR for %r", {
-        hints: ["run it from the user's session (systemd --user sets XDG_RUNTIME_DIR)"],
-      })
+      throw new UsageError(
+        `manifest ${JSON.stringify(file)} is in userMode, and XDG_RUNTIME_DIR is not set: %r in its paths stands for that directory`,
+        {
+          hints: ["run it from the user's session (systemd --user sets XDG_RUNTIME_DIR)"],
+        },
+      )
     }
     manifest = expandRuntimeDir(manifest, runtimeDir)
   }
