@@ -9,9 +9,10 @@ import { spawn } from "node:child_process"
 import {
   chmodSync,
   existsSync,
-  mkdirSync,
+  mkdtempSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from "node:fs"
@@ -38,8 +39,13 @@ port: 8080
 async function setUpRepo(t: TestContext): Promise<Repo | undefined> {
   if (!requireTool(t, "ssh-keygen", "openssh-client")) return undefined
   const dir = tmpTree(t, { "secrets/dao/tailscale.yaml": PLAINTEXT, "home/.keep": "" })
-  const plainDir = join(dir, "plain")
-  mkdirSync(plainDir, { mode: 0o700 })
+  // on a RAM file system, as coffer's own default would be: no plaintext of a test on disk
+  const plainDir = mkdtempSync(
+    join(existsSync("/dev/shm") ? "/dev/shm" : dir, "coffer-policy-edit-"),
+  )
+  t.after(() => {
+    rmSync(plainDir, { recursive: true, force: true })
+  })
   const env = {
     HOME: join(dir, "home"),
     XDG_CONFIG_HOME: join(dir, "home", ".config"),
