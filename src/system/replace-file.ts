@@ -5,12 +5,13 @@
  * The new content goes to a temp file in the same directory (so the rename stays on one
  * file system), created exclusively with mode 0600 so no one else can read it while it is
  * written, flushed to disk, given the original file's mode (and owner, when we may), then
- * renamed over the original. Readers see the old file or the new one, never a mix. On any
+ * renamed over the original (over the file a symbolic link points to, keeping the link,
+ * unless the content is plaintext). Readers see the old file or the new one, never a mix. On any
  * failure, or on Ctrl-C, the temp file is removed: no plaintext is left behind.
  */
 import { randomBytes } from "node:crypto"
 import { closeSync, fsyncSync, openSync, unlinkSync } from "node:fs"
-import { chmod, chown, lstat, open, rename, stat, unlink } from "node:fs/promises"
+import { chmod, chown, lstat, open, realpath, rename, stat, unlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { IoError } from "../internal/errors.js"
 import { describeSystemError } from "./system-error.js"
@@ -62,6 +63,7 @@ export async function replaceFile(
 ): Promise<void> {
   let mode = newFileMode
   let owner: { uid: number; gid: number } | undefined
+  let target = path
   try {
     if (options.plaintext === true && (await lstat(path)).isSymbolicLink()) {
       throw new IoError(
@@ -74,7 +76,13 @@ export async function replaceFile(
         },
       )
     }
-    const st = await stat(path)
+    // An encrypted file reached through a symbolic link (a dotfiles checkout, say) is
+    // replaced where the link points, and the link stays: sops writes through it too
+    // (os.Create follows links), only not atomically.
+    if (options.plaintext !== true && (await lstat(path)).isSymbolicLink()) {
+      target = await realpath(path)
+    }
+    const st = await stat(target)
     if (!st.isFile()) throw new IoError(`${JSON.stringify(path)} is not a regular file`)
     mode = options.plaintext === true ? 0o600 : st.mode & 0o7777
     owner = { uid: st.uid, gid: st.gid }
@@ -87,8 +95,8 @@ export async function replaceFile(
     }
   }
   const temp = join(
-    dirname(path),
-    `.${basename(path)}.coffer-${randomBytes(6).toString("hex")}.tmp`,
+    dirname(target),
+    `.${basename(target)}.coffer-${randomBytes(6).toString("hex")}.tmp`,
   )
   installSignalHandler()
   pendingTemps.add(temp)
@@ -103,9 +111,9 @@ export async function replaceFile(
     }
     if (owner !== undefined && process.getuid?.() === 0) await chown(temp, owner.uid, owner.gid)
     await chmod(temp, mode)
-    await rename(temp, path)
+    await rename(temp, target)
     pendingTemps.delete(temp)
-    syncDirectory(dirname(path))
+    syncDirectory(dirname(target))
   } catch (e) {
     await unlink(temp).catch(() => undefined)
     pendingTemps.delete(temp)

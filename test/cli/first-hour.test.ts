@@ -2,7 +2,7 @@
 // habits from sops and age, errors that mislead or let things through.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { TestContext } from "node:test"
 import { repoRoot, runCli } from "../support/cli.js"
@@ -263,4 +263,25 @@ test("decrypt --json: a failure is one JSON object on stderr, with the exit stat
   const usage = await runCli(["decrypt", "--json", "--nope", "a.yaml"], { env, cwd: dir })
   assert.equal(usage.status, 2)
   assert.equal((JSON.parse(usage.stderr) as { error: { exitStatus: number } }).error.exitStatus, 2)
+})
+
+test("a sops file reached through a symbolic link is changed where it points; the link stays", async (t) => {
+  // sops writes through the link (os.Create follows it); coffer does too, atomically
+  const { dir, recipient, env } = keyed(t, { "a.yaml": "a: secret\n" })
+  mkdirSync(join(dir, "repo"))
+  const enc = await runCli(
+    ["encrypt", "--age", recipient, "-o", join("repo", "a.enc.yaml"), "a.yaml"],
+    { env, cwd: dir },
+  )
+  assert.equal(enc.status, 0, enc.stderr)
+  symlinkSync(join("repo", "a.enc.yaml"), join(dir, "linked.yaml"))
+  const set = await runCli(["set", "linked.yaml", '["a"]', '"changed"'], { env, cwd: dir })
+  assert.equal(set.status, 0, set.stderr)
+  assert.ok(lstatSync(join(dir, "linked.yaml")).isSymbolicLink(), "the link is still a link")
+  const rotated = await runCli(["rotate", "-i", "linked.yaml"], { env, cwd: dir })
+  assert.equal(rotated.status, 0, rotated.stderr)
+  assert.ok(lstatSync(join(dir, "linked.yaml")).isSymbolicLink(), "the link is still a link")
+  const dec = await runCli(["decrypt", join("repo", "a.enc.yaml")], { env, cwd: dir })
+  assert.equal(dec.status, 0, dec.stderr)
+  assert.equal(dec.stdout.toString(), "a: changed\n")
 })
