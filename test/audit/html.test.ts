@@ -8,7 +8,8 @@
  */
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { existsSync, mkdtempSync, statSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { runCli } from "../support/cli.js"
@@ -44,7 +45,7 @@ test("the HTML page: cells, filtering by identity and secret, sorting, no networ
   assert.match(r.stderr, /wrote /)
 
   const { chromium } = await import("playwright-core")
-  const profile = mkdtempSync(join(out, "profile-"))
+  const profile = mkdtempSync(join(tmpdir(), "coffer-test-chromium-"))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -59,7 +60,16 @@ test("the HTML page: cells, filtering by identity and secret, sorting, no networ
       "--disable-sync",
     ],
   })
-  t.after(() => context.close())
+  // Chromium still writes its session files for a moment after close() returns: remove the
+  // profile until it stays gone
+  t.after(async () => {
+    await context.close()
+    for (let i = 0; i < 40; i++) {
+      rmSync(profile, { recursive: true, force: true })
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      if (!existsSync(profile)) break
+    }
+  })
   const tab = await context.newPage()
   const requests: string[] = []
   tab.on("request", (request) => requests.push(request.url()))
