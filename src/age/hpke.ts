@@ -1,12 +1,13 @@
 /**
  * The parts of HPKE (RFC 9180) that age's HPKE-based recipients use to seal a file key
  * (docs/formats/age.md "Tagged recipients"): base mode, HKDF-SHA256, ChaCha20Poly1305, a
- * single message; the KEM-specific shared secret is computed by the caller. Also DHKEM's
+ * single message, sealed and opened; the KEM-specific shared secret is computed by the
+ * caller (X-Wing in hybrid.ts, the tag KEMs in tag.ts). Also DHKEM's
  * ExtractAndExpand (RFC 9180 §4.1) for DHKEM(P-256, HKDF-SHA256).
  *
  * Everything comes from node:crypto (HMAC-SHA256, ChaCha20-Poly1305).
  */
-import { createCipheriv, createHmac } from "node:crypto"
+import { createCipheriv, createDecipheriv, createHmac } from "node:crypto"
 import { concatBytes, encodeUtf8, wipeBytes } from "../internal/bytes.js"
 
 const HPKE_VERSION = encodeUtf8("HPKE-v1")
@@ -87,6 +88,46 @@ export function sealHpkeBase(
   info: Uint8Array,
   plaintext: Uint8Array,
 ): Uint8Array {
+  const { key, nonce } = baseKeySchedule(kemId, sharedSecret, info)
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_LENGTH })
+  const sealed = concatBytes(cipher.update(plaintext), cipher.final(), cipher.getAuthTag())
+  wipeBytes(key)
+  return sealed
+}
+
+/**
+ * Opens what `sealHpkeBase` sealed with the same suite, shared secret and info.
+ * @returns the plaintext, or null when the tag does not verify (not for this key)
+ */
+export function openHpkeBase(
+  kemId: number,
+  sharedSecret: Uint8Array,
+  info: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | null {
+  if (sealed.length < TAG_LENGTH) return null
+  const { key, nonce } = baseKeySchedule(kemId, sharedSecret, info)
+  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, {
+    authTagLength: TAG_LENGTH,
+  })
+  wipeBytes(key)
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH))
+  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_LENGTH))
+  try {
+    decipher.final()
+  } catch {
+    plaintext.fill(0)
+    return null
+  }
+  return new Uint8Array(plaintext)
+}
+
+/** The RFC 9180 key schedule in base mode (no PSK) for HKDF-SHA256 and ChaCha20Poly1305. */
+function baseKeySchedule(
+  kemId: number,
+  sharedSecret: Uint8Array,
+  info: Uint8Array,
+): { key: Uint8Array; nonce: Uint8Array } {
   const suiteId = concatBytes(
     encodeUtf8("HPKE"),
     uint16(kemId),
@@ -103,8 +144,5 @@ export function sealHpkeBase(
   const key = labeledExpand(suiteId, secret, "key", context, 32)
   const nonce = labeledExpand(suiteId, secret, "base_nonce", context, 12)
   wipeBytes(secret)
-  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_LENGTH })
-  const sealed = concatBytes(cipher.update(plaintext), cipher.final(), cipher.getAuthTag())
-  wipeBytes(key)
-  return sealed
+  return { key, nonce }
 }

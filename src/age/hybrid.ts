@@ -14,10 +14,7 @@
  * SHA3-256, SHAKE256, HMAC and ChaCha20-Poly1305 come from node:crypto (OpenSSL).
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createHash,
-  createHmac,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
@@ -29,6 +26,7 @@ import { HeaderError, IdentityParseError, RecipientParseError } from "./errors.j
 import { decodeBase64Strict, encodeBase64 } from "./base64.js"
 import { decodeBech32, encodeBech32 } from "./bech32.js"
 import { concatBytes, encodeUtf8, wipeBytes } from "../internal/bytes.js"
+import { openHpkeBase, sealHpkeBase } from "./hpke.js"
 import { systemEntropy, type Entropy } from "../internal/entropy.js"
 
 /** The stanza type of a hybrid recipient. */
@@ -50,9 +48,8 @@ const TAG_LENGTH = 16
 // X-Wing's combiner label, the six bytes `\.//^\`.
 const XWING_LABEL = Uint8Array.of(0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c)
 
-// HPKE suite: "HPKE" ‖ KEM 0x647a ‖ KDF 0x0001 (HKDF-SHA256) ‖ AEAD 0x0003 (ChaCha20Poly1305).
-const SUITE_ID = concatBytes(encodeUtf8("HPKE"), Uint8Array.of(0x64, 0x7a, 0x00, 0x01, 0x00, 0x03))
-const HPKE_VERSION = encodeUtf8("HPKE-v1")
+// The HPKE suite's KEM: X-Wing (0x647a), with HKDF-SHA256 and ChaCha20Poly1305 (hpke.ts).
+const KEM_XWING = 0x647a
 
 // DER prefixes that turn a raw 32-byte X25519 key into a key node:crypto accepts.
 const X25519_PKCS8_PREFIX = Uint8Array.from([
@@ -142,10 +139,8 @@ export class HybridRecipient implements LabeledRecipient {
     wipeBytes(mlKemResult.sharedSecret)
     wipeBytes(x25519Shared)
 
-    const { key, nonce } = hpkeKeySchedule(sharedSecret)
+    const body = sealHpkeBase(KEM_XWING, sharedSecret, HPKE_INFO, fileKey)
     wipeBytes(sharedSecret)
-    const body = sealChaCha20Poly1305(key, nonce, fileKey)
-    wipeBytes(key)
 
     const encapsulation = concatBytes(mlKemResult.cipherText, ephemeralPublic)
     return [{ type: HYBRID_STANZA_TYPE, args: [encodeBase64(encapsulation)], body }]
@@ -229,10 +224,8 @@ export class HybridIdentity implements Identity {
     const sharedSecret = combineSharedSecrets(mlKemShared, x25519Shared, share, keys.x25519Public)
     wipeBytes(mlKemShared)
     wipeBytes(x25519Shared)
-    const { key, nonce } = hpkeKeySchedule(sharedSecret)
+    const fileKey = openHpkeBase(KEM_XWING, sharedSecret, HPKE_INFO, stanza.body)
     wipeBytes(sharedSecret)
-    const fileKey = openChaCha20Poly1305(key, nonce, stanza.body)
-    wipeBytes(key)
     return fileKey
   }
 
@@ -333,80 +326,6 @@ function combineSharedSecrets(
       .update(XWING_LABEL)
       .digest(),
   )
-}
-
-let hpkeContext: Uint8Array | undefined
-
-/** RFC 9180 key schedule, base mode, for our fixed info string. */
-function hpkeKeySchedule(sharedSecret: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  hpkeContext ??= concatBytes(
-    Uint8Array.of(0x00),
-    labeledExtract(new Uint8Array(0), "psk_id_hash", new Uint8Array(0)),
-    labeledExtract(new Uint8Array(0), "info_hash", HPKE_INFO),
-  )
-  const secret = labeledExtract(sharedSecret, "secret", new Uint8Array(0))
-  const key = labeledExpand(secret, "key", hpkeContext, 32)
-  const nonce = labeledExpand(secret, "base_nonce", hpkeContext, 12)
-  wipeBytes(secret)
-  return { key, nonce }
-}
-
-function labeledExtract(salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
-  return new Uint8Array(
-    createHmac("sha256", salt)
-      .update(HPKE_VERSION)
-      .update(SUITE_ID)
-      .update(label)
-      .update(ikm)
-      .digest(),
-  )
-}
-
-/** HKDF-Expand for at most one block (L ≤ 32), which is all HPKE needs here. */
-function labeledExpand(
-  prk: Uint8Array,
-  label: string,
-  info: Uint8Array,
-  length: number,
-): Uint8Array {
-  const block = createHmac("sha256", prk)
-    .update(Uint8Array.of(0, length))
-    .update(HPKE_VERSION)
-    .update(SUITE_ID)
-    .update(label)
-    .update(info)
-    .update(Uint8Array.of(1))
-    .digest()
-  return new Uint8Array(block.subarray(0, length))
-}
-
-function sealChaCha20Poly1305(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-): Uint8Array {
-  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_LENGTH })
-  return concatBytes(cipher.update(plaintext), cipher.final(), cipher.getAuthTag())
-}
-
-/** @returns the plaintext, or null when the tag does not verify */
-function openChaCha20Poly1305(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  sealed: Uint8Array,
-): Uint8Array | null {
-  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, {
-    authTagLength: TAG_LENGTH,
-  })
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH))
-  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_LENGTH))
-  try {
-    decipher.final()
-  } catch {
-    plaintext.fill(0)
-    return null
-  }
-  return new Uint8Array(plaintext)
 }
 
 function x25519PrivateKey(secret: Uint8Array): KeyObject {
