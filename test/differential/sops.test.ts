@@ -14,7 +14,7 @@ import { test, type TestContext } from "node:test"
 import assert from "node:assert/strict"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { repoRoot, runCli, runCommand, type RunResult } from "../support/cli.js"
+import { repoRoot, runCli, runCofferOr, runCommand, type RunResult } from "../support/cli.js"
 import { gpgHome } from "../support/gpg.js"
 import { requireTool } from "../support/tools.js"
 import { requirePeer } from "../support/peers.js"
@@ -361,10 +361,7 @@ test("set and unset: each tool edits the other's file, the same lines change, bo
         const file = join(s.dir, `${tool}-${writer}.yaml`)
         writeFileSync(file, original[writer])
         const args = edit.args.map((a) => (a === "FILE" ? file : a))
-        const r =
-          tool === "coffer"
-            ? await runCli(args, { env: s.env })
-            : await runCommand(s.sops, args, { env: s.env })
+        const r = await runCofferOr(tool, s.sops, args, { env: s.env })
         ok(r, `${tool} ${edit.label} on ${writer}'s file`)
         const { readFileSync } = await import("node:fs")
         const text = readFileSync(file, "utf8")

@@ -9,7 +9,7 @@ import assert from "node:assert/strict"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse } from "yaml"
-import { runCli, runCommand } from "../support/cli.js"
+import { runCofferOr } from "../support/cli.js"
 import type { RunResult } from "../support/cli.js"
 import { requirePeer } from "../support/peers.js"
 import { startGcpKmsStandIn } from "../support/gcp-kms.js"
@@ -57,9 +57,7 @@ function run(
   args: readonly string[],
   env = s.env,
 ): Promise<RunResult> {
-  return tool === "coffer"
-    ? runCli(args, { env, cwd: s.dir })
-    : runCommand(s.sops, args, { env, cwd: s.dir })
+  return runCofferOr(tool, s.sops, args, { env, cwd: s.dir })
 }
 
 test("gcp_kms: coffer and sops decrypt each other's files and send the same requests", async (t) => {

@@ -37,6 +37,20 @@ export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<
   return runCommand(binPath(opts.bin), args, opts)
 }
 
+/**
+ * Runs the same arguments through coffer or through a peer (the real sops, say), for tests
+ * that do one thing with each tool and compare.
+ * @param peer the peer's binary, run when `tool` is not "coffer"
+ */
+export function runCofferOr(
+  tool: string,
+  peer: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  return tool === "coffer" ? runCli(args, opts) : runCommand(peer, args, opts)
+}
+
 /** Runs any command the same way as `runCli`. */
 export function runCommand(
   command: string,
